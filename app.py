@@ -1,0 +1,86 @@
+"""The Flask application factory: config, Redis, the RQ queue and the blueprints."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from callchat import settings
+
+csrf = CSRFProtect()
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the callchat web app.
+
+    Args:
+        test_config: settings that override the environment (tests use it).
+
+    Returns:
+        The Flask app, with `app.redis` (decoded strings, for state), `app.task_queue`
+        (an RQ `Queue` on its own binary connection) and every blueprint registered.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(settings.from_env())
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if app.config["PROXY_HOPS"]:
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
+
+    app.redis = Redis.from_url(app.config["REDIS_URL"], decode_responses=True, socket_timeout=5,
+                               socket_connect_timeout=2, health_check_interval=30)
+    app.task_queue = Queue(settings.QUEUE_NAME, connection=Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2))
+
+    csrf.init_app(app)
+
+    from blueprints import health, rooms, voice
+
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(rooms.bp)
+    app.register_blueprint(health.bp)
+    csrf.exempt(voice.bp)
+
+    @app.get("/")
+    def index():
+        return redirect(url_for("rooms.index"))
+
+    _register_error_pages(app)
+    return app
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json" or request.is_json or request.path.startswith("/voice/")
+
+
+def _register_error_pages(app: Flask) -> None:
+    """Answer errors with a JSON `{"error": …}` to scripts and a readable page to people."""
+
+    def render(status: int, title: str, message: str):
+        if _wants_json():
+            return jsonify(error=message), status
+        return render_template("errors/error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render(exc.code or 500, exc.name, exc.description or exc.name)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return render(400, "Page expired", "This page has expired or came from elsewhere. Reload it and try again.")
+
+    @app.errorhandler(RedisError)
+    def redis_down(exc: RedisError):
+        app.logger.error("Redis unavailable on %s: %s", request.path, exc)
+        return render(503, "Temporarily unavailable",
+                      "callchat cannot reach its database right now, so nothing was changed. Try again in a moment.")

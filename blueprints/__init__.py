@@ -1,0 +1,1 @@
+"""Blueprints: HTTP only. They validate input, write to Redis, enqueue jobs and answer fast."""

@@ -1,0 +1,129 @@
+"""The chat pages: the list of live rooms, a room's page, typing into it, and live updates.
+
+Live updates are Server-Sent Events (html.spec.whatwg.org/multipage/server-sent-events.html)
+fed from Redis pub/sub, so any web process can serve any page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterator
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
+
+from callchat import rooms
+from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
+from jobs.announce import enqueue_announce
+
+bp = Blueprint("rooms", __name__, url_prefix="/rooms")
+
+#: Seconds between SSE keep-alive comments (also how soon a closed page is noticed).
+KEEPALIVE_SECONDS = 15
+
+
+def _room_or_404(room_id: str) -> dict[str, Any]:
+    room = rooms.get(current_app.redis, room_id)
+    if room is None:
+        abort(404, description="There is no such room: the call may have ended and its history expired.")
+    return room
+
+
+@bp.get("/")
+def index():
+    """The live rooms, newest last, updating live."""
+    return render_template("rooms/index.html", rooms=rooms.live(current_app.redis))
+
+
+@bp.get("/<room_id>")
+def room(room_id: str):
+    """A room's page: who is on the call, the conversation, and the message box."""
+    _room_or_404(room_id)
+    return render_template("rooms/room.html", snapshot=rooms.snapshot(current_app.redis, room_id), voices=VOICES)
+
+
+@bp.get("/<room_id>/state")
+def state(room_id: str):
+    """The room as JSON: `{"room": {…}, "participants": [...], "messages": [...]}`."""
+    _room_or_404(room_id)
+    return jsonify(rooms.snapshot(current_app.redis, room_id))
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None:
+        body = request.form.to_dict()
+    if not isinstance(body, dict):
+        abort(400, description="Send a JSON object.")
+    return body
+
+
+@bp.post("/<room_id>/messages")
+def post_message(room_id: str):
+    """Queue a message to be spoken: `{"kind": "say", "text": "…"}` or `{"kind": "play", "url": "https://…"}`.
+
+    Answers 202 with the stored message once it is safely in Redis; 400 with a readable
+    `error` for an empty, too long or unplayable message; 409 when the call is over.
+    """
+    room = _room_or_404(room_id)
+    body = _json_body()
+    if room["status"] == "ended":
+        return jsonify(error="The call has ended, so nothing more can be said in it."), 409
+    kind = body.get("kind", "say")
+    try:
+        if kind == "say":
+            content = check_say(str(body.get("text", "")), room["voice"])
+        elif kind == "play":
+            content = check_play(str(body.get("url", "")))
+        else:
+            raise InvalidMessage("A message is either 'say' (text) or 'play' (an audio URL).")
+    except InvalidMessage as exc:
+        return jsonify(error=str(exc)), 400
+    message = rooms.add_message(current_app.redis, room_id, kind, content, room["voice"], room["language"])
+    enqueue_announce(current_app.task_queue, room_id)
+    return jsonify(message=message), 202
+
+
+@bp.post("/<room_id>/voice")
+def set_voice(room_id: str):
+    """Choose the room's voice and language for messages typed from now on: `{"voice", "language"}`."""
+    _room_or_404(room_id)
+    body = _json_body()
+    try:
+        voice, language = check_voice(str(body.get("voice", "")), str(body.get("language", "")))
+    except InvalidMessage as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language))
+
+
+def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
+    """An SSE response: one `snapshot` event, then an `update` event per message on `channel`."""
+    pubsub = current_app.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(channel)  # before the snapshot, so no change falls between the two
+
+    def events() -> Iterator[str]:
+        try:
+            yield f"event: snapshot\ndata: {json.dumps(snapshot(), ensure_ascii=False)}\n\n"
+            while True:
+                message = pubsub.get_message(timeout=KEEPALIVE_SECONDS)
+                if message is None:
+                    yield ": keep-alive\n\n"
+                else:
+                    yield f"event: update\ndata: {message['data']}\n\n"
+        finally:
+            pubsub.close()
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.get("/events")
+def list_events():
+    """SSE for the room list: `snapshot` is `{"rooms": [...]}`, each `update` is `{"type": "room", "room": {…}}`."""
+    return _stream(rooms.LIST_CHANNEL, lambda: {"rooms": rooms.live(current_app.redis)})
+
+
+@bp.get("/<room_id>/events")
+def room_events(room_id: str):
+    """SSE for one room: `snapshot` as `/state`, then `update` events of type room, participant or message."""
+    _room_or_404(room_id)
+    return _stream(rooms.channel(room_id), lambda: rooms.snapshot(current_app.redis, room_id))

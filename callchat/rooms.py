@@ -1,0 +1,327 @@
+"""Rooms, their participants and their messages: the Redis keys this module owns.
+
+A room is one Twilio conference; its id is the CallSid (`CA…`) of the call that
+opened it, and the conference's FriendlyName. Keys (the `{id}` hash tag keeps a
+room's keys in one Redis Cluster slot):
+
+    room:{id}                hash  id, caller (E.164), call_sid, conference_sid (CF…),
+                                   status (waiting|live|ended), voice, language,
+                                   created_at, ended_at (epoch seconds)
+    room:{id}:participants   hash  CallSid -> JSON {call_sid, label, number, status, muted}
+    room:{id}:log            list  message ids, in the order they were typed
+    room:{id}:queue          list  ids of messages waiting to be announced (head first)
+    room:{id}:speaking       str   id of the message being announced; PX = watchdog bound
+    room:{id}:seq            str   the last message id handed out
+    room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
+                                   state (queued|speaking|spoken|failed), error_code, error,
+                                   created_at, speaking_at, finished_at
+    rooms:live               zset  room id -> created_at, rooms whose call is not over
+
+Every room key gets ROOM_MAX_SECONDS of TTL when written, and the room's
+retention when the conference ends. Pub/sub: every change is published as JSON
+on `room:{id}:events`, and room list changes on `rooms:events`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from redis import Redis
+
+LIVE = "rooms:live"
+LIST_CHANNEL = "rooms:events"
+_SUFFIXES = ("", ":participants", ":log", ":queue", ":speaking", ":seq")
+
+
+def key(room_id: str, suffix: str = "") -> str:
+    """Return the Redis key of a room, e.g. `key("CA…", ":queue")` -> `room:{CA…}:queue`."""
+    return f"room:{{{room_id}}}{suffix}"
+
+
+def channel(room_id: str) -> str:
+    """Return the pub/sub channel that carries a room's live updates."""
+    return key(room_id, ":events")
+
+
+def _msg_key(room_id: str, msg_id: int | str) -> str:
+    return key(room_id, f":msg:{msg_id}")
+
+
+def _pttl(r: Redis, room_id: str) -> int:
+    """Milliseconds the room hash has left; every other key of the room is given the same."""
+    return max(int(r.pttl(key(room_id))), 1)
+
+
+def _publish(r: Redis, room_id: str, event: dict[str, Any]) -> None:
+    r.publish(channel(room_id), json.dumps(event, ensure_ascii=False))
+
+
+def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int) -> bool:
+    """Open a room for an incoming call, unless it exists (Twilio may repeat a webhook).
+
+    Args:
+        r: a Redis client with `decode_responses=True`.
+        room_id: the call's CallSid (`CA…`).
+        caller: the caller's number (E.164 or `client:…`).
+        voice, language: the room's `<Say>` defaults, e.g. `Polly.Mizuki`, `ja-JP`.
+        ttl: seconds the room's keys live at most (ROOM_MAX_SECONDS).
+
+    Returns:
+        True if the room was created, False if it already existed.
+    """
+    now = time.time()
+    if not r.hsetnx(key(room_id), "id", room_id):
+        return False
+    with r.pipeline() as p:
+        p.hset(key(room_id), mapping={"caller": caller, "call_sid": room_id, "conference_sid": "",
+                                      "status": "waiting", "voice": voice, "language": language,
+                                      "created_at": now, "ended_at": ""})
+        p.expire(key(room_id), ttl)
+        p.zadd(LIVE, {room_id: now})
+        p.execute()
+    upsert_participant(r, room_id, room_id, label="caller", number=caller, status="connecting")
+    r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": get(r, room_id)}, ensure_ascii=False))
+    return True
+
+
+def get(r: Redis, room_id: str) -> dict[str, Any] | None:
+    """Return a room's hash as a dict, or None if it never existed or has expired."""
+    room = r.hgetall(key(room_id))
+    return room or None
+
+
+def live(r: Redis) -> list[dict[str, Any]]:
+    """Return the rooms whose call is not over, oldest first (forgetting any whose keys expired)."""
+    rooms = []
+    for room_id in r.zrange(LIVE, 0, -1):
+        room = get(r, room_id)
+        if room:
+            rooms.append(room)
+        else:
+            r.zrem(LIVE, room_id)
+    return rooms
+
+
+def update(r: Redis, room_id: str, **fields: Any) -> dict[str, Any] | None:
+    """Set fields of an existing room and publish the new room; return it, or None if it is gone."""
+    if not r.exists(key(room_id)):
+        return None
+    r.hset(key(room_id), mapping=fields)
+    room = get(r, room_id)
+    _publish(r, room_id, {"type": "room", "room": room})
+    r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": room}, ensure_ascii=False))
+    return room
+
+
+def upsert_participant(r: Redis, room_id: str, call_sid: str, **fields: Any) -> dict[str, Any]:
+    """Merge fields into a participant (by CallSid) and publish it.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        call_sid: the participant's call (`CA…`).
+        **fields: e.g. label, number, status (connecting|ringing|in the call|left|…), muted.
+
+    Returns:
+        The participant after the merge.
+    """
+    pkey = key(room_id, ":participants")
+    old = r.hget(pkey, call_sid)
+    participant = json.loads(old) if old else {"call_sid": call_sid}
+    participant.update(fields)
+    with r.pipeline() as p:
+        p.hset(pkey, call_sid, json.dumps(participant, ensure_ascii=False))
+        p.pexpire(pkey, _pttl(r, room_id))
+        p.execute()
+    _publish(r, room_id, {"type": "participant", "participant": participant})
+    return participant
+
+
+def participants(r: Redis, room_id: str) -> list[dict[str, Any]]:
+    """Return a room's participants, in no particular order."""
+    return [json.loads(v) for v in r.hvals(key(room_id, ":participants"))]
+
+
+def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, language: str) -> dict[str, Any]:
+    """Store a typed message and put it at the end of the room's announce queue.
+
+    The message is in Redis (and so survives any process) before this returns.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        kind: `say` (body is text) or `play` (body is an https audio URL).
+        body: the validated text or URL.
+        voice, language: how `<Say>` speaks it.
+
+    Returns:
+        The message as stored, with its `id` (int, increasing per room) and state `queued`.
+    """
+    ttl = _pttl(r, room_id)
+    msg_id = r.incr(key(room_id, ":seq"))
+    message = {"id": msg_id, "kind": kind, "body": body, "voice": voice, "language": language,
+               "state": "queued", "error_code": "", "error": "", "created_at": time.time(),
+               "speaking_at": "", "finished_at": ""}
+    with r.pipeline() as p:
+        p.hset(_msg_key(room_id, msg_id), mapping=message)
+        p.pexpire(_msg_key(room_id, msg_id), ttl)
+        p.rpush(key(room_id, ":log"), msg_id)
+        p.rpush(key(room_id, ":queue"), msg_id)
+        for suffix in (":seq", ":log", ":queue"):
+            p.pexpire(key(room_id, suffix), ttl)
+        p.execute()
+    _publish(r, room_id, {"type": "message", "message": message})
+    return message
+
+
+def get_message(r: Redis, room_id: str, msg_id: int | str) -> dict[str, Any] | None:
+    """Return one message, or None if it does not exist (or has expired)."""
+    message = r.hgetall(_msg_key(room_id, msg_id))
+    if not message:
+        return None
+    message["id"] = int(message["id"])
+    return message
+
+
+def messages(r: Redis, room_id: str) -> list[dict[str, Any]]:
+    """Return a room's messages in the order they were typed."""
+    ids = r.lrange(key(room_id, ":log"), 0, -1)
+    with r.pipeline() as p:
+        for msg_id in ids:
+            p.hgetall(_msg_key(room_id, msg_id))
+        found = p.execute()
+    result = []
+    for message in found:
+        if message:
+            message["id"] = int(message["id"])
+            result.append(message)
+    return result
+
+
+# Atomically: if nothing is being announced, pop the queue's head and mark it speaking.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local id = redis.call('LPOP', KEYS[2])
+if not id then return false end
+redis.call('SET', KEYS[1], id, 'PX', ARGV[1])
+redis.call('HSET', ARGV[2] .. id, 'state', 'speaking', 'speaking_at', ARGV[3])
+return id
+"""
+
+# Atomically: finish a message that is speaking; release the room if it held it.
+_FINISH = """
+if redis.call('HGET', KEYS[2], 'state') ~= 'speaking' then return 0 end
+redis.call('HSET', KEYS[2], 'state', ARGV[2], 'error_code', ARGV[3], 'error', ARGV[4], 'finished_at', ARGV[5])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+# Atomically: give a claimed message back to the head of the queue (a transient failure).
+_REQUEUE = """
+if redis.call('HGET', KEYS[3], 'state') ~= 'speaking' then return 0 end
+redis.call('HSET', KEYS[3], 'state', 'queued', 'speaking_at', '')
+redis.call('LPUSH', KEYS[2], ARGV[1])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
+def claim_next(r: Redis, room_id: str, hold_seconds: float) -> dict[str, Any] | None:
+    """Take the next queued message for announcing, if no other one is being announced.
+
+    Safe with any number of workers: one Lua script pops the head of the queue and
+    takes the room's `speaking` slot at once, so messages go out one at a time, in order.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        hold_seconds: how long the slot is held at most if nobody finishes the message.
+
+    Returns:
+        The message, now `speaking`, or None if the room is busy or its queue is empty.
+    """
+    msg_id = r.eval(_CLAIM, 2, key(room_id, ":speaking"), key(room_id, ":queue"),
+                    int(hold_seconds * 1000), key(room_id, ":msg:"), time.time())
+    if not msg_id:
+        return None
+    message = get_message(r, room_id, msg_id)
+    _publish(r, room_id, {"type": "message", "message": message})
+    return message
+
+
+def finish(r: Redis, room_id: str, msg_id: int | str, state: str, error_code: str | int = "", error: str = "") -> bool:
+    """Mark a speaking message `spoken` or `failed` and free the room for the next one.
+
+    Idempotent: Twilio may repeat an `announcement-end`, and the watchdog may race it.
+
+    Args:
+        r: Redis client (decoded).
+        room_id, msg_id: the message.
+        state: `spoken` or `failed`.
+        error_code: Twilio's error code (e.g. 20404), if any.
+        error: a reason a person can read, if failed.
+
+    Returns:
+        True if this call finished the message, False if it was not speaking.
+    """
+    done = r.eval(_FINISH, 2, key(room_id, ":speaking"), _msg_key(room_id, msg_id),
+                  str(msg_id), state, str(error_code or ""), error, time.time())
+    if done:
+        _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, msg_id)})
+    return bool(done)
+
+
+def requeue(r: Redis, room_id: str, msg_id: int | str) -> bool:
+    """Put a claimed message back at the head of the queue, so that order is kept on a retry.
+
+    Returns:
+        True if the message was speaking and is queued again.
+    """
+    done = r.eval(_REQUEUE, 3, key(room_id, ":speaking"), key(room_id, ":queue"), _msg_key(room_id, msg_id), str(msg_id))
+    if done:
+        _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, msg_id)})
+    return bool(done)
+
+
+def end(r: Redis, room_id: str, retention: int, reason: str = "The call ended before this message was spoken.") -> bool:
+    """Close a room when its conference ends: fail what was not spoken, and let every key expire.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        retention: seconds the room's history stays readable (ROOM_RETENTION_SECONDS).
+        reason: shown on messages that could not be spoken.
+
+    Returns:
+        True if this call ended the room, False if it was already ended or is gone.
+    """
+    room = get(r, room_id)
+    if not room or room.get("status") == "ended":
+        return False
+    r.zrem(LIVE, room_id)
+    update(r, room_id, status="ended", ended_at=time.time())
+    r.delete(key(room_id, ":queue"))
+    for message in messages(r, room_id):
+        if message["state"] == "queued":
+            r.hset(_msg_key(room_id, message["id"]), mapping={"state": "failed", "error": reason, "finished_at": time.time()})
+            _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, message["id"])})
+        elif message["state"] == "speaking":
+            finish(r, room_id, message["id"], "failed", error=reason)
+    ids = r.lrange(key(room_id, ":log"), 0, -1)
+    with r.pipeline() as p:
+        for suffix in _SUFFIXES:
+            p.expire(key(room_id, suffix), retention)
+        for msg_id in ids:
+            p.expire(_msg_key(room_id, msg_id), retention)
+        p.execute()
+    return True
+
+
+def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
+    """Return everything a room page shows: the room, its participants and its messages; None if gone."""
+    room = get(r, room_id)
+    if room is None:
+        return None
+    return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id)}

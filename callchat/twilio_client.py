@@ -1,0 +1,58 @@
+"""The Twilio REST client, optionally pointed at another base URL (the simulator).
+
+`TWILIO_API_BASE` replaces the scheme and host of every `https://*.twilio.com`
+request, so the same code reaches real Twilio or any Twilio-compatible server.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+
+class RebasedHttpClient(TwilioHttpClient):
+    """A `TwilioHttpClient` that sends every request to `base_url` instead of `*.twilio.com`.
+
+    Args:
+        base_url: scheme and host (and optional port), e.g. `http://127.0.0.1:5100`.
+            The request's path and query are kept as twilio-python built them.
+    """
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        parts = urlsplit(base_url)
+        self._scheme, self._netloc = parts.scheme, parts.netloc
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any):  # noqa: D102 (inherited)
+        parts = urlsplit(url)
+        if parts.hostname and parts.hostname.endswith(".twilio.com"):
+            url = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
+        return super().request(method, url, *args, **kwargs)
+
+
+@lru_cache(maxsize=8)
+def _client(account_sid: str, auth_token: str, api_base: str) -> Client:
+    http_client = RebasedHttpClient(api_base, timeout=10) if api_base else TwilioHttpClient(timeout=10)
+    return Client(account_sid, auth_token, http_client=http_client)
+
+
+def twilio_client(settings: Mapping[str, Any]) -> Client:
+    """Return a (cached, connection-pooling) Twilio client for these settings.
+
+    Args:
+        settings: callchat settings with `TWILIO_ACCOUNT_SID` (`AC…`), `TWILIO_AUTH_TOKEN`
+            and optionally `TWILIO_API_BASE`.
+
+    Returns:
+        A `twilio.rest.Client` whose requests time out after 10 seconds.
+
+    Raises:
+        RuntimeError: the account SID or auth token is not configured.
+    """
+    if not settings["TWILIO_ACCOUNT_SID"] or not settings["TWILIO_AUTH_TOKEN"]:
+        raise RuntimeError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to call Twilio")
+    return _client(settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_API_BASE"])

@@ -1,0 +1,34 @@
+"""Absolute URLs that callchat hands to Twilio (webhooks, status callbacks, announcements).
+
+Jobs have no request to build URLs from, so both jobs and blueprints build them here
+from `PUBLIC_BASE_URL`; the voice blueprint's routes use the same paths.
+"""
+
+from __future__ import annotations
+
+INCOMING = "/voice/incoming"
+CONFERENCE_STATUS = "/voice/conference-status"
+ANNOUNCE = "/voice/rooms/<room_id>/messages/<int:msg_id>/announce"
+PARTICIPANT_STATUS = "/voice/rooms/<room_id>/participant-status"
+
+
+def absolute(base: str, rule: str, **values: object) -> str:
+    """Fill a route rule's `<…>` placeholders and prefix the public base URL.
+
+    Args:
+        base: `PUBLIC_BASE_URL`, e.g. `https://callchat.example.com` (no trailing slash).
+        rule: one of this module's rules.
+        **values: the placeholders, e.g. `room_id="CA…", msg_id=3`.
+
+    Returns:
+        e.g. `https://callchat.example.com/voice/rooms/CA…/messages/3/announce`.
+
+    Raises:
+        RuntimeError: `base` is empty (Twilio needs absolute URLs).
+    """
+    if not base:
+        raise RuntimeError("PUBLIC_BASE_URL must be set: Twilio needs absolute callback URLs")
+    path = rule
+    for name, value in values.items():
+        path = path.replace(f"<{name}>", str(value)).replace(f"<int:{name}>", str(value))
+    return base + path

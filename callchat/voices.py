@@ -1,0 +1,104 @@
+"""Voices, languages and the limits Twilio puts on what `<Say>` and `<Play>` accept.
+
+Follows twilio.com/docs/voice/twiml/say (text limits per voice family) and
+twilio.com/docs/voice/twiml/play (an absolute audio URL).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+#: Voices offered in the chat page, by language (BCP 47 tag as Twilio's `language`).
+VOICES: dict[str, list[str]] = {
+    "ja-JP": ["Polly.Mizuki", "Polly.Takumi", "Polly.Kazuha-Neural", "Google.ja-JP-Standard-A", "Google.ja-JP-Standard-C"],
+    "en-US": ["Polly.Joanna", "Polly.Matthew", "Google.en-US-Standard-C", "alice"],
+    "en-GB": ["Polly.Amy", "Polly.Brian", "Google.en-GB-Standard-A"],
+}
+
+#: Longest `<Say>` text, in characters, per voice family (Twilio's documented limits).
+SAY_LIMITS = {"Polly": 3000, "Google": 5000, "basic": 4096}
+
+#: Longest audio URL we accept for `<Play>`, in characters.
+PLAY_URL_LIMIT = 2000
+
+
+class InvalidMessage(ValueError):
+    """A message that Twilio would refuse or that makes no sense to send; str() reads well to a person."""
+
+
+def say_limit(voice: str) -> int:
+    """Return the longest text, in characters, that `<Say voice=…>` accepts.
+
+    Args:
+        voice: a Twilio voice name, e.g. `Polly.Mizuki`, `Google.ja-JP-Standard-A`, `alice`.
+    """
+    family = voice.split(".", 1)[0] if "." in voice else "basic"
+    return SAY_LIMITS.get(family, SAY_LIMITS["basic"])
+
+
+def check_say(text: str, voice: str) -> str:
+    """Validate text to be spoken with `<Say>`.
+
+    Args:
+        text: what the person typed.
+        voice: the room's voice, which decides the length limit.
+
+    Returns:
+        The text with surrounding white space removed.
+
+    Raises:
+        InvalidMessage: the text is empty or longer than the voice accepts.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise InvalidMessage("Type something to say first: the message is empty.")
+    limit = say_limit(voice)
+    if len(text) > limit:
+        raise InvalidMessage(
+            f"The message is {len(text)} characters long; the voice {voice} can say at most {limit}. "
+            "Split it into shorter messages."
+        )
+    return text
+
+
+def check_play(url: str) -> str:
+    """Validate an audio URL for `<Play>`.
+
+    Args:
+        url: an absolute https URL of an MP3 or WAV file.
+
+    Returns:
+        The URL with surrounding white space removed.
+
+    Raises:
+        InvalidMessage: the URL is empty, not https, has no host, or is too long.
+    """
+    url = (url or "").strip()
+    if not url:
+        raise InvalidMessage("Give the https address of an audio file to play.")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise InvalidMessage("The audio address must be a full https:// URL, e.g. https://example.com/hello.mp3.")
+    if len(url) > PLAY_URL_LIMIT:
+        raise InvalidMessage(f"The audio address is longer than {PLAY_URL_LIMIT} characters.")
+    return url
+
+
+def check_voice(voice: str, language: str) -> tuple[str, str]:
+    """Validate a room's voice and language pair.
+
+    Args:
+        voice: a Twilio voice name from `VOICES`.
+        language: a language tag from `VOICES`, e.g. `ja-JP`.
+
+    Returns:
+        `(voice, language)`.
+
+    Raises:
+        InvalidMessage: the language is not offered or the voice does not speak it.
+    """
+    if language not in VOICES:
+        raise InvalidMessage(f"Language {language!r} is not offered; choose one of {', '.join(VOICES)}.")
+    if voice not in VOICES[language]:
+        raise InvalidMessage(f"Voice {voice!r} does not speak {language}; choose one of {', '.join(VOICES[language])}.")
+    return voice, language
