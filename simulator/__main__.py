@@ -1,0 +1,59 @@
+"""``python -m simulator``: run the simulator from environment variables (or flags)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from .server import SimulatorServer
+
+log = logging.getLogger("simulator")
+
+
+def config_from_env(argv: list[str] | None = None) -> dict:
+    """Read SIM_HOST, SIM_PORT, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
+    TWILIO_PHONE_NUMBER, SIM_VOICE_URL and SIM_CLOCK_SPEED; flags override them."""
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    parser.add_argument("--host", default=env.get("SIM_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(env.get("SIM_PORT", "5100")))
+    parser.add_argument("--account-sid", default=env.get("TWILIO_ACCOUNT_SID"))
+    parser.add_argument("--auth-token", default=env.get("TWILIO_AUTH_TOKEN"))
+    parser.add_argument("--phone-number", default=env.get("TWILIO_PHONE_NUMBER"))
+    parser.add_argument("--voice-url", default=env.get("SIM_VOICE_URL"))
+    parser.add_argument("--clock-speed", type=float,
+                        default=float(env.get("SIM_CLOCK_SPEED", "1.0")))
+    args = parser.parse_args(argv)
+    missing = [name for name, value in (("TWILIO_ACCOUNT_SID", args.account_sid),
+                                        ("TWILIO_AUTH_TOKEN", args.auth_token),
+                                        ("TWILIO_PHONE_NUMBER", args.phone_number))
+               if not value]
+    if missing:
+        parser.error("missing " + ", ".join(missing))
+    return {"host": args.host, "port": args.port, "account_sid": args.account_sid,
+            "auth_token": args.auth_token, "phone_number": args.phone_number,
+            "voice_url": args.voice_url, "clock_speed": args.clock_speed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until interrupted; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the page polls every second
+    config = config_from_env(argv)
+    try:
+        server = SimulatorServer(config)
+    except ValueError as exc:
+        print(f"simulator: {exc}", file=sys.stderr)
+        return 2
+    log.info("Simulator phone page: http://%s:%s/", config["host"], config["port"])
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

