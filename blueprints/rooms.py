@@ -10,6 +10,7 @@ import json
 from typing import Any, Callable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
+from redis.exceptions import RedisError
 
 from callchat import rooms
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
@@ -19,6 +20,8 @@ bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
 #: Seconds between SSE keep-alive comments (also how soon a closed page is noticed).
 KEEPALIVE_SECONDS = 15
+#: Milliseconds a browser waits before reconnecting a dropped stream.
+RECONNECT_MS = 2000
 
 
 def _room_or_404(room_id: str) -> dict[str, Any]:
@@ -102,13 +105,17 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
 
     def events() -> Iterator[str]:
         try:
-            yield f"event: snapshot\ndata: {json.dumps(snapshot(), ensure_ascii=False)}\n\n"
+            yield f"retry: {RECONNECT_MS}\nevent: snapshot\ndata: {json.dumps(snapshot(), ensure_ascii=False)}\n\n"
             while True:
                 message = pubsub.get_message(timeout=KEEPALIVE_SECONDS)
                 if message is None:
                     yield ": keep-alive\n\n"
                 else:
                     yield f"event: update\ndata: {message['data']}\n\n"
+        except RedisError as exc:
+            # Redis went away (restart, failover): end the stream; the browser reconnects
+            # after RECONNECT_MS and gets a fresh snapshot, so no update is missed.
+            current_app.logger.warning("live updates on %s interrupted: %s", channel, exc)
         finally:
             pubsub.close()
 

