@@ -21,24 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-try:
-    from openapi_check import (
-        FORMAT_CHECKERS,
-        SPEC_DIR,
-        SpecViolation,
-        TwilioSpec,
-        api_v2010,
-        proxy_v1,
-    )
-except ImportError:  # tests/ imported as a package
-    from tests.openapi_check import (
-        FORMAT_CHECKERS,
-        SPEC_DIR,
-        SpecViolation,
-        TwilioSpec,
-        api_v2010,
-        proxy_v1,
-    )
+from tests.openapi_check import FORMAT_CHECKERS, SPEC_DIR, SpecViolation, TwilioSpec, api_v2010, proxy_v1
 
 AC = "AC" + "a" * 32
 CF = "CF" + "b" * 32
