@@ -44,12 +44,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from blueprints import health, rooms, voice
+    from blueprints import api, health, outbound, rooms, voice
 
-    app.register_blueprint(voice.bp)
-    app.register_blueprint(rooms.bp)
-    app.register_blueprint(health.bp)
-    csrf.exempt(voice.bp)
+    for blueprint in (voice.bp, outbound.bp, rooms.bp, api.bp, health.bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (voice.bp, outbound.bp, api.bp):  # signed by Twilio, or by a bearer token
+        csrf.exempt(blueprint)
 
     @app.get("/")
     def index():
@@ -60,7 +60,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _wants_json() -> bool:
-    return request.accept_mimetypes.best == "application/json" or request.is_json or request.path.startswith("/voice/")
+    return (request.accept_mimetypes.best == "application/json" or request.is_json
+            or request.path.startswith(("/voice/", "/api/")))
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -12,9 +12,10 @@ from typing import Any, Callable, Iterator
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
 from redis.exceptions import RedisError
 
-from callchat import rooms
+from callchat import calls, rooms
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
+from jobs.attempts import cancel_call, start_call
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
@@ -96,6 +97,30 @@ def set_voice(room_id: str):
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language))
+
+
+@bp.post("/<room_id>/calls")
+def call_someone(room_id: str):
+    """Call someone into this room: `{"to": "090-1234-5678"}`; up to 3 attempts, 30 s apart."""
+    _room_or_404(room_id)
+    body = dict(_json_body(), room=room_id)
+    body.setdefault("retry_delay", 30)
+    try:
+        request_ = calls.validate(current_app.redis, body, current_app.config)
+    except calls.InvalidCall as exc:
+        return jsonify(error=str(exc)), exc.status
+    return jsonify(start_call(current_app.redis, current_app.task_queue, request_, current_app.config)), 202
+
+
+@bp.post("/<room_id>/calls/<call_id>/cancel")
+def cancel_someone(room_id: str, call_id: str):
+    """Stop calling someone into this room (their pending attempts)."""
+    call = calls.get(current_app.redis, call_id)
+    if call is None or call["room"] != room_id:
+        abort(404, description="No such call in this room.")
+    if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
+        return jsonify(error="That call is already over."), 409
+    return jsonify(calls.view(current_app.redis, call_id))
 
 
 def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:

@@ -81,9 +81,13 @@ def conference_status():
         rooms.end(r, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
     elif event in ("participant-join", "participant-leave"):
         status = "in the call" if event == "participant-join" else "left"
-        rooms.upsert_participant(r, room_id, form.get("CallSid", ""), status=status,
-                                 label=form.get("ParticipantLabel") or "participant",
-                                 muted=form.get("Muted") == "true")
+        label = form.get("ParticipantLabel") or "participant"
+        if label.startswith("dial-"):  # someone callchat dialed in: keep their entry, labelled by number
+            rooms.upsert_participant(r, room_id, label, status=status, call_sid_live=form.get("CallSid", ""),
+                                     next_try_at="")
+        else:
+            rooms.upsert_participant(r, room_id, form.get("CallSid", ""), status=status, label=label,
+                                     muted=form.get("Muted") == "true")
     elif event in ("announcement-end", "announcement-fail"):
         msg_id = _announced_message_id(form.get("AnnounceUrl", ""))
         if msg_id is not None:

@@ -10,6 +10,9 @@ INCOMING = "/voice/incoming"
 CONFERENCE_STATUS = "/voice/conference-status"
 ANNOUNCE = "/voice/rooms/<room_id>/messages/<int:msg_id>/announce"
 PARTICIPANT_STATUS = "/voice/rooms/<room_id>/participant-status"
+ATTEMPT_STATUS = "/voice/calls/<call_id>/attempts/<int:n>/status"
+ATTEMPT_TWIML = "/voice/calls/<call_id>/attempts/<int:n>/twiml"
+ATTEMPT_AMD = "/voice/calls/<call_id>/attempts/<int:n>/amd"
 
 
 def absolute(base: str, rule: str, **values: object) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from callchat import rooms, urls
+from callchat import numbers, rooms, urls
 from callchat.twiml import CONFERENCE_EVENTS
 from jobs import config, state, twilio
 
@@ -27,16 +27,20 @@ def dial_owner(room_id: str) -> str | None:
         room_id: the room (`CA…`, the conference FriendlyName).
 
     Returns:
-        The owner's CallSid (`CA…`), or None if OWNER_PHONE is unset or the room is over.
+        The owner's CallSid (`CA…`), or None if OWNER_PHONE is unset or invalid, or the room is over.
 
     Raises:
         TwilioRestException: Twilio refused the participant (e.g. 21211 for a bad number).
     """
     cfg = config()
-    owner = cfg["OWNER_PHONE"]
     r = state(cfg)
     room = rooms.get(r, room_id)
-    if not owner or not room or room["status"] == "ended":
+    if not cfg["OWNER_PHONE"] or not room or room["status"] == "ended":
+        return None
+    try:
+        owner = numbers.normalize(cfg["OWNER_PHONE"], cfg["DEFAULT_REGION"])
+    except numbers.RefusedNumber as exc:
+        log.error("OWNER_PHONE is not usable, so nobody is dialed into room %s: %s", room_id, exc)
         return None
     participant = twilio(cfg).conferences(room_id).participants.create(
         from_=cfg["TWILIO_PHONE_NUMBER"],

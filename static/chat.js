@@ -50,6 +50,17 @@
     }
   }
 
+  const timers = new Map();
+
+  function dialText(p) {
+    if (p.status === "no answer" && p.next_try_at) {
+      const left = Math.max(0, Math.round(p.next_try_at - Date.now() / 1000));
+      return `no answer, attempt ${p.attempt} of ${p.max_attempts}, next try in ${left} s`;
+    }
+    if (p.status === "ringing" || p.status === "dialing") return `${p.status}, attempt ${p.attempt} of ${p.max_attempts}`;
+    return p.status || "";
+  }
+
   function renderParticipant(p) {
     let li = people.querySelector(`li[data-call="${p.call_sid}"]`);
     if (!li) {
@@ -57,9 +68,19 @@
       li.dataset.call = p.call_sid;
       people.append(li);
     }
-    li.replaceChildren(el("strong", null, p.label || "participant"), document.createTextNode(` ${p.number || ""} `),
-      el("span", `muted status ${p.status === "in the call" ? "on" : ""}`, p.status || ""));
+    const status = el("span", `muted status ${p.status === "in the call" ? "on" : ""}`, p.dial_id ? dialText(p) : p.status || "");
+    li.replaceChildren(el("strong", null, p.label || "participant"), document.createTextNode(` ${p.dial_id ? "" : p.number || ""} `), status);
     if (p.muted) li.append(el("span", "muted small", " (listening)"));
+    clearInterval(timers.get(p.call_sid));
+    if (p.dial_id && ["dialing", "ringing", "no answer"].includes(p.status)) {
+      const cancel = el("button", "link", "cancel");
+      cancel.type = "button";
+      cancel.addEventListener("click", async () => {
+        try { await post(root.dataset.cancelUrl.replace("CALL_ID", p.dial_id), {}); } catch (err) { showError(err.message); }
+      });
+      li.append(document.createTextNode(" "), cancel);
+      if (p.status === "no answer") timers.set(p.call_sid, setInterval(() => (status.textContent = dialText(p)), 1000));
+    }
   }
 
   function renderRoom(room) {
@@ -137,6 +158,20 @@
       url.value = "";
     } catch (err) {
       showError(err.message);
+    }
+  });
+
+  const dial = document.getElementById("dial");
+  const dialError = document.getElementById("dial-error");
+  dial.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await post(dial.dataset.url, { to: dial.elements.to.value });
+      dial.elements.to.value = "";
+      dialError.hidden = true;
+    } catch (err) {
+      dialError.textContent = err.message;
+      dialError.hidden = false;
     }
   });
 

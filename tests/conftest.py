@@ -19,6 +19,7 @@ import pytest
 import requests
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -33,6 +34,7 @@ AUTH_TOKEN = "test-auth-token"
 TWILIO_NUMBER = "+815011112222"
 CALLER = "+819012345678"
 OWNER = "+819099998888"
+API_TOKEN = "test-api-token"
 
 
 def free_port() -> int:
@@ -132,16 +134,44 @@ class Stack:
         """Run every queued (and due scheduled) job; return True if any ran."""
         return self.worker.work(burst=True, with_scheduler=True)
 
-    def settle(self, timeout: float = 30) -> None:
-        """Wait until the simulator has nothing in flight and no job is queued (never a fixed sleep)."""
+    def release_redials(self) -> int:
+        """Let time pass for scheduled redials: move every scheduled `place_attempt` job to the queue now.
+
+        Other scheduled jobs (announcement watchdogs) keep their time. Returns how many moved.
+        """
+        registry = self.queue.scheduled_job_registry
+        moved = 0
+        for job in Job.fetch_many(registry.get_job_ids(), connection=self.queue.connection):
+            if job is not None and job.func_name.endswith("place_attempt"):
+                registry.remove(job)
+                self.queue.enqueue_job(job)
+                moved += 1
+        return moved
+
+    def settle(self, timeout: float = 30, redials: bool = False) -> None:
+        """Wait until the simulator has nothing in flight and no job is queued (never a fixed sleep).
+
+        Args:
+            timeout: seconds before giving up.
+            redials: also let scheduled redials happen now, however far ahead they are.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.sim.settle(timeout=timeout)
-            if not self.run_jobs() and self.queue.count == 0:
-                self.sim.settle(timeout=timeout)
-                if self.queue.count == 0:
-                    return
+            if self.run_jobs() or self.queue.count:
+                continue
+            self.sim.settle(timeout=timeout)
+            if self.queue.count:
+                continue
+            if redials and self.release_redials():
+                continue
+            return
         raise AssertionError("the stack did not settle")
+
+    def api(self, method: str, path: str, token: str | None = API_TOKEN, **kwargs) -> requests.Response:
+        """Call the JSON API with the bearer token."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
 
     def call_in(self, caller: str = CALLER) -> str:
         """A virtual phone calls the Twilio number; return the room id (the CallSid) once live."""
@@ -161,6 +191,7 @@ def stack_config(redis_url) -> dict[str, Any]:
         "OWNER_PHONE": "",
         "ROOM_RETENTION_SECONDS": 3600,
         "SECRET_KEY": "test-secret",
+        "API_TOKEN": API_TOKEN,
     }
 
 

@@ -30,7 +30,7 @@ def twilio_routes(app):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/voice/"):
             continue
-        values = {name: (1 if name == "msg_id" else ROOM) for name in rule.arguments}
+        values = {name: (1 if name in ("msg_id", "n") else ROOM) for name in rule.arguments}
         path = adapter.build(rule.endpoint, values)
         found += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return found

@@ -1,0 +1,75 @@
+"""The JSON API for other systems: place calls with redial, follow and cancel them.
+
+Authenticated with `Authorization: Bearer <API_TOKEN>` (RFC 6750). Described by
+`/api/openapi.json` (OpenAPI 3.0).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, request, send_file, url_for
+
+from callchat import calls
+from jobs.attempts import cancel_call, start_call
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+OPENAPI = Path(__file__).resolve().parent.parent / "static" / "openapi.json"
+
+
+def token_required(view):
+    """Refuse a request without the right bearer token: 401, or 503 when API_TOKEN is not configured."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        token = current_app.config["API_TOKEN"]
+        if not token:
+            return jsonify(error="The API is off: set API_TOKEN to use it."), 503
+        given = request.headers.get("Authorization", "")
+        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
+            return jsonify(error="Send 'Authorization: Bearer <API_TOKEN>'."), 401, {"WWW-Authenticate": "Bearer"}
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The API's OpenAPI 3.0 description."""
+    return send_file(OPENAPI, mimetype="application/json")
+
+
+@bp.post("/calls")
+@token_required
+def create_call():
+    """Reach a person: 202 with the call (its `id`, attempts, outcome `pending`) and a Location header."""
+    try:
+        request_ = calls.validate(current_app.redis, request.get_json(silent=True), current_app.config)
+    except calls.InvalidCall as exc:
+        return jsonify(error=str(exc)), exc.status
+    call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
+    return jsonify(call), 202, {"Location": url_for("api.get_call", call_id=call["id"])}
+
+
+@bp.get("/calls/<call_id>")
+@token_required
+def get_call(call_id: str):
+    """The call with every attempt and its outcome (pending, reached, reached (voicemail), not reached, cancelled)."""
+    call = calls.view(current_app.redis, call_id)
+    if call is None:
+        return jsonify(error="No such call (or it has expired)."), 404
+    return jsonify(call)
+
+
+@bp.delete("/calls/<call_id>")
+@token_required
+def delete_call(call_id: str):
+    """Cancel the call's pending attempts: 200 with the call; 409 if its outcome was already decided."""
+    if calls.get(current_app.redis, call_id) is None:
+        return jsonify(error="No such call (or it has expired)."), 404
+    if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
+        return jsonify(error="The call is already over.", call=calls.view(current_app.redis, call_id)), 409
+    return jsonify(calls.view(current_app.redis, call_id))

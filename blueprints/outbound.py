@@ -1,0 +1,104 @@
+"""Twilio's webhooks for the calls callchat places: call status callbacks, AMD results, and their TwiML.
+
+Every route is Twilio-facing and checked with `X-Twilio-Signature` before it runs.
+Parameters follow twilio.com/docs/voice/api/call-resource (status callbacks) and
+twilio.com/docs/voice/answering-machine-detection (AnsweredBy).
+"""
+
+from __future__ import annotations
+
+import logging
+from email.utils import parsedate_to_datetime
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from callchat import calls, urls
+from callchat.signatures import require_twilio_signature
+from jobs.attempts import after_attempt, hang_up, update_dial_entry
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("outbound", __name__)
+bp.before_request(require_twilio_signature)
+
+
+def is_machine(answered_by: str) -> bool:
+    """True for AMD's machine_* and fax results; `human` and `unknown` count as a person."""
+    return answered_by.startswith("machine") or answered_by == "fax"
+
+
+def _timestamp() -> float | str:
+    raw = request.form.get("Timestamp", "")
+    try:
+        return parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError):
+        return ""
+
+
+@bp.post(urls.ATTEMPT_STATUS)
+def attempt_status(call_id: str, n: int):
+    """A call status callback for attempt `n`: record it, and decide what follows once it ends."""
+    form = request.form
+    r = current_app.redis
+    status = form.get("CallStatus", "")
+    try:
+        seq = int(form.get("SequenceNumber", "0"))
+    except ValueError:
+        seq = 0
+    when = _timestamp()
+    fields = {"call_sid": form.get("CallSid", ""), "sip_response_code": form.get("SipResponseCode", ""),
+              "error_code": form.get("ErrorCode", ""), "answered_by": form.get("AnsweredBy", "")}
+    if status == "in-progress":
+        fields["answered_at"] = when
+    elif status in calls.TERMINAL:
+        fields["ended_at"] = when
+    result = calls.record_status(r, call_id, n, status, seq, **fields)
+    log.info("call %s attempt %s: CallSid %s is %s (seq %s, %s)", call_id, n, form.get("CallSid"), status, seq, result)
+    call = calls.get(r, call_id)
+    if call is None or result == "unknown":
+        return "", 204
+    if result != "terminal":
+        if call["outcome"] == "pending" and status in ("initiated", "ringing"):
+            update_dial_entry(r, call, status="ringing", attempt=n, next_try_at="")
+        return "", 204
+    answered_by = (calls.attempt(r, call_id, n) or {}).get("answered_by", "")
+    if status == "completed" and is_machine(answered_by) and call["machine"] == "retry":
+        after_attempt(r, current_app.task_queue, current_app.config, call_id, n, unanswered=True)
+    elif status == "completed":
+        after_attempt(r, current_app.task_queue, current_app.config, call_id, n, unanswered=False,
+                      reached="reached (voicemail)" if is_machine(answered_by) else "reached")
+        if call["room"]:
+            update_dial_entry(r, call, status="left", next_try_at="")
+    else:
+        after_attempt(r, current_app.task_queue, current_app.config, call_id, n, unanswered=True)
+    return "", 204
+
+
+@bp.post(urls.ATTEMPT_TWIML)
+def attempt_twiml(call_id: str, n: int):
+    """TwiML for an answered call with a message: say it, or hang up on a machine when `machine=retry`."""
+    r = current_app.redis
+    answered_by = request.form.get("AnsweredBy", "")
+    if answered_by:
+        calls.set_answered_by(r, call_id, n, answered_by)
+    call = calls.get(r, call_id)
+    response = VoiceResponse()
+    if call is None or call["outcome"] == "cancelled" or (is_machine(answered_by) and call["machine"] == "retry"):
+        response.hangup()
+    else:
+        response.say(call["say"], voice=call["voice"], language=call["language"])
+    return Response(str(response), mimetype="text/xml")
+
+
+@bp.post(urls.ATTEMPT_AMD)
+def attempt_amd(call_id: str, n: int):
+    """Async AMD result for a call into a room: a machine is hung up on when `machine=retry`."""
+    r = current_app.redis
+    answered_by = request.form.get("AnsweredBy", "")
+    calls.set_answered_by(r, call_id, n, answered_by)
+    call = calls.get(r, call_id)
+    if call and is_machine(answered_by) and call["machine"] == "retry":
+        log.info("call %s attempt %s: a machine answered (%s); hanging up", call_id, n, answered_by)
+        current_app.task_queue.enqueue(hang_up, request.form.get("CallSid", ""))
+    return "", 204

@@ -1,0 +1,224 @@
+"""Jobs that place call attempts, hang them up, and report a call's outcome.
+
+Attempts follow twilio.com/docs/voice/api/call-resource#create-a-call-resource (a call
+with a message) and twilio.com/docs/voice/api/conference-participant-resource (a call
+into a room), with status callbacks for initiated, ringing, answered and completed,
+and answering machine detection (twilio.com/docs/voice/answering-machine-detection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+import requests
+from rq import Queue, Retry
+from twilio.base.exceptions import TwilioRestException
+
+from callchat import calls, rooms, urls
+from callchat.twiml import CONFERENCE_EVENTS
+from jobs import config, queue, state, twilio
+
+log = logging.getLogger(__name__)
+
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+#: Retries of the outcome webhook to a caller's system (seconds between tries).
+NOTIFY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+#: Status of a room's dial entry while an attempt rings, by Twilio CallStatus.
+_DIAL_TEXT = {"queued": "dialing", "initiated": "dialing", "ringing": "ringing", "in-progress": "answered"}
+
+
+def attempt_job_id(call_id: str, n: int) -> str:
+    """The RQ job id of attempt `n`: enqueueing it twice keeps one job."""
+    return f"attempt-{call_id}-{n}"
+
+
+def dial_entry(call_id: str) -> str:
+    """The participant key (and Twilio participant label) of a call into a room."""
+    return f"dial-{call_id}"
+
+
+def update_dial_entry(r, call: dict[str, Any], **fields: Any) -> None:
+    """Show a call-into-a-room's progress on the room page (no-op for calls with a message)."""
+    if call.get("room"):
+        rooms.upsert_participant(r, call["room"], dial_entry(call["id"]), label=call["to"], number=call["to"],
+                                 dial_id=call["id"], max_attempts=call["max_attempts"], **fields)
+
+
+def place_attempt(call_id: str, n: int) -> str | None:
+    """Place attempt `n` of a call: a fresh Twilio call from TWILIO_PHONE_NUMBER.
+
+    Safe to run twice: the attempt is claimed once in Redis before Twilio is asked.
+
+    Args:
+        call_id: the call (32 hex).
+        n: the attempt number, from 1.
+
+    Returns:
+        The attempt's CallSid (`CA…`), or None if it was not placed (already placed,
+        call over, hourly cap reached, or Twilio refused it).
+    """
+    cfg = config()
+    r = state(cfg)
+    claim = calls.claim_attempt(r, call_id, n)
+    if claim != "ok":
+        log.info("attempt %s of call %s not placed: %s", n, call_id, claim)
+        return None
+    call = calls.get(r, call_id)
+    if calls.count_destination(r, call["to"]) > int(cfg["DESTINATION_CALLS_PER_HOUR"]):
+        calls.skip_attempt(r, call_id, n, f"{call['to']} was called too often this hour (DESTINATION_CALLS_PER_HOUR).")
+        after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up="the hourly call limit was reached")
+        return None
+    base = cfg["PUBLIC_BASE_URL"]
+    common = {
+        "from_": cfg["TWILIO_PHONE_NUMBER"], "to": call["to"], "timeout": call["ring_timeout"],
+        "status_callback": urls.absolute(base, urls.ATTEMPT_STATUS, call_id=call_id, n=n),
+        "status_callback_method": "POST", "status_callback_event": CALL_EVENTS,
+    }
+    if call["machine"] != "accept":
+        common["machine_detection"] = "DetectMessageEnd" if call["machine"] == "leave_message" else "Enable"
+    try:
+        if call["room"]:
+            created = twilio(cfg).conferences(call["room"]).participants.create(
+                label=dial_entry(call_id), beep="false", end_conference_on_exit=False,
+                amd_status_callback=urls.absolute(base, urls.ATTEMPT_AMD, call_id=call_id, n=n),
+                conference_status_callback=urls.absolute(base, urls.CONFERENCE_STATUS),
+                conference_status_callback_event=CONFERENCE_EVENTS.split(), **common)
+        else:
+            created = twilio(cfg).calls.create(url=urls.absolute(base, urls.ATTEMPT_TWIML, call_id=call_id, n=n),
+                                               method="POST", **common)
+    except TwilioRestException as exc:
+        log.warning("Twilio refused attempt %s of call %s to %s: %s %s", n, call_id, call["to"], exc.code, exc.msg)
+        calls.skip_attempt(r, call_id, n, exc.msg, exc.code or "")
+        after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
+        return None
+    calls.placed(r, call_id, n, created.call_sid)
+    update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="")
+    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id, call["to"], created.call_sid)
+    return created.call_sid
+
+
+def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unanswered: bool,
+                  give_up: str = "", reached: str = "") -> None:
+    """Decide what follows attempt `n` once it has ended (called once per attempt).
+
+    Args:
+        r: Redis client (decoded).
+        q: the RQ queue, to schedule the next attempt with `enqueue_in`.
+        cfg: settings.
+        call_id, n: the attempt that ended.
+        unanswered: busy, no-answer, failed, canceled, or a machine when `machine=retry`.
+        give_up: stop trying now, with this reason.
+        reached: the outcome when the person (or their voicemail) was reached.
+    """
+    call = calls.get(r, call_id)
+    if call is None or call["outcome"] != "pending":
+        return
+    retention = int(cfg["CALL_RETENTION_SECONDS"])
+    if reached:
+        if calls.finish(r, call_id, reached, f"answered on attempt {n}", retention):
+            notify(q, call_id)
+        return
+    if unanswered and not give_up and n < call["max_attempts"]:
+        at = time.time() + call["retry_delay"]
+        if calls.schedule_next(r, call_id, n + 1, at):
+            q.enqueue_in(timedelta(seconds=call["retry_delay"]), place_attempt, call_id, n + 1,
+                         job_id=attempt_job_id(call_id, n + 1))
+            update_dial_entry(r, call, status="no answer", attempt=n, next_try_at=at)
+            log.info("call %s: attempt %s unanswered; attempt %s in %s s", call_id, n, n + 1, call["retry_delay"])
+        return
+    reason = give_up or f"no answer after {n} attempt{'s' if n > 1 else ''}"
+    if calls.finish(r, call_id, "not reached", reason, retention):
+        update_dial_entry(r, call, status="not reached", attempt=n, next_try_at="")
+        notify(q, call_id)
+
+
+def notify(q: Queue, call_id: str) -> None:
+    """Enqueue `notify_outcome` for a call whose outcome was just decided."""
+    q.enqueue(notify_outcome, call_id, retry=NOTIFY_RETRY)
+
+
+def sign(body: bytes, token: str) -> str:
+    """HMAC-SHA256 of a webhook body under API_TOKEN, hex: the `X-Callchat-Signature` header (RFC 2104)."""
+    return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+def notify_outcome(call_id: str) -> int | None:
+    """POST a call's final record as JSON to its `status_callback`, signed with `X-Callchat-Signature`.
+
+    Returns:
+        The HTTP status the receiver answered, or None if the call has no status_callback.
+
+    Raises:
+        requests.RequestException: the receiver could not be reached or answered non-2xx (RQ retries).
+    """
+    cfg = config()
+    r = state(cfg)
+    record = calls.view(r, call_id)
+    if record is None or not record["status_callback"]:
+        return None
+    body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+    response = requests.post(record["status_callback"], data=body, timeout=10, headers={
+        "Content-Type": "application/json", "X-Callchat-Signature": sign(body, cfg["API_TOKEN"])})
+    response.raise_for_status()
+    return response.status_code
+
+
+def hang_up(call_sid: str) -> None:
+    """End a Twilio call: cancel it if it has not been answered, else complete it.
+
+    Args:
+        call_sid: the call (`CA…`).
+    """
+    cfg = config()
+    call = twilio(cfg).calls(call_sid)
+    try:
+        status = call.fetch().status
+        call.update(status="canceled" if status in ("queued", "ringing") else "completed")
+    except TwilioRestException as exc:
+        if exc.status != 404:
+            raise
+        log.info("call %s already gone", call_sid)
+
+
+def start_call(r, q: Queue, request: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Store a validated call request and enqueue its first attempt now.
+
+    Args:
+        r: Redis client (decoded).
+        q: the RQ queue.
+        request: the output of `callchat.calls.validate`.
+        cfg: settings.
+
+    Returns:
+        The call as `callchat.calls.view` shows it.
+    """
+    span = request["max_attempts"] * (request["retry_delay"] + request["ring_timeout"] + 3600)
+    call = calls.create(r, request, span + int(cfg["CALL_RETENTION_SECONDS"]))
+    q.enqueue(place_attempt, call["id"], 1, job_id=attempt_job_id(call["id"], 1))
+    update_dial_entry(r, call, status="dialing", attempt=1, next_try_at="")
+    return calls.view(r, call["id"])
+
+
+def cancel_call(r, q: Queue, call_id: str, cfg: dict[str, Any]) -> bool:
+    """Cancel a call's pending attempts; an attempt still ringing is canceled at Twilio.
+
+    A person already connected stays connected: only attempts not yet answered are stopped.
+
+    Returns:
+        True if the call was pending and is now cancelled.
+    """
+    if not calls.finish(r, call_id, "cancelled", "cancelled by request", int(cfg["CALL_RETENTION_SECONDS"])):
+        return False
+    for attempt in calls.attempts(r, call_id):
+        if attempt.get("call_sid") and attempt["status"] in ("placing", "queued", "initiated", "ringing"):
+            q.enqueue(hang_up, attempt["call_sid"])
+    call = calls.get(r, call_id)
+    update_dial_entry(r, call, status="cancelled", next_try_at="")
+    notify(q, call_id)
+    return True
