@@ -97,10 +97,11 @@ def place_attempt(call_id: str, n: int) -> str | None:
         calls.skip_attempt(r, call_id, n, exc.msg, exc.code or "")
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
         return None
-    calls.placed(r, call_id, n, created.call_sid)
+    call_sid = created.call_sid if call["room"] else created.sid  # a Participant, or a Call
+    calls.placed(r, call_id, n, call_sid)
     update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="")
-    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id, call["to"], created.call_sid)
-    return created.call_sid
+    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id, call["to"], call_sid)
+    return call_sid
 
 
 def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unanswered: bool,

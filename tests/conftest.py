@@ -131,8 +131,17 @@ class Stack:
         self.user = ChatUser(served.url)
 
     def run_jobs(self) -> bool:
-        """Run every queued (and due scheduled) job; return True if any ran."""
-        return self.worker.work(burst=True, with_scheduler=True)
+        """Run every queued (and due scheduled) job; return True if any ran.
+
+        Raises:
+            AssertionError: a job raised (a job that fails quietly would hide a bug).
+        """
+        ran = self.worker.work(burst=True, with_scheduler=True)
+        failed = self.queue.failed_job_registry
+        if failed.count:
+            job = Job.fetch(failed.get_job_ids()[0], connection=self.queue.connection)
+            raise AssertionError(f"job {job.func_name}{job.args} failed:\n{job.latest_result().exc_string}")
+        return ran
 
     def release_redials(self) -> int:
         """Let time pass for scheduled redials: move every scheduled `place_attempt` job to the queue now.

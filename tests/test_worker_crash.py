@@ -1,0 +1,68 @@
+"""A worker killed between a no-answer and its redial: the redial still happens, once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CALLEE = "+819055556666"
+
+
+def start_worker(redis_url: str, log_path: Path) -> subprocess.Popen:
+    """The Procfile's `worker:` command, run as Heroku would, in its own process group."""
+    command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines()
+                   if line.startswith("worker:"))
+    env = dict(os.environ, REDIS_URL=redis_url, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=open(log_path, "a"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
+    """Takes up to ~90 s: RQ's scheduler lock outlives a killed worker by 61 s, and a new worker
+    retries taking it at each maintenance run (--maintenance-interval 30 in the Procfile)."""
+    stack.sim.phone(CALLEE).script(["no-answer", "answer"])
+    created = stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "再送です", "retry_delay": 5, "machine": "accept"})
+    call_id = created.json()["id"]
+    log = tmp_path / "workers.log"
+    first = start_worker(stack_config["REDIS_URL"], log)
+    try:
+        def second_scheduled():
+            attempts = stack.api("GET", f"/api/calls/{call_id}").json()["attempts"]
+            return len(attempts) == 2 and attempts[1]["status"] == "scheduled"
+
+        wait_for(second_scheduled, 20, "attempt 1 to ring out and attempt 2 to be scheduled")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the whole dyno: worker, work horse and scheduler
+        first.wait(10)
+    assert len(stack.sim.phone(CALLEE).calls()) == 1
+    assert stack.queue.scheduled_job_registry.count == 1, "the redial waits in Redis, not in the dead worker"
+
+    second = start_worker(stack_config["REDIS_URL"], log)
+    try:
+        record = wait_for(lambda: (r := stack.api("GET", f"/api/calls/{call_id}").json())["outcome"] != "pending" and r,
+                          120, "the redial after a new worker started")
+        stack.sim.settle()
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(20)
+    assert record["outcome"] == "reached"
+    assert len(stack.sim.phone(CALLEE).calls()) == 2, "exactly one redial"
+    assert stack.sim.phone(CALLEE).heard()[-1]["text"] == "再送です"
