@@ -8,7 +8,6 @@ simulator calls its webhooks signed as Twilio would, and RQ jobs run in this pro
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from callchat import settings
+from callchat.devstack import free_port
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
 from simulator.server import SimulatorServer
@@ -35,13 +35,6 @@ TWILIO_NUMBER = "+815011112222"
 CALLER = "+819012345678"
 OWNER = "+819099998888"
 API_TOKEN = "test-api-token"
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:

@@ -7,69 +7,28 @@ own endpoint, and the phone hears them, each once, in order.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 import requests
+from redis import Redis
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CALLER, OWNER, ROOT, TWILIO_NUMBER, ChatUser, free_port
+from callchat.devstack import DevStack, wait_for
 from simulator.client import SimulatorClient
-
-
-def wait_for(condition, timeout: float = 30, what: str = "condition"):
-    """Poll `condition()` until it returns something truthy (the processes are not ours to settle)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except requests.ConnectionError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CALLER, OWNER, TWILIO_NUMBER, ChatUser
 
 
 @pytest.fixture
 def processes(tmp_path):
     """`honcho start` on Procfile.dev with two workers, on free ports; stopped with Ctrl-C (SIGINT)."""
-    web, sim, redis = free_port(), free_port(), free_port()
-    env_file = tmp_path / "e2e.env"
-    env_file.write_text("\n".join([
-        f"WEB_PORT={web}", f"SIM_PORT={sim}", f"REDIS_PORT={redis}", f"REDIS_DIR={tmp_path}",
-        f"REDIS_URL=redis://127.0.0.1:{redis}/0", f"PUBLIC_BASE_URL=http://127.0.0.1:{web}",
-        f"TWILIO_API_BASE=http://127.0.0.1:{sim}", f"SIM_VOICE_URL=http://127.0.0.1:{web}/voice/incoming",
-        f"TWILIO_ACCOUNT_SID={ACCOUNT_SID}", f"TWILIO_AUTH_TOKEN={AUTH_TOKEN}", f"TWILIO_PHONE_NUMBER={TWILIO_NUMBER}",
-        f"OWNER_PHONE={OWNER}", "SIM_CLOCK_SPEED=50", "ROOM_RETENTION_SECONDS=2", "WEB_CONCURRENCY=2",
-        "SECRET_KEY=e2e-secret", "PYTHONUNBUFFERED=1",
-    ]) + "\n")
-    bin_dir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "REDIS_", "PUBLIC_", "SIM_"))}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    log = open(tmp_path / "honcho.log", "w")
-    proc = subprocess.Popen([str(bin_dir / "honcho"), "-f", "Procfile.dev", "-e", str(env_file), "start", "-c", "worker=2"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    urls = {"web": f"http://127.0.0.1:{web}", "sim": f"http://127.0.0.1:{sim}", "redis": f"redis://127.0.0.1:{redis}/0",
-            "dir": tmp_path, "proc": proc}
+    stack = DevStack(tmp_path, {
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_PHONE_NUMBER": TWILIO_NUMBER,
+        "OWNER_PHONE": OWNER, "SIM_CLOCK_SPEED": 50, "ROOM_RETENTION_SECONDS": 2, "WEB_CONCURRENCY": 2,
+        "SECRET_KEY": "e2e-secret"}, workers=2)
     try:
-        wait_for(lambda: requests.get(f"{urls['web']}/healthz", timeout=1).ok, what="the web app and Redis")
-        wait_for(lambda: requests.get(f"{urls['sim']}/_sim/phones", timeout=1).ok, what="the simulator")
-        yield urls
+        stack.start()
+        yield {"web": stack.web, "sim": stack.sim, "redis": stack.redis, "dir": tmp_path}
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                raise
-        log.close()
-        print((tmp_path / "honcho.log").read_text()[-5000:])
+        stack.stop()
+        print(stack.log.read_text()[-5000:])
 
 
 def test_make_run_processes_speak_typed_messages_into_the_call(processes):
@@ -112,8 +71,6 @@ def test_make_run_processes_speak_typed_messages_into_the_call(processes):
     # The caller hangs up: the room ends, and after retention none of its keys are left.
     sim.hang_up(room_id)
     wait_for(lambda: room_state() is None or room_state()["room"]["status"] == "ended", what="the room to end")
-    from redis import Redis
-
     r = Redis.from_url(processes["redis"], decode_responses=True)
     wait_for(lambda: not r.keys(f"room:{{{room_id}}}*"), timeout=15, what="the room's keys to expire")
     assert room_id not in r.zrange("rooms:live", 0, -1)

@@ -6,12 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import ROOT
+from callchat.devstack import ROOT, wait_for
 
 CALLEE = "+819055556666"
 
@@ -23,16 +20,6 @@ def start_worker(redis_url: str, log_path: Path) -> subprocess.Popen:
     env = dict(os.environ, REDIS_URL=redis_url, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     return subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=open(log_path, "a"),
                             stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
