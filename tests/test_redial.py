@@ -192,3 +192,26 @@ def test_malformed_requests_name_the_problem(stack):
     assert "machine" in stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "x", "machine": "maybe"}).json()["error"]
     assert stack.api("POST", "/api/calls", json={"to": CALLEE, "room": "CAnope"}).status_code == 404
     assert stack.api("POST", "/api/calls", data="not json").status_code == 400
+
+
+def test_api_answers_match_its_own_openapi_document(stack):
+    from openapi_core import OpenAPI
+    from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+    document = stack.api("GET", "/api/openapi.json", token=None)
+    assert document.status_code == 200
+    spec = OpenAPI.from_dict(document.json())
+    stack.sim.phone(CALLEE).script(["no-answer", "answer"])
+    exchanges = [
+        stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "契約", "retry_delay": 600}),
+        stack.api("POST", "/api/calls", json={"to": "+1 900 555 0100", "say": "x"}),
+    ]
+    call_id = exchanges[0].json()["id"]
+    stack.settle()
+    exchanges += [stack.api("GET", f"/api/calls/{call_id}"), stack.api("DELETE", f"/api/calls/{call_id}"),
+                  stack.api("DELETE", f"/api/calls/{call_id}"), stack.api("GET", "/api/calls/nope")]
+    assert [r.status_code for r in exchanges] == [202, 400, 200, 200, 409, 404]
+    for response in exchanges:
+        request_ = RequestsOpenAPIRequest(response.request)
+        spec.validate_request(request_)
+        spec.validate_response(request_, RequestsOpenAPIResponse(response))
