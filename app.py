@@ -44,9 +44,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     csrf.init_app(app)
 
-    from blueprints import api, health, outbound, rooms, voice
+    from blueprints import api, health, outbound, rooms, sessions, voice
 
-    for blueprint in (voice.bp, outbound.bp, rooms.bp, api.bp, health.bp):
+    for blueprint in (voice.bp, outbound.bp, rooms.bp, sessions.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)
     for blueprint in (voice.bp, outbound.bp, api.bp):  # signed by Twilio, or by a bearer token
         csrf.exempt(blueprint)

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 
-from callchat import calls
+from callchat import calls, sessions
+from callchat.masking import USER_MESSAGE
 from jobs.attempts import cancel_call, start_call
+from jobs.sessions import end_session, open_session
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -73,3 +75,50 @@ def delete_call(call_id: str):
     if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
         return jsonify(error="The call is already over.", call=calls.view(current_app.redis, call_id)), 409
     return jsonify(calls.view(current_app.redis, call_id))
+
+
+def _session_json(session: dict):
+    shown = sessions.view(session)
+    if session["status"] == "failed":
+        shown["user_message"] = USER_MESSAGE
+    return shown
+
+
+@bp.post("/sessions")
+@token_required
+def create_session():
+    """Connect two users by phone without either seeing the other's number: 202 with the session (pending).
+
+    Body: `{"user": "<your user id>", "a": "<number>", "b": "<number>", "ttl": 3600}`. The user's
+    older sessions end first. Poll `GET /api/sessions/<id>` until `ready` (with the number
+    each party calls) or `failed` (with a reason, and `user_message` to show end users).
+    """
+    try:
+        request_ = sessions.validate(request.get_json(silent=True), current_app.config)
+    except sessions.InvalidSession as exc:
+        return jsonify(error=str(exc), user_message=USER_MESSAGE), 400
+    session = sessions.create(current_app.redis, request_, current_app.config["MASKING_BACKEND"],
+                              int(current_app.config["SESSION_RETENTION_SECONDS"]))
+    current_app.task_queue.enqueue(open_session, session["id"], job_id=f"open-session-{session['id']}")
+    return jsonify(_session_json(session)), 202, {"Location": url_for("api.get_session", session_id=session["id"])}
+
+
+@bp.get("/sessions/<session_id>")
+@token_required
+def get_session(session_id: str):
+    """The session: status pending, ready (with each party's number to call), failed (with reasons) or ended."""
+    session = sessions.get(current_app.redis, session_id)
+    if session is None:
+        return jsonify(error="No such session (or it has expired)."), 404
+    return jsonify(_session_json(session))
+
+
+@bp.delete("/sessions/<session_id>")
+@token_required
+def delete_session(session_id: str):
+    """End the session: 202; its numbers stop connecting as soon as a worker has ended it."""
+    session = sessions.get(current_app.redis, session_id)
+    if session is None:
+        return jsonify(error="No such session (or it has expired)."), 404
+    current_app.task_queue.enqueue(end_session, session_id)
+    return jsonify(_session_json(session)), 202

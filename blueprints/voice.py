@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from callchat import rooms, twiml, urls
+from callchat.masking import builtin
 from callchat.signatures import require_twilio_signature
 from jobs.announce import enqueue_announce
 from jobs.dial_owner import dial_owner
@@ -40,11 +41,14 @@ def _public_url(rule: str, **values: object) -> str:
 
 @bp.post(urls.INCOMING)
 def incoming():
-    """A call comes in: open a room for it, dial the owner in, and join the caller to the room."""
+    """A call comes in. To a masked-calling pool number: connect it to the other party of its
+    session. To any other number: open a room for it, dial the owner in, and join the caller."""
     call_sid = request.form.get("CallSid", "")
     if not call_sid:
         abort(400, description="CallSid is missing.")
     cfg = current_app.config
+    if cfg["MASKING_BACKEND"] == "builtin" and request.form.get("To") in builtin.pool(cfg):
+        return _masked_call(request.form.get("To", ""), request.form.get("From", ""))
     created = rooms.create(current_app.redis, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"],
                            cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"])
     log.info("incoming call CallSid %s from %s (%s)", call_sid, request.form.get("From"), "new room" if created else "repeat")
@@ -52,6 +56,24 @@ def incoming():
         current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}")
     return _twiml(twiml.join_room(call_sid, cfg["GREETING"], cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
                                   _public_url(urls.CONFERENCE_STATUS)))
+
+
+@bp.post(urls.OUT_OF_SESSION)
+def out_of_session():
+    """Twilio Proxy's out-of-session callback: a call to a proxy number outside a live session.
+
+    Set it as the Proxy service's OutOfSessionCallbackUrl (twilio.com/docs/proxy/api/service).
+    """
+    log.info("call from %s to proxy number %s outside a session", request.form.get("From"), request.form.get("To"))
+    return _twiml(twiml.not_connected(current_app.config["SAY_VOICE"], current_app.config["SAY_LANGUAGE"]))
+
+
+def _masked_call(proxy: str, caller: str) -> Response:
+    callee = builtin.route(current_app.redis, proxy, caller)
+    log.info("masked call from %s to pool number %s: %s", caller, proxy, f"connecting to {callee}" if callee else "no live session")
+    if callee is None:
+        return _twiml(twiml.not_connected(current_app.config["SAY_VOICE"], current_app.config["SAY_LANGUAGE"]))
+    return _twiml(twiml.connect(callee, caller_id=proxy))
 
 
 def _announced_message_id(announce_url: str) -> int | None:

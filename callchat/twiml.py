@@ -9,6 +9,12 @@ from typing import Any, Mapping
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+#: Said to someone who calls a masked number outside a live session.
+NOT_CONNECTED = {
+    "ja-JP": "申し訳ございません。この番号は現在ご利用いただけません。メッセージをご利用ください。",
+    "en-US": "Sorry, this number cannot connect your call right now. Please use messages instead.",
+}
+
 #: The conference events a room listens to (space separated, as `<Conference>` takes them).
 CONFERENCE_EVENTS = "start end join leave announcement"
 
@@ -61,4 +67,29 @@ def announcement(message: Mapping[str, Any]) -> VoiceResponse:
         response.play(message["body"])
     else:
         response.say(message["body"], voice=message["voice"], language=message["language"])
+    return response
+
+
+def connect(callee: str, caller_id: str) -> VoiceResponse:
+    """TwiML that connects a masked call: the callee sees `caller_id` (the proxy number), never the caller.
+
+    Args:
+        callee: the other party, E.164.
+        caller_id: the pool number that was called, E.164.
+
+    Returns:
+        `<Response><Dial callerId=caller_id><Number>callee</Number></Dial></Response>`.
+    """
+    response = VoiceResponse()
+    dial = Dial(caller_id=caller_id)
+    dial.number(callee)
+    response.append(dial)
+    return response
+
+
+def not_connected(voice: str, language: str) -> VoiceResponse:
+    """TwiML for a call to a masked number that belongs to no live session: a polite sentence, then hang up."""
+    response = VoiceResponse()
+    response.say(NOT_CONNECTED.get(language, NOT_CONNECTED["en-US"]), voice=voice, language=language)
+    response.hangup()
     return response

@@ -7,6 +7,7 @@ from `PUBLIC_BASE_URL`; the voice blueprint's routes use the same paths.
 from __future__ import annotations
 
 INCOMING = "/voice/incoming"
+OUT_OF_SESSION = "/voice/masked/out-of-session"
 CONFERENCE_STATUS = "/voice/conference-status"
 ANNOUNCE = "/voice/rooms/<room_id>/messages/<int:msg_id>/announce"
 PARTICIPANT_STATUS = "/voice/rooms/<room_id>/participant-status"

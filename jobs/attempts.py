@@ -123,7 +123,7 @@ def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unansw
     retention = int(cfg["CALL_RETENTION_SECONDS"])
     if reached:
         if calls.finish(r, call_id, reached, f"answered on attempt {n}", retention):
-            notify(q, call_id)
+            notify(q, call)
         return
     if unanswered and not give_up and n < call["max_attempts"]:
         at = time.time() + call["retry_delay"]
@@ -136,12 +136,13 @@ def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unansw
     reason = give_up or f"no answer after {n} attempt{'s' if n > 1 else ''}"
     if calls.finish(r, call_id, "not reached", reason, retention):
         update_dial_entry(r, call, status="not reached", attempt=n, next_try_at="")
-        notify(q, call_id)
+        notify(q, call)
 
 
-def notify(q: Queue, call_id: str) -> None:
-    """Enqueue `notify_outcome` for a call whose outcome was just decided."""
-    q.enqueue(notify_outcome, call_id, retry=NOTIFY_RETRY)
+def notify(q: Queue, call: dict[str, Any]) -> None:
+    """Enqueue `notify_outcome` for a call whose outcome was just decided, if it asked for one."""
+    if call.get("status_callback"):
+        q.enqueue(notify_outcome, call["id"], retry=NOTIFY_RETRY)
 
 
 def sign(body: bytes, token: str) -> str:
@@ -221,5 +222,5 @@ def cancel_call(r, q: Queue, call_id: str, cfg: dict[str, Any]) -> bool:
             q.enqueue(hang_up, attempt["call_sid"])
     call = calls.get(r, call_id)
     update_dial_entry(r, call, status="cancelled", next_try_at="")
-    notify(q, call_id)
+    notify(q, call)
     return True

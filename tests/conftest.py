@@ -7,8 +7,10 @@ simulator calls its webhooks signed as Twilio would, and RQ jobs run in this pro
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -45,6 +47,15 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     url = f"redis://127.0.0.1:{port}/0"
     wait_until_up(url)
     return proc, url
+
+
+def start_procfile_worker(redis_url: str, log_path: Path) -> subprocess.Popen:
+    """The Procfile's `worker:` command, run as Heroku would, in its own process group (env: this process's)."""
+    command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines()
+                   if line.startswith("worker:"))
+    env = dict(os.environ, REDIS_URL=redis_url, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=open(log_path, "a"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 @pytest.fixture(scope="session")

@@ -129,7 +129,7 @@ def test_hang_up_ends_the_room_and_fails_what_was_not_spoken(stack):
 
 
 def test_every_key_of_an_ended_room_expires_after_retention(stack):
-    stack.app.config["ROOM_RETENTION_SECONDS"] = 1
+    stack.app.config["ROOM_RETENTION_SECONDS"] = 5
     room_id = stack.call_in()
     stack.user.open_room(room_id)
     stack.user.say(room_id, "goodbye")
@@ -138,9 +138,9 @@ def test_every_key_of_an_ended_room_expires_after_retention(stack):
     stack.settle()
     keys = stack.redis.keys(f"room:{{{room_id}}}*")
     assert keys, "the history stays readable during retention"
-    assert all(0 < stack.redis.pttl(k) <= 1000 for k in keys)
+    assert all(0 < stack.redis.pttl(k) <= 5000 for k in keys)
     # Redis expires them itself; poll (no fixed sleep) for at most a few seconds.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while stack.redis.keys(f"room:{{{room_id}}}*") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert stack.redis.keys(f"room:{{{room_id}}}*") == []

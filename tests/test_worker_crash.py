@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
-from callchat.devstack import ROOT, wait_for
+from callchat.devstack import wait_for
+from tests.conftest import start_procfile_worker
 
 CALLEE = "+819055556666"
-
-
-def start_worker(redis_url: str, log_path: Path) -> subprocess.Popen:
-    """The Procfile's `worker:` command, run as Heroku would, in its own process group."""
-    command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines()
-                   if line.startswith("worker:"))
-    env = dict(os.environ, REDIS_URL=redis_url, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=open(log_path, "a"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
@@ -29,7 +18,7 @@ def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
     created = stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "再送です", "retry_delay": 5, "machine": "accept"})
     call_id = created.json()["id"]
     log = tmp_path / "workers.log"
-    first = start_worker(stack_config["REDIS_URL"], log)
+    first = start_procfile_worker(stack_config["REDIS_URL"], log)
     try:
         def second_scheduled():
             attempts = stack.api("GET", f"/api/calls/{call_id}").json()["attempts"]
@@ -42,7 +31,7 @@ def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
     assert len(stack.sim.phone(CALLEE).calls()) == 1
     assert stack.queue.scheduled_job_registry.count == 1, "the redial waits in Redis, not in the dead worker"
 
-    second = start_worker(stack_config["REDIS_URL"], log)
+    second = start_procfile_worker(stack_config["REDIS_URL"], log)
     try:
         record = wait_for(lambda: (r := stack.api("GET", f"/api/calls/{call_id}").json())["outcome"] != "pending" and r,
                           120, "the redial after a new worker started")

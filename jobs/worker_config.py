@@ -1,0 +1,16 @@
+"""Settings module for `rq worker -c jobs.worker_config` (the Procfiles' worker).
+
+Importing it in the worker's parent process also imports every job module, so each
+forked work horse starts with them (and twilio, phonenumbers, …) already loaded
+instead of importing them anew for every job (python-rq.org/docs/workers,
+"Performance notes"). bench/redial.py measures the difference.
+"""
+
+import jobs.announce  # noqa: F401
+import jobs.attempts  # noqa: F401
+import jobs.dial_owner  # noqa: F401
+import jobs.sessions  # noqa: F401
+from callchat.settings import QUEUE_NAME
+
+#: The queues this worker listens to (rq reads UPPERCASE names from this module).
+QUEUES = [QUEUE_NAME]
