@@ -10,7 +10,7 @@ import functools
 import hmac
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request, send_file, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
 
 from callchat import calls, sessions
 from callchat.masking import USER_MESSAGE
@@ -38,6 +38,13 @@ def token_required(view):
     return wrapped
 
 
+def _found(record, what: str):
+    """Return `record`, or answer 404 `{"error": "No such <what> …"}` when it is None."""
+    if record is None:
+        abort(404, description=f"No such {what} (or it has expired).")
+    return record
+
+
 @bp.get("/openapi.json")
 def openapi():
     """The API's OpenAPI 3.0 description."""
@@ -60,18 +67,14 @@ def create_call():
 @token_required
 def get_call(call_id: str):
     """The call with every attempt and its outcome (pending, reached, reached (voicemail), not reached, cancelled)."""
-    call = calls.view(current_app.redis, call_id)
-    if call is None:
-        return jsonify(error="No such call (or it has expired)."), 404
-    return jsonify(call)
+    return jsonify(_found(calls.view(current_app.redis, call_id), "call"))
 
 
 @bp.delete("/calls/<call_id>")
 @token_required
 def delete_call(call_id: str):
     """Cancel the call's pending attempts: 200 with the call; 409 if its outcome was already decided."""
-    if calls.get(current_app.redis, call_id) is None:
-        return jsonify(error="No such call (or it has expired)."), 404
+    _found(calls.get(current_app.redis, call_id), "call")
     if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
         return jsonify(error="The call is already over.", call=calls.view(current_app.redis, call_id)), 409
     return jsonify(calls.view(current_app.redis, call_id))
@@ -107,18 +110,13 @@ def create_session():
 @token_required
 def get_session(session_id: str):
     """The session: status pending, ready (with each party's number to call), failed (with reasons) or ended."""
-    session = sessions.get(current_app.redis, session_id)
-    if session is None:
-        return jsonify(error="No such session (or it has expired)."), 404
-    return jsonify(_session_json(session))
+    return jsonify(_session_json(_found(sessions.get(current_app.redis, session_id), "session")))
 
 
 @bp.delete("/sessions/<session_id>")
 @token_required
 def delete_session(session_id: str):
     """End the session: 202; its numbers stop connecting as soon as a worker has ended it."""
-    session = sessions.get(current_app.redis, session_id)
-    if session is None:
-        return jsonify(error="No such session (or it has expired)."), 404
+    session = _found(sessions.get(current_app.redis, session_id), "session")
     current_app.task_queue.enqueue(end_session, session_id)
     return jsonify(_session_json(session)), 202
