@@ -38,7 +38,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
     while time.monotonic() < deadline:
         try:
             value = condition()
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             value = None
         if value:
             return value

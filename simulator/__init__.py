@@ -1,4 +1,4 @@
-"""A local Twilio: REST API v2010, signed webhooks, strict TwiML and scriptable virtual phones."""
+"""A local Twilio: REST API v2010 and Proxy v1, signed webhooks, strict TwiML, virtual phones, a clock."""
 
 from .client import PhoneHandle, SimulatorClient, SimulatorError
 from .server import SimulatorServer, create_simulator

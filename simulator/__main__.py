@@ -7,14 +7,36 @@ import logging
 import os
 import sys
 
+from .clock import MODES
 from .server import SimulatorServer
 
 log = logging.getLogger("simulator")
 
 
+def parse_numbers(value: str | None) -> list[dict[str, str]]:
+    """Parse SIM_NUMBERS: comma-separated E.164 numbers, each optionally ``number=voice_url``.
+
+    Example:
+        >>> parse_numbers("+815000000001, +815000000002=http://h/voice")
+        [{'phone_number': '+815000000001'}, {'phone_number': '+815000000002', 'voice_url': 'http://h/voice'}]
+
+    A number without ``=url`` uses SIM_VOICE_URL (read at each call).
+    """
+    out = []
+    for item in (value or "").split(","):
+        number, _, url = item.strip().partition("=")
+        if number:
+            entry = {"phone_number": number.strip()}
+            if url:
+                entry["voice_url"] = url.strip()
+            out.append(entry)
+    return out
+
+
 def config_from_env(argv: list[str] | None = None) -> dict:
     """Read SIM_HOST, SIM_PORT, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
-    TWILIO_PHONE_NUMBER, SIM_VOICE_URL and SIM_CLOCK_SPEED; flags override them."""
+    TWILIO_PHONE_NUMBER, SIM_VOICE_URL, SIM_NUMBERS, SIM_CLOCK and SIM_CLOCK_SPEED;
+    flags override them."""
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--host", default=env.get("SIM_HOST", "127.0.0.1"))
@@ -23,18 +45,24 @@ def config_from_env(argv: list[str] | None = None) -> dict:
     parser.add_argument("--auth-token", default=env.get("TWILIO_AUTH_TOKEN"))
     parser.add_argument("--phone-number", default=env.get("TWILIO_PHONE_NUMBER"))
     parser.add_argument("--voice-url", default=env.get("SIM_VOICE_URL"))
+    parser.add_argument("--numbers", default=env.get("SIM_NUMBERS"),
+                        help="more Twilio numbers: +81...,+81...=http://voice-url")
+    parser.add_argument("--clock", choices=MODES, default=env.get("SIM_CLOCK") or "real")
     parser.add_argument("--clock-speed", type=float,
                         default=float(env.get("SIM_CLOCK_SPEED", "1.0")))
     args = parser.parse_args(argv)
+    numbers = parse_numbers(args.numbers)
+    phone_number = args.phone_number or (numbers[0]["phone_number"] if numbers else None)
     missing = [name for name, value in (("TWILIO_ACCOUNT_SID", args.account_sid),
                                         ("TWILIO_AUTH_TOKEN", args.auth_token),
-                                        ("TWILIO_PHONE_NUMBER", args.phone_number))
+                                        ("TWILIO_PHONE_NUMBER", phone_number))
                if not value]
     if missing:
         parser.error("missing " + ", ".join(missing))
     return {"host": args.host, "port": args.port, "account_sid": args.account_sid,
-            "auth_token": args.auth_token, "phone_number": args.phone_number,
-            "voice_url": args.voice_url, "clock_speed": args.clock_speed}
+            "auth_token": args.auth_token, "phone_number": phone_number,
+            "voice_url": args.voice_url, "numbers": numbers, "clock": args.clock,
+            "clock_speed": args.clock_speed}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urljoin
 
-from . import conferences, twiml
+from . import chaos, conferences, twiml
 from .resources import call_duration
 from .state import Call, is_e164, new_sid
 
@@ -57,8 +57,10 @@ def run(engine: Engine, call: Call) -> None:
     try:
         try:
             if call.direction == "inbound":
-                run_twiml(engine, call, {"url": engine.voice_url, "method": "POST",
-                                         "purpose": "voice"})
+                source = engine.inbound_source(call)
+                if source.get("reject"):  # Proxy had nowhere to send it (error recorded)
+                    raise Ended("failed")
+                run_twiml(engine, call, source)
             else:
                 _outbound(engine, call)
             status = "completed"
@@ -104,14 +106,15 @@ def _check(engine: Engine, call: Call) -> None:
 
 
 def _sleep(engine: Engine, call: Call, seconds: float) -> None:
-    """A timed step of ``seconds`` simulated seconds; a hangup or redirect cuts it short."""
+    """A timed step of ``seconds`` simulated seconds (ringing, a <Say>); a hangup or
+    redirect cuts it short. The call stays in flight, as a timed wait of its World."""
     deadline = engine.clock.now() + seconds
     while True:
         _check(engine, call)
         remaining = deadline - engine.clock.now()
         if remaining <= 0:
             return
-        engine.clock.sleep(remaining, call.wake)
+        engine.clock.sleep(remaining, call.wake, owner=call.world)
 
 
 def _wait_until(engine: Engine, call: Call, predicate: Callable[[], bool],
@@ -135,10 +138,11 @@ def _wait_until(engine: Engine, call: Call, predicate: Callable[[], bool],
             engine.end(call.world)
         if deadline is None:
             call.wake.wait()
-        else:
-            engine.clock.sleep(deadline - engine.clock.now(), call.wake)
+        else:  # an idle timer: the clock puts the call back in flight when it fires
+            engine.clock.sleep(deadline - engine.clock.now(), call.wake,
+                               on_fire=lambda: engine.wake_idle(call))
         with engine.lock:
-            if call.idle:  # woke by timeout: nobody put us back in flight
+            if call.idle:  # a safety net: the timer's on_fire or signal() normally did this
                 call.idle = False
                 engine.begin(call.world)
 
@@ -163,7 +167,7 @@ def _answer(engine: Engine, call: Call, answered_by: str | None = None) -> None:
         call.answered_by = answered_by
         _set_status(engine, call, "in-progress", "answered")
         if call.async_amd and call.amd_callback and answered_by:
-            engine.enqueue(call.world, f"call:{call.sid}", {
+            chaos.deliver(engine, call, {
                 "purpose": "amd-status", "url": call.amd_callback,
                 "method": call.amd_callback_method, "call_sid": call.sid,
                 "params": {"AccountSid": call.account_sid, "CallSid": call.sid,
@@ -190,6 +194,7 @@ def _finish(engine: Engine, call: Call, status: str, silent: bool) -> None:
             _transcription_event(engine, call, transcription, "transcription-stopped")
         if not silent:
             engine.call_event(call, "completed")
+        chaos.release(engine, call)
         engine.cond.notify_all()
 
 
@@ -197,11 +202,19 @@ def _finish(engine: Engine, call: Call, status: str, silent: bool) -> None:
 
 
 def _outbound(engine: Engine, call: Call) -> None:
-    """Dial a virtual phone, follow its script, then run what the call is for."""
+    """Dial a virtual phone, follow its script, then run what the call is for.
+
+    A number the test did not expect (``Engine.expect``) fails like an
+    unreachable one, and is recorded as an "unexpected-call" error.
+    """
     with engine.lock:
-        phone = engine.phone(call.world, call.to)
-        behaviour = phone.next_behaviour()
-        answer_after = phone.answer_after
+        behaviour, answer_after = "fail", 0.0
+        if call.direction == "pstn" or engine.expects(call.world, call.to):
+            phone = engine.phone(call.world, call.to)
+            behaviour, answer_after = phone.next_behaviour(), phone.answer_after
+        else:
+            engine.error(call.world, None, f"call to unexpected number {call.to}",
+                         type_="unexpected-call", call_sid=call.sid, number=call.to)
     _check(engine, call)  # canceled while queued: Hangup with no start_time, so silent
     with engine.lock:
         call.start_time = engine.clock.now()
@@ -310,8 +323,8 @@ def _load(engine: Engine, call: Call, source: dict[str, Any]) -> tuple[list[twim
         url = source.get("url")
         if not url:
             with engine.lock:
-                engine.error(world, 11200, f"no voice URL for {engine.phone_number} "
-                             "(set SIM_VOICE_URL)", call_sid=call.sid)
+                engine.error(world, 11200, f"no voice URL for {call.to} "
+                             "(set SIM_VOICE_URL, or the number's VoiceUrl)", call_sid=call.sid)
             raise Ended("failed" if call.answered_at is None else "completed")
         with engine.lock:
             params = {**engine.voice_params(call), **source.get("extra", {})}

@@ -60,7 +60,9 @@ class SimulatorClient:
         return self._request("POST", f"/_sim/calls/{call_sid}/hangup")
 
     def settle(self, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until no webhook, callback, ringing or Say/Play/Pause is in flight.
+        """Wait until no webhook, callback, REST request, ringing or Say/Play/Pause is
+        in flight. With a manual clock, ringing and Say/Play/Pause wait for
+        :meth:`advance` and do not count; with an auto clock they take no wall time.
 
         Args:
             timeout: Real seconds to wait at most.
@@ -87,13 +89,15 @@ class SimulatorClient:
         """Timeline events, oldest first, optionally for one CallSid and/or one
         conference (FriendlyName or CF sid). Each has at, type ("status",
         "webhook", "heard", "conference", "announcement", "announcement-overlap",
-        "error", ...), call_sid, conference, conference_sid and details."""
+        "error", "unexpected-call", "proxy", "chaos", ...), call_sid, conference,
+        conference_sid and details."""
         params = {k: v for k, v in (("call_sid", call_sid), ("conference", conference)) if v}
         return self._request("GET", "/_sim/timeline", params=params)
 
     def errors(self) -> list[dict[str, Any]]:
-        """Errors so far: dicts with at, type ("error" or "announcement-overlap"),
-        code (Twilio's, e.g. 11200, 12100, 12200), message, call_sid, conference, url."""
+        """Errors so far: dicts with at, type ("error", "announcement-overlap" or
+        "unexpected-call", which also has ``number``), code (Twilio's, e.g. 11200,
+        12100, 12200, 80905; None for unexpected-call), message, call_sid, conference, url."""
         return self._request("GET", "/_sim/errors")
 
     def reset(self) -> None:
@@ -107,6 +111,130 @@ class SimulatorClient:
     def calls(self) -> list[dict[str, Any]]:
         """Every call, oldest first (Call resources plus ``conference``)."""
         return self._request("GET", "/_sim/calls")
+
+    # ---- clock -----------------------------------------------------------------------
+
+    def clock(self) -> dict[str, Any]:
+        """``{"mode": "real"|"manual"|"auto", "now": simulated epoch seconds, "speed",
+        "pending": timers waiting}``."""
+        return self._request("GET", "/_sim/clock")
+
+    def set_clock(self, mode: str | None = None, speed: float | None = None) -> dict[str, Any]:
+        """Switch the clock (simulated time goes on from where it is).
+
+        Args:
+            mode: "real" (``speed`` simulated seconds per real second), "manual"
+                (time moves only through :meth:`advance`) or "auto" (whenever
+                only timed waits are in flight, time jumps to the next deadline,
+                so a 60 s ring timeout takes no wall time).
+            speed: Simulated seconds per real second in real mode.
+
+        Returns:
+            As :meth:`clock`.
+        """
+        body = {k: v for k, v in (("mode", mode), ("speed", speed)) if v is not None}
+        return self._request("POST", "/_sim/clock", json=body)
+
+    def advance(self, seconds: float, timeout: float = 30.0) -> dict[str, Any]:
+        """Move simulated time forward, firing every timer due in deadline order and
+        waiting, after each, for the webhooks and callbacks it set off.
+
+        Args:
+            seconds: Simulated seconds.
+            timeout: Real seconds it may take in all.
+
+        Returns:
+            As :meth:`clock`.
+
+        Raises:
+            SimulatorError: If the work set off did not finish within ``timeout``.
+        """
+        result = self._request("POST", "/_sim/clock/advance",
+                               json={"seconds": seconds, "timeout": timeout},
+                               timeout=timeout + self.timeout)
+        if not result.pop("settled"):
+            raise SimulatorError(f"advance({seconds}) did not settle within {timeout} s")
+        return result
+
+    # ---- chaos and expectations ---------------------------------------------------------
+
+    def chaos(self, repeat: int = 1, shuffle: bool = False,
+              seed: int | None = None) -> dict[str, Any]:
+        """Deliver each call status / AMD callback ``repeat`` times (same parameters and
+        I-Twilio-Idempotency-Token, like a retry), and with ``shuffle`` hold a call's
+        callbacks until it ends and send them in random order. ``chaos()`` turns it off.
+        Conference callbacks and voice requests are never affected.
+
+        Returns:
+            ``{"repeat", "shuffle", "seed"}``.
+        """
+        body: dict[str, Any] = {}
+        if repeat != 1:
+            body["repeat"] = repeat
+        if shuffle:
+            body["shuffle"] = True
+        if seed is not None:
+            body["seed"] = seed
+        return self._request("POST", "/_sim/chaos", json=body)
+
+    def expect_calls(self, numbers: list[str] | None) -> dict[str, Any]:
+        """Let the app call only ``numbers`` (E.164); None allows any. A call to any
+        other number (Calls API, Participants API, <Dial>, Proxy) fails and shows up
+        in :meth:`errors` as type "unexpected-call" with its ``number``.
+
+        Returns:
+            ``{"numbers": [...] or None}``.
+        """
+        return self._request("POST", "/_sim/expect", json={"numbers": numbers})
+
+    # ---- the account's numbers and Proxy ---------------------------------------------------
+
+    def numbers(self) -> list[dict[str, Any]]:
+        """The account's Twilio numbers (IncomingPhoneNumber resources), primary first."""
+        return self._request("GET", "/_sim/numbers")
+
+    def add_number(self, phone_number: str, voice_url: str | None = None,
+                   voice_method: str = "POST") -> dict[str, Any]:
+        """Give the account another Twilio number (or re-point an existing one).
+
+        Args:
+            phone_number: E.164.
+            voice_url: Its incoming-call webhook; None uses the simulator's voice_url.
+            voice_method: "GET" or "POST".
+
+        Returns:
+            The IncomingPhoneNumber resource (``sid`` PN…).
+        """
+        return self._request("POST", "/_sim/numbers", json={
+            "phone_number": phone_number, "voice_url": voice_url, "voice_method": voice_method})
+
+    def proxy(self) -> dict[str, Any]:
+        """Twilio Proxy's state: ``{"closed", "services": [{sid, unique_name, numbers,
+        sessions: [{sid, unique_name, status, mode, participants}]}]}``."""
+        return self._request("GET", "/_sim/proxy")
+
+    def set_proxy_closed(self, closed: bool = True) -> dict[str, Any]:
+        """Make every Proxy REST create (Service, PhoneNumber, Session, Participant)
+        answer Twilio error 80506 (HTTP 403), or stop doing so."""
+        return self._request("POST", "/_sim/proxy", json={"closed": closed})
+
+    def create_proxy_service(self, friendly_name: str, numbers: list[str], *,
+                             default_ttl: int | None = None,
+                             out_of_session_callback_url: str | None = None) -> str:
+        """Set up an "existing" Proxy service (works even while Proxy is closed).
+
+        Args:
+            friendly_name: Its UniqueName.
+            numbers: E.164 numbers for its pool (added to the account if needed).
+            default_ttl: Seconds; sessions' default Ttl (0: none).
+            out_of_session_callback_url: TwiML URL for calls with no live session.
+
+        Returns:
+            The service's sid (KS…).
+        """
+        body = {"friendly_name": friendly_name, "numbers": numbers, "default_ttl": default_ttl,
+                "out_of_session_callback_url": out_of_session_callback_url}
+        return self._request("POST", "/_sim/proxy/services", json=body)["sid"]
 
 
 class PhoneHandle:

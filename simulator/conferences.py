@@ -333,7 +333,7 @@ def _play(engine: Engine, conf: Conference, url: str, method: str, call_sid: str
             return f"Error {exc.code}: {exc}"
         source = None
         for verb in verbs:
-            if conf.status == "completed":
+            if conf.status == "completed" or world.dead:
                 return None
             if verb.name == "Redirect":
                 source = {"url": urljoin(result.url, verb.text),
@@ -362,4 +362,4 @@ def _speak(engine: Engine, conf: Conference, verb: twiml.Node, call_sid: str | N
                             source="announcement", conference=conf)
             else:
                 engine.hear(call, "pause", source="announcement", conference=conf)
-        engine.clock.sleep(twiml.seconds(verb))
+        engine.clock.sleep(twiml.seconds(verb), owner=conf.world)  # a timed wait, in flight

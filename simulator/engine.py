@@ -1,4 +1,4 @@
-"""The simulator's state and bookkeeping: one lock, callbacks, timeline, errors, settle, and every operation."""
+"""The simulator's state and bookkeeping: one lock, callbacks, timeline, errors, clock, settle, ops."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import time
 from collections import deque
 from typing import Any
 
-from . import calls, conferences, webhooks
+from . import calls, chaos, conferences, numbers, proxy, webhooks
 from .clock import Clock
-from .resources import (ApiError, call_json, conference_json, not_found, participant_json,
-                        rfc2822, call_duration, billed_minutes)
+from .resources import (ApiError, billed_minutes, call_duration, call_json, conference_json,
+                        not_found, participant_json, rfc2822)
 from .state import Call, Conference, Participant, Phone, World, is_e164, new_sid
 
 __all__ = ["Engine"]
@@ -32,9 +32,11 @@ class Engine:
 
     Args:
         config: ``account_sid`` (AC + 32 hex), ``auth_token``, ``phone_number``
-            (E.164, the account's Twilio number), ``voice_url`` (its "a call
-            comes in" webhook; may be empty, and may be changed later) and ``clock_speed`` (simulated
-            seconds per real second) or ``clock`` (a Clock).
+            (E.164, the account's primary Twilio number), ``voice_url`` (the
+            "a call comes in" webhook of every number without its own; may be
+            empty, and may be changed later), ``numbers`` (more Twilio numbers,
+            see ``numbers.configured``), ``clock`` ("real", "manual" or "auto",
+            or a Clock) and ``clock_speed`` (simulated seconds per real second).
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -42,16 +44,41 @@ class Engine:
         self.account_sid: str = config["account_sid"]
         self.auth_token: str = config["auth_token"]
         self.phone_number: str = config["phone_number"]
-        self.clock: Clock = config.get("clock") or Clock(float(config.get("clock_speed", 1.0)))
-        self.phone_number_sid = new_sid("PN")
+        clock = config.get("clock")
+        self.clock: Clock = clock if isinstance(clock, Clock) else Clock(
+            float(config.get("clock_speed", 1.0)), mode=clock or "real")
+        self._clock_default = (self.clock.mode, self.clock.speed)  # what reset restores
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
-        self.world = World()
+        self.clock.attach(self.cond)
+        self.clock.listener = self._autopilot
+        self.number_sids: dict[str, str] = {}  # E.164 -> PN sid, stable across resets
+        self.world = self._new_world()
+        self.phone_number_sid = self.world.numbers[self.phone_number].sid
+
+    def _new_world(self) -> World:
+        return World(numbers=numbers.build(self.config, self.number_sids, self.clock.now()),
+                     proxy=proxy.ProxyAccount())
 
     @property
     def voice_url(self) -> str | None:
-        """The Twilio number's incoming-call webhook, read from ``config`` at each call."""
-        return self.config.get("voice_url") or None
+        """The primary number's incoming-call webhook (its own, or ``config["voice_url"]``)."""
+        with self.lock:
+            return self.number_voice(self.world, self.phone_number)[0]
+
+    def number_voice(self, world: World, number: str) -> tuple[str | None, str]:
+        """An account number's voice webhook: (URL or None, method) (lock held).
+
+        A number without its own VoiceUrl uses ``config["voice_url"]``, read now.
+        """
+        record = world.numbers[number]
+        url = record.voice_url if record.voice_url is not None else self.config.get("voice_url")
+        return url or None, record.voice_method
+
+    def is_account_number(self, number: str | None) -> bool:
+        """True if ``number`` is one of the account's Twilio numbers."""
+        with self.lock:
+            return number in self.world.numbers
 
     # ---- bookkeeping (lock held) -------------------------------------------
 
@@ -62,10 +89,17 @@ class Engine:
         self.cond.notify_all()
 
     def end(self, world: World) -> None:
-        """Count one thing in flight as done (lock held)."""
+        """Count one thing in flight as done (lock held); in auto mode, time may jump now."""
         world.in_flight -= 1
         world.activity += 1
         self.cond.notify_all()
+        self._autopilot()
+
+    def wake_idle(self, call: Call) -> None:
+        """Put an idle call (one waiting in a conference or bridge) back in flight (lock held)."""
+        if call.idle:
+            call.idle = False
+            self.begin(call.world)
 
     def record(self, world: World, type_: str, *, call_sid: str | None = None,
                conference: Conference | None = None, **details: Any) -> dict[str, Any]:
@@ -78,10 +112,15 @@ class Engine:
 
     def error(self, world: World, code: int | None, message: str, *, type_: str = "error",
               call_sid: str | None = None, conference: Conference | None = None,
-              url: str | None = None) -> None:
-        """Record a problem in the errors list and the timeline, and log it (lock held)."""
+              url: str | None = None, **details: Any) -> None:
+        """Record a problem in the errors list and the timeline, and log it (lock held).
+
+        Args:
+            type_: "error", "announcement-overlap" or "unexpected-call".
+            details: Extra fields for the entry, e.g. ``number``.
+        """
         entry = self.record(world, type_, call_sid=call_sid, conference=conference,
-                            code=code, message=message, url=url)
+                            code=code, message=message, url=url, **details)
         world.errors.append(entry)
         log.warning("simulator %s %s: %s (call %s, conference %s, url %s)", type_, code,
                     message, call_sid, entry["conference"], url)
@@ -132,10 +171,9 @@ class Engine:
             if not call.live:
                 return
             call.signals.append((kind, payload))
-            if call.idle:  # the waker puts it back in flight, so settle never sees a gap
-                call.idle = False
-                self.begin(call.world)
+            self.wake_idle(call)  # the waker puts it back in flight, so settle never sees a gap
             call.wake.set()
+            self.cond.notify_all()  # a Clock.sleep waits on the condition, not on the event
 
     def enqueue(self, world: World, key: str, job: dict[str, Any]) -> None:
         """Queue a callback on the ordered queue ``key`` ("call:CA…" / "conference:CF…") (lock held).
@@ -161,7 +199,8 @@ class Engine:
                 job = queue.popleft()
             try:
                 self.fetch(world, job["purpose"], job["url"], job["method"], job["params"],
-                           call_sid=job.get("call_sid"), conference=job.get("conference"))
+                           call_sid=job.get("call_sid"), conference=job.get("conference"),
+                           token=job.get("token"))
             except Exception:  # pragma: no cover - a bug in the simulator, keep the queue going
                 log.exception("callback delivery failed")
             finally:
@@ -169,18 +208,20 @@ class Engine:
                     self.end(world)
 
     def fetch(self, world: World, purpose: str, url: str, method: str, params: dict[str, str], *,
-              call_sid: str | None = None, conference: Conference | None = None
-              ) -> webhooks.WebhookResult:
+              call_sid: str | None = None, conference: Conference | None = None,
+              token: str | None = None) -> webhooks.WebhookResult:
         """Send one signed webhook, put it on the timeline, and log error 11200 if it failed.
 
         Args:
             purpose: "voice", "action", "redirect", "announce", "call-status",
-                "conference-status", "amd-status", "transcription" or "number-url".
+                "conference-status", "amd-status", "transcription", "number-url"
+                or "out-of-session" (a Proxy service's OutOfSessionCallbackUrl).
+            token: The I-Twilio-Idempotency-Token (the same on a repeated delivery).
         """
         if world.dead:
             return webhooks.WebhookResult(url, method, params, error="simulator was reset",
                                           error_code=None)
-        result = webhooks.send(url, method, params, self.auth_token)
+        result = webhooks.send(url, method, params, self.auth_token, token)
         with self.lock:
             self.record(world, "webhook", call_sid=call_sid, conference=conference,
                         purpose=purpose, url=result.url, method=result.method, params=params,
@@ -229,19 +270,23 @@ class Engine:
             params["SipResponseCode"] = str(SIP_CODES[call.status])
             if call.status == "completed":
                 params["Duration"] = str(billed_minutes(call))
-        self.enqueue(call.world, f"call:{call.sid}", {
+        chaos.deliver(self, call, {
             "purpose": "call-status", "url": call.status_callback,
             "method": call.status_callback_method, "params": params, "call_sid": call.sid})
 
     def new_call(self, world: World, **fields: Any) -> Call:
-        """Create and register a Call (lock held); both phones on it record it."""
+        """Create and register a Call (lock held); both phones on it record it.
+
+        Its PhoneNumberSid is that of the account number it is to (inbound) or from.
+        """
         now = self.clock.now()
         call = Call(sid=new_sid("CA"), account_sid=self.account_sid, created_at=now,
                     updated_at=now, world=world, **fields)
-        if self.phone_number in (call.from_, call.to):
-            call.phone_number_sid = self.phone_number_sid
+        number = world.numbers.get(call.to) or world.numbers.get(call.from_)
+        if number is not None:
+            call.phone_number_sid = number.sid
         world.calls[call.sid] = call
-        for number in {call.from_, call.to} - {self.phone_number}:
+        for number in {call.from_, call.to} - set(world.numbers):
             if is_e164(number):
                 self.phone(world, number).call_sids.append(call.sid)
         self.record(world, "status", call_sid=call.sid, status=call.status,
@@ -479,16 +524,39 @@ class Engine:
             return self.phone_view(number)
 
     def dial(self, number: str, to: str) -> Call:
-        """A virtual phone calls ``to``: the account's number (runs the voice webhook)
-        or another virtual phone (a plain phone-to-phone call, invisible to the REST API)."""
+        """A virtual phone calls ``to``: one of the account's numbers (runs that number's
+        voice webhook, or Twilio Proxy if the number is in a Proxy service's pool) or
+        another virtual phone (a plain phone-to-phone call, invisible to the REST API).
+
+        Raises:
+            ApiError: 20001 if ``number`` is one of the account's numbers.
+        """
         with self.lock:
-            inbound = to == self.phone_number
+            if number in self.world.numbers:
+                raise ApiError(20001, f"{number} is one of the account's Twilio numbers, "
+                               "not a virtual phone")
+            inbound = to in self.world.numbers
             call = self.new_call(self.world, direction="inbound" if inbound else "pstn",
                                  from_=number, to=to, status="ringing" if inbound else "queued")
             if inbound:
                 call.start_time = call.created_at
             self.start(call)
             return call
+
+    def inbound_source(self, call: Call) -> dict[str, Any]:
+        """Where an inbound call's TwiML comes from (lock taken).
+
+        Returns:
+            A ``calls.run_twiml`` source: the number's voice webhook, or what
+            Proxy does with a call to a pool number (``{"twiml"}`` to connect it,
+            the service's out-of-session URL, or ``{"reject": True}``).
+        """
+        with self.lock:
+            source = proxy.route(self, call)
+            if source is not None:
+                return source
+            url, method = self.number_voice(call.world, call.to)
+            return {"url": url, "method": method, "purpose": "voice"}
 
     def hang_up(self, sid: str) -> dict[str, Any]:
         """The phone on ``sid`` hangs up (or rejects it while ringing).
@@ -543,21 +611,36 @@ class Engine:
             return [dict(e) for e in self.world.errors]
 
     def reset(self) -> None:
-        """Forget everything; live calls are dropped without sending any callback."""
+        """Forget everything; live calls are dropped without sending any callback.
+
+        The account's numbers go back to the configured ones, chaos and call
+        expectations are cleared, Proxy is emptied and reopened, and the clock
+        returns to its configured mode and speed (time never goes back).
+        """
         with self.lock:
             old = self.world
             old.dead = True
             for call in old.calls.values():
                 self.signal(call, "hangup", "reset")
-            self.world = World()
+            self.clock.release(old)
+            self.world = self._new_world()
+            self.clock.set_mode(*self._clock_default)
             self.cond.notify_all()
+
+    def _busy(self, world: World) -> int:
+        """What settle waits for: in-flight work, less (in manual mode, where time stands
+        still) the timed waits (lock held)."""
+        timed = self.clock.pending(world) if self.clock.mode == "manual" else 0
+        return world.in_flight - timed
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Block until nothing is in flight for a quiet window (~50 ms real).
 
-        In flight: webhooks and callbacks being sent or queued, and calls ringing
-        or running TwiML (Say/Play/Pause). Calls idle in a conference or bridge
-        are not.
+        In flight: webhooks and callbacks being sent or queued, REST requests
+        being handled, and calls ringing or running TwiML (Say/Play/Pause).
+        Calls idle in a conference or bridge are not. In ``auto`` clock mode
+        timed waits take no wall time; in ``manual`` mode they do not count
+        (nothing moves until :meth:`advance`).
 
         Args:
             timeout: Real seconds to wait at most.
@@ -571,10 +654,11 @@ class Engine:
             while True:
                 now = time.monotonic()
                 world = self.world
-                if world.in_flight == 0 and mark == world.activity:
+                busy = self._busy(world)
+                if busy == 0 and mark == world.activity:
                     if now - quiet_since >= QUIET_WINDOW:
                         return True
-                elif world.in_flight == 0:
+                elif busy == 0:
                     mark, quiet_since = world.activity, now
                 else:
                     mark = None
@@ -586,3 +670,102 @@ class Engine:
         """How many things are in flight now."""
         with self.lock:
             return self.world.in_flight
+
+    # ---- clock control --------------------------------------------------------------
+
+    def _autopilot(self) -> None:
+        """Auto mode (lock held): while the world's only work in flight is timed waits
+        (no webhook, callback or REST request), jump to the earliest timer's deadline."""
+        clock = self.clock
+        while clock.mode == "auto":
+            world = self.world
+            timed = clock.pending(world)
+            if timed == 0 or world.in_flight > timed:
+                return
+            clock.advance_to(clock.next_deadline())
+
+    def clock_view(self) -> dict[str, Any]:
+        """``{"mode", "now" (simulated epoch seconds), "speed", "pending" (timers)}``."""
+        return self.clock.view()
+
+    def set_clock(self, mode: str | None = None, speed: float | None = None) -> dict[str, Any]:
+        """Switch the clock to ``mode`` ("real", "manual", "auto") and/or ``speed``.
+
+        Raises:
+            ApiError: 20001 for an unknown mode or a speed that is not positive.
+        """
+        with self.lock:
+            try:
+                self.clock.set_mode(mode, speed)
+            except ValueError as exc:
+                raise ApiError(20001, str(exc)) from None
+            self._autopilot()
+            return self.clock.view()
+
+    def advance(self, seconds: float, timeout: float = 30.0) -> bool:
+        """Move simulated time forward ``seconds``, firing every timer due on the way in
+        deadline order, and after each one waiting until what it set off (webhooks,
+        callbacks, TwiML up to its next timed step) is done.
+
+        Args:
+            seconds: Simulated seconds, >= 0.
+            timeout: Real seconds to wait at most, in all.
+
+        Returns:
+            True if it got there with nothing left in flight but timed waits;
+            False if ``timeout`` ran out first.
+        """
+        limit = time.monotonic() + timeout
+        with self.cond:
+            target = self.clock.now() + seconds
+            while self._quiesce(limit):
+                deadline = self.clock.next_deadline()
+                if deadline is None or deadline > target:
+                    self.clock.advance_to(target)
+                    return self._quiesce(limit)
+                self.clock.advance_to(deadline)
+            return False
+
+    def _quiesce(self, limit: float) -> bool:
+        """Wait (lock held) until nothing but timed waits is in flight, or real time ``limit``."""
+        while True:
+            world = self.world
+            if world.in_flight <= self.clock.pending(world):
+                return True
+            remaining = limit - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.cond.wait(remaining)
+
+    # ---- chaos and expectations -------------------------------------------------------
+
+    def set_chaos(self, repeat: int = 1, shuffle: bool = False,
+                  seed: int | None = None) -> dict[str, Any]:
+        """Repeat (and maybe shuffle) call status callbacks; see ``chaos.configure``."""
+        with self.lock:
+            return chaos.configure(self.world, repeat, shuffle, seed)
+
+    def chaos_view(self) -> dict[str, Any]:
+        """``{"repeat", "shuffle", "seed"}``."""
+        with self.lock:
+            return chaos.view(self.world)
+
+    def expect(self, allowed: list[str] | None) -> dict[str, Any]:
+        """Allow calls only to the ``allowed`` numbers (E.164), or to any number if None.
+
+        A call to any other number (Calls API, Participants API, <Dial>, or a
+        Proxy connection) fails, and an "unexpected-call" error names it.
+        """
+        with self.lock:
+            self.world.expected = None if allowed is None else frozenset(allowed)
+            return self.expect_view()
+
+    def expect_view(self) -> dict[str, Any]:
+        """``{"numbers": [E.164, ...] or None}``."""
+        with self.lock:
+            expected = self.world.expected
+            return {"numbers": None if expected is None else sorted(expected)}
+
+    def expects(self, world: World, number: str) -> bool:
+        """True if the app may call ``number`` (lock held)."""
+        return world.expected is None or number in world.expected

@@ -1,4 +1,4 @@
-"""JSON bodies of the REST API v2010: Call, Conference, Participant, list pages and error bodies."""
+"""JSON bodies of REST API v2010: Call, Conference, Participant, IncomingPhoneNumber, pages, errors."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from .state import Call, Conference, Participant
+from .state import Call, Conference, IncomingNumber, Participant
 
 __all__ = ["ApiError", "rfc2822", "call_json", "conference_json", "participant_json",
-           "page_json", "error_json", "API"]
+           "incoming_phone_number_json", "page_json", "error_json", "API"]
 
 API = "/2010-04-01"
 
@@ -139,6 +139,54 @@ def participant_json(part: Participant, account_sid: str) -> dict[str, Any]:
         "queue_time": None,
         "uri": (f"{API}/Accounts/{account_sid}/Conferences/{part.conference_sid}"
                 f"/Participants/{part.call_sid}.json"),
+    }
+
+
+def incoming_phone_number_json(number: IncomingNumber, account_sid: str,
+                               voice_url: str | None) -> dict[str, Any]:
+    """The IncomingPhoneNumber resource (schema ``api.v2010.account.incoming_phone_number``).
+
+    Args:
+        number: The record.
+        account_sid: AC + 32 hex.
+        voice_url: The URL in effect (the record's, or the config's it inherits).
+    """
+    return {
+        "account_sid": account_sid,
+        "address_sid": None,
+        "address_requirements": "none",
+        "api_version": "2010-04-01",
+        "beta": False,
+        "capabilities": {"voice": True, "sms": True, "mms": False, "fax": False},
+        "date_created": rfc2822(number.created_at),
+        "date_updated": rfc2822(number.updated_at),
+        "friendly_name": number.friendly_name,
+        "identity_sid": None,
+        "phone_number": number.phone_number,
+        "origin": "twilio",
+        "sid": number.sid,
+        "sms_application_sid": None,
+        "sms_fallback_method": number.sms_fallback_method,
+        "sms_fallback_url": number.sms_fallback_url,
+        "sms_method": number.sms_method,
+        "sms_url": number.sms_url,
+        "status_callback": number.status_callback,
+        "status_callback_method": number.status_callback_method,
+        "trunk_sid": None,
+        "uri": f"{API}/Accounts/{account_sid}/IncomingPhoneNumbers/{number.sid}.json",
+        "voice_receive_mode": "voice",
+        "voice_application_sid": None,
+        "voice_caller_id_lookup": number.voice_caller_id_lookup,
+        "voice_fallback_method": number.voice_fallback_method,
+        "voice_fallback_url": number.voice_fallback_url,
+        "voice_method": number.voice_method,
+        "voice_url": voice_url or None,
+        "emergency_status": "Inactive",
+        "emergency_address_sid": None,
+        "emergency_address_status": "unregistered",
+        "bundle_sid": None,
+        "status": "in-use",
+        "type": "local",
     }
 
 

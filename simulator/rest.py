@@ -1,4 +1,4 @@
-"""Twilio's REST API v2010 for Calls, Conferences and Participants: auth, parameters, journal."""
+"""Twilio's REST API v2010 (Calls, Conferences, Participants, IncomingPhoneNumbers) and its journal."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from . import twiml
+from . import numbers, twiml
 from .engine import Engine
+from .params import form_bool, form_int, form_method, form_url, paging
 from .resources import API, ApiError, error_json, not_found, page_json
 from .state import is_e164
 
-__all__ = ["bp", "init_app"]
+__all__ = ["bp", "init_app", "is_api"]
 
+PROXY_API = "/v1/"  # Twilio Proxy v1 (proxy.twilio.com), served on the same host
 bp = Blueprint("rest", __name__, url_prefix=f"{API}/Accounts/<account_sid>")
 
 MAX_TWIML = 4000  # characters (Twilio error 32018)
@@ -43,38 +45,6 @@ def _authenticate() -> None:
 # ---- parameters --------------------------------------------------------------------
 
 
-def _bool(name: str) -> bool | None:
-    value = request.form.get(name)
-    if value is None:
-        return None
-    if value.lower() not in ("true", "false"):
-        raise ApiError(20001, f"{name} must be true or false, got {value!r}")
-    return value.lower() == "true"
-
-
-def _method(name: str) -> str:
-    value = (request.form.get(name) or "POST").upper()
-    if value not in ("GET", "POST"):
-        raise ApiError(20001, f"{name} must be GET or POST, got {value!r}")
-    return value
-
-
-def _url(name: str, code: int = 20001) -> str | None:
-    value = request.form.get(name)
-    if value is not None and not re.match(r"^https?://[^/\s]+", value):
-        raise ApiError(code, f"{name} is not a valid URL: {value}")
-    return value or None
-
-
-def _int(name: str, default: int, low: int, high: int) -> int:
-    value = request.form.get(name)
-    if value is None:
-        return default
-    if not re.fullmatch(r"-?\d+", value) or not low <= int(value) <= high:
-        raise ApiError(20001, f"{name} must be an integer from {low} to {high}, got {value!r}")
-    return int(value)
-
-
 def _events(name: str, allowed: frozenset[str]) -> frozenset[str]:
     try:
         return twiml.parse_events(request.form.getlist(name), allowed)
@@ -82,18 +52,8 @@ def _events(name: str, allowed: frozenset[str]) -> frozenset[str]:
         raise ApiError(20001, f"{name}: {exc}") from None
 
 
-def _page(args: dict[str, str]) -> tuple[int, int]:
-    try:
-        size, page = int(args.get("PageSize", 50)), int(args.get("Page", 0))
-    except ValueError:
-        raise ApiError(20001, "PageSize and Page must be integers") from None
-    if not 1 <= size <= 1000 or page < 0:
-        raise ApiError(20001, "PageSize must be 1..1000 and Page >= 0")
-    return page, size
-
-
 def _listing(key: str, items: list[dict[str, Any]], filters: dict[str, str]) -> Response:
-    page, size = _page(request.args)
+    page, size = paging()
     query = {k: v for k, v in filters.items() if v is not None}
     return jsonify(page_json(key, items, request.path, query, page, size))
 
@@ -106,7 +66,7 @@ def _call_spec() -> dict[str, Any]:
         raise ApiError(21211, f"The 'To' number {to or ''} is not a valid phone number.")
     if not from_:
         raise ApiError(21603, "A 'From' phone number is required.")
-    if from_ != engine.phone_number:
+    if not engine.is_account_number(from_):
         raise ApiError(21210, f"The source phone number provided, {from_}, is not yet verified "
                        "for your account. You may only make calls from phone numbers that "
                        "you've verified or purchased from Twilio.")
@@ -117,9 +77,9 @@ def _call_spec() -> dict[str, Any]:
         raise ApiError(20001, f"MachineDetection must be Enable or DetectMessageEnd, "
                        f"got {detection!r}")
     return {
-        "to": to, "from_": from_, "timeout": _int("Timeout", 60, 5, 600),
-        "status_callback": _url("StatusCallback", 21609),
-        "status_callback_method": _method("StatusCallbackMethod"),
+        "to": to, "from_": from_, "timeout": form_int("Timeout", 60, 5, 600),
+        "status_callback": form_url("StatusCallback", 21609),
+        "status_callback_method": form_method("StatusCallbackMethod"),
         "status_callback_events": _events("StatusCallbackEvent", twiml.CALL_EVENTS)
         or frozenset({"completed"}),
         "machine_detection": detection,
@@ -133,8 +93,8 @@ def _source() -> dict[str, Any] | None:
         if len(text) > MAX_TWIML:
             raise ApiError(32018, f"Twiml is {len(text)} characters; the limit is {MAX_TWIML}.")
         return {"twiml": text}
-    url = _url("Url", 21205)
-    return {"url": url, "method": _method("Method")} if url else None
+    url = form_url("Url", 21205)
+    return {"url": url, "method": form_method("Method")} if url else None
 
 
 # ---- Calls --------------------------------------------------------------------------
@@ -146,11 +106,11 @@ def create_call() -> tuple[Response, int]:
     source = _source()
     if source is None:
         raise ApiError(21205, "Url parameter is required.")
-    async_amd = _bool("AsyncAmd") or False
+    async_amd = form_bool("AsyncAmd") or False
     spec.update(url=source.get("url"), method=source.get("method", "POST"),
                 twiml=source.get("twiml"), async_amd=async_amd,
-                amd_callback=_url("AsyncAmdStatusCallback"),
-                amd_callback_method=_method("AsyncAmdStatusCallbackMethod"))
+                amd_callback=form_url("AsyncAmdStatusCallback"),
+                amd_callback_method=form_method("AsyncAmdStatusCallbackMethod"))
     return jsonify(_engine().create_call(spec)), 201
 
 
@@ -175,8 +135,8 @@ def update_call(sid: str) -> Response:
     if status not in (None, "completed", "canceled"):
         raise ApiError(20001, f"Status must be completed or canceled, got {status!r}")
     return jsonify(_engine().update_call(
-        sid, status, _source(), _url("StatusCallback", 21609),
-        request.form.get("StatusCallbackMethod") and _method("StatusCallbackMethod")))
+        sid, status, _source(), form_url("StatusCallback", 21609),
+        request.form.get("StatusCallbackMethod") and form_method("StatusCallbackMethod")))
 
 
 # ---- Conferences ----------------------------------------------------------------------
@@ -201,7 +161,7 @@ def update_conference(sid: str) -> Response:
     if status not in (None, "completed"):
         raise ApiError(20001, f"Status must be completed, got {status!r}")
     return jsonify(_engine().update_conference(
-        sid, status, _url("AnnounceUrl"), _method("AnnounceMethod")))
+        sid, status, form_url("AnnounceUrl"), form_method("AnnounceMethod")))
 
 
 # ---- Participants ------------------------------------------------------------------------
@@ -212,18 +172,18 @@ def create_participant(conference: str) -> tuple[Response, int]:
     spec = _call_spec()
     spec.update(async_amd=spec["machine_detection"] is not None and bool(
                     request.form.get("AmdStatusCallback")),
-                amd_callback=_url("AmdStatusCallback"),
-                amd_callback_method=_method("AmdStatusCallbackMethod"))
-    start = _bool("StartConferenceOnEnter")
+                amd_callback=form_url("AmdStatusCallback"),
+                amd_callback_method=form_method("AmdStatusCallbackMethod"))
+    start = form_bool("StartConferenceOnEnter")
     settings = {
-        "label": request.form.get("Label"), "muted": bool(_bool("Muted")),
+        "label": request.form.get("Label"), "muted": bool(form_bool("Muted")),
         "beep": request.form.get("Beep", "true"),
         "start_conference_on_enter": True if start is None else start,
-        "end_conference_on_exit": bool(_bool("EndConferenceOnExit")),
-        "coaching": bool(_bool("Coaching")),
+        "end_conference_on_exit": bool(form_bool("EndConferenceOnExit")),
+        "coaching": bool(form_bool("Coaching")),
         "call_sid_to_coach": request.form.get("CallSidToCoach"),
-        "callback_url": _url("ConferenceStatusCallback"),
-        "callback_method": _method("ConferenceStatusCallbackMethod"),
+        "callback_url": form_url("ConferenceStatusCallback"),
+        "callback_method": form_method("ConferenceStatusCallbackMethod"),
         "callback_events": _events("ConferenceStatusCallbackEvent", twiml.CONFERENCE_EVENTS),
     }
     return jsonify(_engine().create_participant(conference, spec, settings)), 201
@@ -241,19 +201,64 @@ def get_participant(conference: str, key: str) -> Response:
 
 @bp.post("/Conferences/<conference>/Participants/<key>.json")
 def update_participant(conference: str, key: str) -> Response:
-    changes = {"muted": _bool("Muted"), "hold": _bool("Hold"),
+    changes = {"muted": form_bool("Muted"), "hold": form_bool("Hold"),
                "label": request.form.get("Label"),
-               "end_conference_on_exit": _bool("EndConferenceOnExit"),
-               "coaching": _bool("Coaching"),
+               "end_conference_on_exit": form_bool("EndConferenceOnExit"),
+               "coaching": form_bool("Coaching"),
                "call_sid_to_coach": request.form.get("CallSidToCoach")}
     return jsonify(_engine().update_participant(
-        conference, key, changes, _url("AnnounceUrl"), _method("AnnounceMethod")))
+        conference, key, changes, form_url("AnnounceUrl"), form_method("AnnounceMethod")))
 
 
 @bp.delete("/Conferences/<conference>/Participants/<key>.json")
 def delete_participant(conference: str, key: str) -> tuple[str, int]:
     _engine().delete_participant(conference, key)
     return "", 204
+
+
+# ---- IncomingPhoneNumbers (twilio.com/docs/phone-numbers/api/incomingphonenumber-resource) --
+
+_NUMBER_URLS = {"VoiceUrl": "voice_url", "VoiceFallbackUrl": "voice_fallback_url",
+                "StatusCallback": "status_callback", "SmsUrl": "sms_url",
+                "SmsFallbackUrl": "sms_fallback_url"}
+_NUMBER_METHODS = {"VoiceMethod": "voice_method", "VoiceFallbackMethod": "voice_fallback_method",
+                   "StatusCallbackMethod": "status_callback_method", "SmsMethod": "sms_method",
+                   "SmsFallbackMethod": "sms_fallback_method"}
+_NUMBER_UNSUPPORTED = ("ApiVersion", "SmsApplicationSid", "VoiceApplicationSid",
+                       "EmergencyStatus", "EmergencyAddressSid", "TrunkSid", "VoiceReceiveMode",
+                       "IdentitySid", "AddressSid", "BundleSid")
+
+
+@bp.get("/IncomingPhoneNumbers.json")
+def list_numbers() -> Response:
+    filters = {"PhoneNumber": request.args.get("PhoneNumber"),
+               "FriendlyName": request.args.get("FriendlyName")}
+    items = numbers.list_numbers(_engine(), filters["PhoneNumber"], filters["FriendlyName"])
+    return _listing("incoming_phone_numbers", items, filters)
+
+
+@bp.get("/IncomingPhoneNumbers/<sid>.json")
+def get_number(sid: str) -> Response:
+    return jsonify(numbers.get_number(_engine(), sid))
+
+
+@bp.post("/IncomingPhoneNumbers/<sid>.json")
+def update_number(sid: str) -> Response:
+    unsupported = [name for name in _NUMBER_UNSUPPORTED if name in request.form]
+    if unsupported:
+        raise ApiError(20001, f"The simulator does not support updating {unsupported}")
+    changes: dict[str, Any] = {}
+    for name, attr in _NUMBER_URLS.items():
+        if name in request.form:
+            changes[attr] = form_url(name) or ""
+    for name, attr in _NUMBER_METHODS.items():
+        if name in request.form:
+            changes[attr] = form_method(name)
+    if "FriendlyName" in request.form:
+        changes["friendly_name"] = request.form["FriendlyName"]
+    if "VoiceCallerIdLookup" in request.form:
+        changes["voice_caller_id_lookup"] = form_bool("VoiceCallerIdLookup")
+    return jsonify(numbers.update_number(_engine(), sid, changes))
 
 
 # ---- wiring -------------------------------------------------------------------------------
@@ -266,14 +271,20 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
     return response, exc.status
 
 
+def is_api(path: str) -> bool:
+    """True for a Twilio REST path: v2010 (``/2010-04-01/…``) or Proxy v1 (``/v1/…``)."""
+    return path.startswith(API) or path.startswith(PROXY_API)
+
+
 def init_app(app: Flask) -> None:
-    """Register the REST blueprint, Twilio-shaped errors, the journal and in-flight counting."""
+    """Register the REST blueprint, Twilio-shaped errors, the journal and in-flight counting
+    (for v2010 and for Proxy v1, whose blueprint registers itself)."""
     app.register_blueprint(bp)
     app.register_error_handler(ApiError, _api_error)
 
     @app.before_request
     def _rest_begin() -> None:
-        if request.path.startswith(API):
+        if is_api(request.path):
             request.get_data(cache=True)  # keep the raw body for the journal
             engine = _engine()
             with engine.lock:
@@ -282,7 +293,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _rest_journal(response: Response) -> Response:
-        if request.path.startswith(API):
+        if is_api(request.path):
             _engine().journal({
                 "method": request.method, "path": request.path,
                 "query": request.query_string.decode("utf-8", "replace"),
@@ -303,7 +314,7 @@ def init_app(app: Flask) -> None:
     for status, code, text in ((404, 20404, "The requested resource {} was not found"),
                                (405, 20004, "Method not allowed: {}")):
         def handler(exc: Exception, status: int = status, code: int = code, text: str = text):
-            if request.path.startswith(API):
+            if is_api(request.path):
                 return jsonify(error_json(code, text.format(request.path), status)), status
             return jsonify({"error": str(exc)}), status
         app.register_error_handler(status, handler)

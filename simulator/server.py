@@ -1,4 +1,4 @@
-"""The simulator's Flask app (REST API, control API, phone page) and an in-process server for tests."""
+"""The simulator's Flask app (REST APIs, control API, phone page) and an in-process server for tests."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ import re
 import threading
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, render_template
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import rest
+from . import control, numbers, proxy_rest, rest
+from .clock import MODES
 from .engine import Engine
-from .resources import ApiError
-from .state import PHONE_BEHAVIOURS, is_e164
 
 __all__ = ["create_simulator", "SimulatorServer"]
 
 DEFAULT_CALLER = "+819012345678"
 
-control = Blueprint("control", __name__, url_prefix="/_sim")
 page = Blueprint("page", __name__)
 
 
@@ -27,128 +25,35 @@ def create_simulator(config: dict[str, Any]) -> Flask:
 
     Args:
         config: ``account_sid`` (AC + 32 hex), ``auth_token``, ``phone_number``
-            (E.164), ``voice_url`` (the number's incoming-call webhook) and
-            ``clock_speed`` (simulated seconds per real second, default 1.0).
+            (E.164, the primary Twilio number; defaults to the first of
+            ``numbers``), ``voice_url`` (the incoming-call webhook of every
+            number without its own), ``numbers`` (more Twilio numbers: a list
+            of ``{"phone_number", "voice_url"?, "voice_method"?}``), ``clock``
+            ("real" (default), "manual" or "auto") and ``clock_speed``
+            (simulated seconds per real second in real mode, default 1.0).
 
     Returns:
         The app; its Engine is ``app.extensions["simulator"]``.
 
     Raises:
-        ValueError: If the account SID or phone number is malformed.
+        ValueError: If the account SID, a phone number or the clock is malformed.
     """
     if not re.fullmatch(r"AC[0-9a-fA-F]{32}", config.get("account_sid") or ""):
         raise ValueError("account_sid must be AC followed by 32 hex digits")
-    if not is_e164(config.get("phone_number")):
-        raise ValueError("phone_number must be E.164, e.g. +815012345678")
+    if not config.get("phone_number") and config.get("numbers"):
+        first = config["numbers"][0]
+        config["phone_number"] = first if isinstance(first, str) else first.get("phone_number")
+    numbers.configured(config)  # raises ValueError for a malformed number
+    if isinstance(config.get("clock"), str) and config["clock"] not in MODES:
+        raise ValueError(f"clock must be one of {MODES}, got {config['clock']!r}")
     app = Flask(__name__)
     app.json.sort_keys = False
     app.extensions["simulator"] = Engine(config)
     rest.init_app(app)
-    app.register_blueprint(control)
+    proxy_rest.init_app(app)
+    app.register_blueprint(control.bp)
     app.register_blueprint(page)
     return app
-
-
-def _engine() -> Engine:
-    return current_app.extensions["simulator"]
-
-
-def _number(number: str) -> str:
-    if not is_e164(number):
-        raise ApiError(21211, f"{number!r} is not an E.164 phone number", 400)
-    return number
-
-
-# ---- control API (JSON) ------------------------------------------------------------
-
-
-@control.get("/phones")
-def phones() -> Response:
-    return jsonify(_engine().phones_view())
-
-
-@control.get("/phones/<number>")
-def phone(number: str) -> Response:
-    return jsonify(_engine().phone_view(_number(number)))
-
-
-@control.post("/phones/<number>/script")
-def script(number: str) -> Response:
-    body = request.get_json(force=True, silent=True) or {}
-    steps = body.get("script", [])
-    default = body.get("default")
-    bad = [s for s in [*steps, *([default] if default else [])] if s not in PHONE_BEHAVIOURS]
-    if not isinstance(steps, list) or bad:
-        raise ApiError(20001, f"script entries must be among {sorted(PHONE_BEHAVIOURS)}: {bad}")
-    answer_after = body.get("answer_after")
-    if answer_after is not None and (not isinstance(answer_after, (int, float))
-                                     or answer_after < 0):
-        raise ApiError(20001, "answer_after must be a number of seconds >= 0")
-    return jsonify(_engine().set_script(_number(number), steps, answer_after, default))
-
-
-@control.post("/phones/<number>/call")
-def dial(number: str) -> Response:
-    body = request.get_json(force=True, silent=True) or {}
-    engine = _engine()
-    to = _number(body.get("to") or engine.phone_number)
-    if to == number:
-        raise ApiError(20001, "a phone cannot call itself")
-    call = engine.dial(_number(number), to)
-    return jsonify({"call_sid": call.sid})
-
-
-@control.post("/calls/<sid>/hangup")
-def hang_up(sid: str) -> Response:
-    return jsonify(_engine().hang_up(sid))
-
-
-@control.get("/calls")
-def calls() -> Response:
-    return jsonify(_engine().calls_view())
-
-
-@control.get("/conferences")
-def conferences() -> Response:
-    return jsonify(_engine().conferences_view())
-
-
-@control.get("/timeline")
-def timeline() -> Response:
-    return jsonify(_engine().timeline(request.args.get("call_sid"),
-                                      request.args.get("conference")))
-
-
-@control.get("/requests")
-def requests_journal() -> Response:
-    return jsonify(_engine().journal())
-
-
-@control.get("/errors")
-def errors() -> Response:
-    return jsonify(_engine().errors())
-
-
-@control.post("/reset")
-def reset() -> Response:
-    _engine().reset()
-    return jsonify({"reset": True})
-
-
-@control.post("/settle")
-def settle() -> Response:
-    body = request.get_json(force=True, silent=True) or {}
-    engine = _engine()
-    timeout = body.get("timeout", 10)
-    if not isinstance(timeout, (int, float)) or timeout < 0:
-        raise ApiError(20001, "timeout must be a number of seconds >= 0")
-    settled = engine.settle(float(timeout))
-    return jsonify({"settled": settled, "errors": engine.errors()})
-
-
-@control.errorhandler(ApiError)
-def control_error(exc: ApiError) -> tuple[Response, int]:
-    return jsonify({"error": exc.message, "code": exc.code}), exc.status
 
 
 # ---- phone page ----------------------------------------------------------------------
@@ -156,7 +61,8 @@ def control_error(exc: ApiError) -> tuple[Response, int]:
 
 @page.get("/")
 def phone_page() -> str:
-    return render_template("phones.html", account_number=_engine().phone_number,
+    engine: Engine = current_app.extensions["simulator"]
+    return render_template("phones.html", account_number=engine.phone_number,
                            default_caller=DEFAULT_CALLER)
 
 
@@ -170,7 +76,7 @@ class SimulatorServer:
         config: As :func:`create_simulator`, plus optional ``host`` (default
             127.0.0.1) and ``port`` (default 0: any free port). The dict is kept
             as ``self.config``; changing its ``voice_url`` takes effect at the
-            next incoming call.
+            next incoming call (to any number without its own VoiceUrl).
 
     Example:
         >>> server = SimulatorServer({...}).start()

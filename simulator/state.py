@@ -1,4 +1,4 @@
-"""The simulator's records: virtual phones, calls, conferences, participants, and the world holding them."""
+"""The simulator's records: phones, account numbers, calls, conferences, participants, the world."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Call", "Conference", "Participant", "Phone", "World", "new_sid", "is_e164",
-           "TERMINAL", "PHONE_BEHAVIOURS"]
+__all__ = ["Call", "Conference", "IncomingNumber", "Participant", "Phone", "World", "new_sid",
+           "is_e164", "TERMINAL", "PHONE_BEHAVIOURS"]
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -51,6 +51,33 @@ class Phone:
     def next_behaviour(self) -> str:
         """Consume and return the behaviour for the next incoming call."""
         return self.script.pop(0) if self.script else self.default
+
+
+@dataclass
+class IncomingNumber:
+    """One of the account's Twilio numbers (the IncomingPhoneNumber resource).
+
+    Times are simulated epoch seconds. URL fields hold what the API shows
+    ("" when unset, as Twilio does), except ``voice_url``: None means "use the
+    simulator's ``config["voice_url"]``", read at each incoming call.
+    """
+
+    sid: str
+    phone_number: str
+    created_at: float
+    updated_at: float
+    friendly_name: str
+    voice_url: str | None = None
+    voice_method: str = "POST"
+    voice_fallback_url: str = ""
+    voice_fallback_method: str = "POST"
+    voice_caller_id_lookup: bool = False
+    status_callback: str = ""
+    status_callback_method: str = "POST"
+    sms_url: str = ""
+    sms_method: str = "POST"
+    sms_fallback_url: str = ""
+    sms_fallback_method: str = "POST"
 
 
 @dataclass
@@ -167,12 +194,17 @@ class World:
     """
 
     phones: dict[str, Phone] = field(default_factory=dict)
+    numbers: dict[str, IncomingNumber] = field(default_factory=dict)  # E.164 -> the account's
     calls: dict[str, Call] = field(default_factory=dict)
     conferences: dict[str, Conference] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     journal: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     queues: dict[str, deque] = field(default_factory=dict)  # key -> pending deliveries
+    chaos: dict[str, Any] | None = None  # {"repeat", "shuffle", "seed"} (see chaos.py)
+    held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # CallSid -> held callbacks
+    expected: frozenset[str] | None = None  # numbers the app may call; None: any
+    proxy: Any = None  # proxy.ProxyAccount: Twilio Proxy services, sessions, participants
     in_flight: int = 0
     activity: int = 0  # bumps on every in_flight change (settle's quiet window)
     dead: bool = False

@@ -67,7 +67,8 @@ def sign(auth_token: str, url: str, params: dict[str, str]) -> str:
     return RequestValidator(auth_token).compute_signature(url, params)
 
 
-def send(url: str, method: str, params: dict[str, str], auth_token: str) -> WebhookResult:
+def send(url: str, method: str, params: dict[str, str], auth_token: str,
+         idempotency_token: str | None = None) -> WebhookResult:
     """Send one webhook as Twilio does (twilio.com/docs/usage/webhooks).
 
     POST sends ``params`` form-encoded; GET appends them to the query string and
@@ -79,6 +80,8 @@ def send(url: str, method: str, params: dict[str, str], auth_token: str) -> Webh
         method: "GET" or "POST" (case-insensitive).
         params: Form parameters, one string value each.
         auth_token: Signs the request.
+        idempotency_token: ``I-Twilio-Idempotency-Token``; a fresh UUID unless
+            given (a retry of the same delivery carries the same token).
 
     Returns:
         A WebhookResult. Never raises for network or HTTP errors: a non-2xx
@@ -88,7 +91,7 @@ def send(url: str, method: str, params: dict[str, str], auth_token: str) -> Webh
     url, _fragment = urldefrag(url)
     headers = {
         "User-Agent": USER_AGENT,
-        "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+        "I-Twilio-Idempotency-Token": idempotency_token or str(uuid.uuid4()),
         "Accept": "*/*",
     }
     if method == "GET":

@@ -131,9 +131,8 @@ def test_full_pool_fails_cleanly_with_a_reason(masking):
     assert "メッセージ" in sessions[5]["user_message"]["ja"]
 
 
+@pytest.mark.parametrize("masking", ["twilio-proxy"], indirect=True)
 def test_proxy_closed_to_new_customers_is_a_failed_session_with_twilio_code(masking):
-    if masking.backend == "builtin":
-        pytest.skip("Twilio Proxy only")
     masking.sim.set_proxy_closed(True)
     session = open_session(masking, "u", A, B)
     assert session["status"] == "failed"

@@ -48,6 +48,7 @@ class AppUnderTest:
             request.url, params, request.headers.get("X-Twilio-Signature", ""))
         with self.lock:
             self.hits.append({"path": "/" + path, "method": request.method, "valid": valid,
+                              "token": request.headers.get("I-Twilio-Idempotency-Token"),
                               "params": (request.form if request.method == "POST"
                                          else request.args).to_dict()})
         body = self.routes.get("/" + path)
@@ -62,6 +63,11 @@ class AppUnderTest:
         with self.lock:
             return [h["params"] for h in self.hits if h["path"] == path and
                     (event is None or h["params"].get("StatusCallbackEvent") == event)]
+
+    def tokens(self, path: str) -> list[str]:
+        """The I-Twilio-Idempotency-Token of each request to ``path``, in order."""
+        with self.lock:
+            return [h["token"] for h in self.hits if h["path"] == path]
 
     def reset(self) -> None:
         with self.lock:
