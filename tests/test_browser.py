@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CALLER
+from tests.test_masking import masking, open_session  # noqa: F401 (fixture)
 
 CHROMIUM = "/usr/bin/chromium"
 #: Where the screenshot goes; people look at it after a run.
@@ -55,3 +56,41 @@ def test_type_in_the_room_page_and_see_it_spoken(stack, page):
     heard = [h["text"] for h in stack.sim.phone(CALLER).heard() if h["source"] == "announcement"]
     assert heard == ["こんにちは、テキストで話しています"]
     assert SCREENSHOT.stat().st_size > 0
+
+
+def test_call_someone_into_the_room_shows_progress_and_cancel(stack, page):
+    from playwright.sync_api import expect
+
+    room_id = stack.call_in()
+    stack.sim.phone("+819055556666").script(["no-answer", "answer"])
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    page.locator("#dial-to").fill("090-5555-6666")
+    page.locator("#dial button").click()
+    entry = page.locator("#participants li", has_text="+819055556666")
+    expect(entry).to_contain_text("dialing")
+    stack.settle()
+    expect(entry).to_contain_text("no answer, attempt 1 of 3, next try in")
+    expect(entry.get_by_role("button", name="cancel")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOT.with_name("callchat-dial.png")), full_page=True)
+    entry.get_by_role("button", name="cancel").click()
+    expect(entry).to_contain_text("cancelled")
+    stack.settle(redials=True)
+    assert len(stack.sim.phone("+819055556666").calls()) == 1, "cancelled: no second attempt"
+
+    page.locator("#dial-to").fill("+1 900 555 0100")
+    page.locator("#dial button").click()
+    expect(page.locator("#dial-error")).to_contain_text("premium-rate")
+
+
+@pytest.mark.parametrize("masking", ["builtin"], indirect=True)
+def test_operators_see_live_sessions_with_numbers_partly_hidden(masking, page):
+    from playwright.sync_api import expect
+
+    session = open_session(masking, "order-1234", "090-1111-2222", "090-3333-4444")
+    page.goto(f"{masking.url}/sessions/")
+    row = page.locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("order-1234")
+    expect(row).to_contain_text(session["numbers"]["a"]["calls"])
+    expect(row).not_to_contain_text("+819011112222")
+    page.screenshot(path=str(SCREENSHOT.with_name("callchat-sessions.png")), full_page=True)
