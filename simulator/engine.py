@@ -103,9 +103,13 @@ class Engine:
 
     def record(self, world: World, type_: str, *, call_sid: str | None = None,
                conference: Conference | None = None, **details: Any) -> dict[str, Any]:
-        """Append one event to the timeline (lock held) and return it."""
-        entry = {"at": self.clock.now(), "type": type_, "call_sid": call_sid,
-                 "conference": conference.friendly_name if conference else None,
+        """Append one event to the timeline (lock held) and return it.
+
+        ``at`` is simulated time; ``real_at`` is the wall clock (``time.time()``) when it
+        was recorded, for benchmarks that time the app against the real clock.
+        """
+        entry = {"at": self.clock.now(), "real_at": time.time(), "type": type_,
+                 "call_sid": call_sid, "conference": conference.friendly_name if conference else None,
                  "conference_sid": conference.sid if conference else None, **details}
         world.timeline.append(entry)
         return entry
@@ -221,10 +225,12 @@ class Engine:
         if world.dead:
             return webhooks.WebhookResult(url, method, params, error="simulator was reset",
                                           error_code=None)
+        sent_at = time.time()  # wall clock as it leaves (the entry is recorded once answered)
         result = webhooks.send(url, method, params, self.auth_token, token)
         with self.lock:
             self.record(world, "webhook", call_sid=call_sid, conference=conference,
-                        purpose=purpose, url=result.url, method=result.method, params=params,
+                        purpose=purpose, sent_at=sent_at, url=result.url, method=result.method,
+                        params=params,
                         status=result.status, content_type=result.content_type,
                         body=result.body[:4000], error=result.error)
             if not result.ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
@@ -286,6 +287,7 @@ def init_app(app: Flask) -> None:
     def _rest_begin() -> None:
         if is_api(request.path):
             request.get_data(cache=True)  # keep the raw body for the journal
+            g.sim_received_at = time.time()  # wall clock, for benchmarks
             engine = _engine()
             with engine.lock:
                 g.sim_world = engine.world
@@ -300,7 +302,8 @@ def init_app(app: Flask) -> None:
                 "content_type": request.content_type,
                 "body": request.get_data(as_text=True), "status": response.status_code,
                 "response_content_type": response.content_type,
-                "response_body": response.get_data(as_text=True)})
+                "response_body": response.get_data(as_text=True),
+                "received_at": g.get("sim_received_at"), "responded_at": time.time()})
         return response
 
     @app.teardown_request
