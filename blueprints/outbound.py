@@ -13,9 +13,9 @@ from email.utils import parsedate_to_datetime
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from callchat import calls, urls
+from callchat import calls, rooms, urls
 from callchat.signatures import require_twilio_signature
-from jobs.attempts import after_attempt, hang_up, update_dial_entry
+from jobs.attempts import after_attempt, dial_entry, hang_up, update_dial_entry
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def attempt_status(call_id: str, n: int):
     if call is None or result == "unknown":
         return "", 204
     if result != "terminal":
-        if call["outcome"] == "pending" and status in ("initiated", "ringing"):
+        joined = call["room"] and (rooms.participant(r, call["room"], dial_entry(call_id)) or {}).get("status") == "in the call"
+        if result == "ok" and not joined and call["outcome"] == "pending" and status in ("initiated", "ringing"):
             update_dial_entry(r, call, status="ringing", attempt=n, next_try_at="")
         return "", 204
     answered_by = (calls.attempt(r, call_id, n) or {}).get("answered_by", "")

@@ -164,7 +164,8 @@ end
 if ARGV[2] == 'completed' or ARGV[2] == 'busy' or ARGV[2] == 'no-answer' or ARGV[2] == 'failed' or ARGV[2] == 'canceled' then
   if redis.call('HSETNX', KEYS[1], 'final', 1) == 1 then return 'terminal' end
 end
-return 'ok'
+if seq > last then return 'ok' end
+return 'stale'
 """
 
 
@@ -183,7 +184,8 @@ def record_status(r: Redis, call_id: str, n: int, status: str, seq: int, **field
 
     Returns:
         `terminal` for the first terminal callback of the attempt (decide the next step once),
-        `ok` for any other, `unknown` if the attempt does not exist.
+        `ok` for a newer one, `stale` for one older than what was applied (or a repeat),
+        `unknown` if the attempt does not exist.
     """
     args: list[Any] = [seq, status]
     for name, value in fields.items():

@@ -139,6 +139,12 @@ def upsert_participant(r: Redis, room_id: str, call_sid: str, **fields: Any) -> 
     return participant
 
 
+def participant(r: Redis, room_id: str, call_sid: str) -> dict[str, Any] | None:
+    """Return one participant (by CallSid, or `dial-…` key), or None."""
+    found = r.hget(key(room_id, ":participants"), call_sid)
+    return json.loads(found) if found else None
+
+
 def participants(r: Redis, room_id: str) -> list[dict[str, Any]]:
     """Return a room's participants, in no particular order."""
     return [json.loads(v) for v in r.hvals(key(room_id, ":participants"))]

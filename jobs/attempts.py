@@ -70,6 +70,10 @@ def place_attempt(call_id: str, n: int) -> str | None:
         log.info("attempt %s of call %s not placed: %s", n, call_id, claim)
         return None
     call = calls.get(r, call_id)
+    if call["room"] and (rooms.get(r, call["room"]) or {}).get("status") != "live":
+        calls.skip_attempt(r, call_id, n, "The room's call has ended.")
+        after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up="the room's call ended")
+        return None
     if calls.count_destination(r, call["to"]) > int(cfg["DESTINATION_CALLS_PER_HOUR"]):
         calls.skip_attempt(r, call_id, n, f"{call['to']} was called too often this hour (DESTINATION_CALLS_PER_HOUR).")
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up="the hourly call limit was reached")

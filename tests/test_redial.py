@@ -215,3 +215,35 @@ def test_api_answers_match_its_own_openapi_document(stack):
         request_ = RequestsOpenAPIRequest(response.request)
         spec.validate_request(request_)
         spec.validate_response(request_, RequestsOpenAPIResponse(response))
+
+
+def test_a_late_ringing_callback_does_not_undo_in_the_call(stack):
+    """Bug: a repeated 'ringing' status callback after the participant joined showed them as ringing again."""
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    response = stack.user.post(f"/rooms/{room_id}/calls", {"to": CALLEE})
+    call_id = response.json()["id"]
+    stack.settle()
+    entry = next(p for p in stack.user.state(room_id)["participants"] if p.get("dial_id"))
+    assert entry["status"] == "in the call"
+    call_sid = stack.api("GET", f"/api/calls/{call_id}").json()["attempts"][0]["call_sid"]
+    replay = stack.twilio_post(f"/voice/calls/{call_id}/attempts/1/status", {
+        "CallSid": call_sid, "CallStatus": "ringing", "SequenceNumber": "1", "To": CALLEE, "From": TWILIO_NUMBER})
+    assert replay.status_code == 204
+    entry = next(p for p in stack.user.state(room_id)["participants"] if p.get("dial_id"))
+    assert entry["status"] == "in the call"
+
+
+def test_no_redial_into_a_room_whose_call_has_ended(stack):
+    """Bug: a redial due after the room's call ended would open a new, empty conference."""
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.sim.phone(CALLEE).script(["no-answer", "answer"])
+    call_id = stack.user.post(f"/rooms/{room_id}/calls", {"to": CALLEE}).json()["id"]
+    stack.settle()
+    stack.sim.hang_up(room_id)
+    stack.settle(redials=True)
+    assert len(calls_to(stack, CALLEE)) == 1
+    record = stack.api("GET", f"/api/calls/{call_id}").json()
+    assert record["outcome"] == "not reached" and "ended" in record["reason"]
+    assert [c["status"] for c in stack.sim.conferences() if c["friendly_name"] == room_id] == ["completed"]
