@@ -35,7 +35,8 @@ def parse_numbers(value: str | None) -> list[dict[str, str]]:
 
 def config_from_env(argv: list[str] | None = None) -> dict:
     """Read SIM_HOST, SIM_PORT, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,
-    TWILIO_PHONE_NUMBER, SIM_VOICE_URL, SIM_NUMBERS, SIM_CLOCK and SIM_CLOCK_SPEED;
+    TWILIO_PHONE_NUMBER, SIM_VOICE_URL, SIM_NUMBERS, SIM_CLOCK, SIM_CLOCK_SPEED and
+    SIM_LOOPBACK_CALLS;
     flags override them."""
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
@@ -50,6 +51,10 @@ def config_from_env(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clock", choices=MODES, default=env.get("SIM_CLOCK") or "real")
     parser.add_argument("--clock-speed", type=float,
                         default=float(env.get("SIM_CLOCK_SPEED", "1.0")))
+    parser.add_argument("--loopback-calls", action="store_true",
+                        default=env.get("SIM_LOOPBACK_CALLS", "") not in ("", "0"),
+                        help="let the account call its own numbers (From == To), as Twilio "
+                             "did in 2015 (bench/baselines/seed003.py needs it)")
     args = parser.parse_args(argv)
     numbers = parse_numbers(args.numbers)
     phone_number = args.phone_number or (numbers[0]["phone_number"] if numbers else None)
@@ -62,7 +67,7 @@ def config_from_env(argv: list[str] | None = None) -> dict:
     return {"host": args.host, "port": args.port, "account_sid": args.account_sid,
             "auth_token": args.auth_token, "phone_number": phone_number,
             "voice_url": args.voice_url, "numbers": numbers, "clock": args.clock,
-            "clock_speed": args.clock_speed}
+            "clock_speed": args.clock_speed, "loopback_calls": args.loopback_calls}
 
 
 def main(argv: list[str] | None = None) -> int:

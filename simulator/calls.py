@@ -166,6 +166,9 @@ def _answer(engine: Engine, call: Call, answered_by: str | None = None) -> None:
         call.answered_at = engine.clock.now()
         call.answered_by = answered_by
         _set_status(engine, call, "in-progress", "answered")
+        caller = call.world.calls.get(call.bridged_sid or "")
+        if caller is not None and caller.plan and caller.plan["kind"] == "loopback":
+            engine.signal(caller, "poke")  # the looped-back call is answered too
         if call.async_amd and call.amd_callback and answered_by:
             chaos.deliver(engine, call, {
                 "purpose": "amd-status", "url": call.amd_callback,
@@ -207,6 +210,9 @@ def _outbound(engine: Engine, call: Call) -> None:
     A number the test did not expect (``Engine.expect``) fails like an
     unreachable one, and is recorded as an "unexpected-call" error.
     """
+    if engine.loops_back(call):
+        _loopback(engine, call)
+        return
     with engine.lock:
         behaviour, answer_after = "fail", 0.0
         if call.direction == "pstn" or engine.expects(call.world, call.to):
@@ -252,6 +258,43 @@ def _outbound(engine: Engine, call: Call) -> None:
             run_twiml(engine, call, {"url": call.url, "method": call.method, "purpose": "voice"})
     except Redirect as redirect:  # Calls API Url/Twiml while not already running TwiML
         run_twiml(engine, call, redirect.source)
+
+
+def _loopback(engine: Engine, call: Call) -> None:
+    """A Calls API call to one of the account's own numbers (opt-in, ``loopback_calls``).
+
+    It arrives at that number as a second, inbound leg that runs the number's voice
+    webhook (From and To are what this call had, so From == To when the account called
+    itself, as seeds/003 did). This leg is answered when that one is, then runs its own
+    Url; what it says is heard by whoever shares a conference with the inbound leg
+    (``Engine.hear``). When this leg's TwiML ends, the inbound leg is hung up.
+    """
+    _check(engine, call)
+    with engine.lock:
+        world = call.world
+        call.start_time = engine.clock.now()
+        engine.call_event(call, "initiated")
+        leg = engine.new_call(world, direction="inbound", from_=call.from_, to=call.to,
+                              status="ringing")
+        leg.start_time = leg.created_at
+        call.bridged_sid, leg.bridged_sid = leg.sid, call.sid
+        call.plan = {"kind": "loopback", "leg": leg.sid}
+        engine.start(leg)
+    _set_status(engine, call, "ringing", "ringing")
+    try:
+        answered = _wait_until(engine, call, lambda: leg.status == "in-progress" or not leg.live,
+                               call.timeout)
+    except Hangup:
+        engine.signal(leg, "hangup", "bridge")
+        raise
+    if not answered or not leg.live:
+        engine.signal(leg, "hangup", "bridge")
+        raise Ended("no-answer" if not answered else "failed")
+    _answer(engine, call)
+    if call.twiml is not None:
+        run_twiml(engine, call, {"twiml": call.twiml})
+    else:
+        run_twiml(engine, call, {"url": call.url, "method": call.method, "purpose": "voice"})
 
 
 def _participant(engine: Engine, call: Call) -> None:

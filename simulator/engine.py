@@ -149,6 +149,9 @@ class Engine:
             source: "twiml" or "announcement".
             conference: The conference that played it, if an announcement.
         """
+        if call.plan and call.plan["kind"] == "loopback":
+            self._hear_loopback(call, kind, text=text, url=url, voice=voice, language=language)
+            return
         with self.lock:
             world = call.world
             entry = {"call_sid": call.sid, "kind": kind, "text": text, "url": url,
@@ -159,6 +162,25 @@ class Engine:
             self.record(world, "heard", call_sid=call.sid, conference=conference,
                         number=call.phone_number, kind=kind, text=text, url=url,
                         voice=voice, language=language, source=source)
+
+    def _hear_loopback(self, call: Call, kind: str, **heard: Any) -> None:
+        """What a looped-back call (see ``loops_back``) says or plays is heard by everyone
+        else in the conference its inbound leg is in, with source "loopback"."""
+        with self.lock:
+            leg = call.world.calls[call.plan["leg"]]
+            conf = call.world.conferences.get(leg.conference_sid or "")
+            listeners = [call.world.calls[p.call_sid] for p in conf.connected()
+                         if not p.hold and p.call_sid != leg.sid] if conf else []
+        for listener in listeners:
+            self.hear(listener, kind, source="loopback", conference=conf, **heard)
+
+    def loops_back(self, call: Call) -> bool:
+        """True if ``call`` is a Calls API call to one of the account's own numbers and
+        ``config["loopback_calls"]`` is on: it then arrives there as an inbound call
+        (``calls._loopback``). Off by default, as Twilio today refuses From == To (21266)."""
+        with self.lock:
+            return (bool(self.config.get("loopback_calls")) and call.direction == "outbound-api"
+                    and call.plan is None and call.to in call.world.numbers)
 
     # ---- threads and signals ------------------------------------------------
 

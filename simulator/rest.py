@@ -71,7 +71,7 @@ def _call_spec() -> dict[str, Any]:
         raise ApiError(21210, f"The source phone number provided, {from_}, is not yet verified "
                        "for your account. You may only make calls from phone numbers that "
                        "you've verified or purchased from Twilio.")
-    if to == from_:
+    if to == from_ and not engine.config.get("loopback_calls"):
         raise ApiError(21266, "'To' and 'From' number cannot be the same")
     detection = request.form.get("MachineDetection")
     if detection not in (None, "Enable", "DetectMessageEnd"):

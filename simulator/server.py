@@ -29,8 +29,10 @@ def create_simulator(config: dict[str, Any]) -> Flask:
             ``numbers``), ``voice_url`` (the incoming-call webhook of every
             number without its own), ``numbers`` (more Twilio numbers: a list
             of ``{"phone_number", "voice_url"?, "voice_method"?}``), ``clock``
-            ("real" (default), "manual" or "auto") and ``clock_speed``
-            (simulated seconds per real second in real mode, default 1.0).
+            ("real" (default), "manual" or "auto"), ``clock_speed``
+            (simulated seconds per real second in real mode, default 1.0) and
+            ``loopback_calls`` (default False: a Calls API call to one of the
+            account's numbers, even From == To, arrives there as an inbound call).
 
     Returns:
         The app; its Engine is ``app.extensions["simulator"]``.
