@@ -17,7 +17,8 @@ from callchat import rooms, twiml, urls
 from callchat.masking import builtin
 from callchat.signatures import require_twilio_signature
 from jobs.announce import enqueue_announce
-from jobs.dial_owner import dial_owner
+from jobs.dial_owner import DIAL_RETRY, dial_owner
+from jobs.rooms import schedule_check
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ def incoming():
     created = rooms.create(current_app.redis, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"],
                            cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"])
     log.info("incoming call CallSid %s from %s (%s)", call_sid, request.form.get("From"), "new room" if created else "repeat")
+    if created:
+        schedule_check(current_app.task_queue, call_sid)
     if created and cfg["OWNER_PHONE"]:
-        current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}")
+        current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}", retry=DIAL_RETRY)
     return _twiml(twiml.join_room(call_sid, cfg["GREETING"], cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
                                   _public_url(urls.CONFERENCE_STATUS)))
 

@@ -17,6 +17,10 @@ from callchat import settings as _settings
 from callchat.twilio_client import twilio_client
 
 
+#: The call progress events asked of every call callchat places (twilio.com/docs/voice/api/call-resource).
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
 def config() -> dict[str, Any]:
     """Return the worker's settings (read from its environment each call; cheap)."""
     return _settings.from_env()

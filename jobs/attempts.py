@@ -22,11 +22,10 @@ from twilio.base.exceptions import TwilioRestException
 
 from callchat import calls, rooms, urls
 from callchat.twiml import CONFERENCE_EVENTS
-from jobs import config, queue, state, twilio
+from jobs import CALL_EVENTS, config, queue, state, twilio
 
 log = logging.getLogger(__name__)
 
-CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 #: Retries of the outcome webhook to a caller's system (seconds between tries).
 NOTIFY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 #: Status of a room's dial entry while an attempt rings, by Twilio CallStatus.

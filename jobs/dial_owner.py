@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 
+from rq import Retry
+
 from callchat import numbers, rooms, urls
 from callchat.twiml import CONFERENCE_EVENTS
-from jobs import config, state, twilio
+from jobs import CALL_EVENTS, config, state, twilio
 
 log = logging.getLogger(__name__)
 
-#: The call progress events asked of the owner's call.
-CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+#: Retries when Twilio cannot be reached (seconds between tries).
+DIAL_RETRY = Retry(max=3, interval=[2, 5, 15])
 
 
 def dial_owner(room_id: str) -> str | None:

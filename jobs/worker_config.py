@@ -9,6 +9,7 @@ instead of importing them anew for every job (python-rq.org/docs/workers,
 import jobs.announce  # noqa: F401
 import jobs.attempts  # noqa: F401
 import jobs.dial_owner  # noqa: F401
+import jobs.rooms  # noqa: F401
 import jobs.sessions  # noqa: F401
 from callchat.settings import QUEUE_NAME
 

@@ -148,15 +148,15 @@ class Stack:
             raise AssertionError(f"job {job.func_name}{job.args} failed:\n{job.latest_result().exc_string}")
         return ran
 
-    def release_redials(self) -> int:
-        """Let time pass for scheduled redials: move every scheduled `place_attempt` job to the queue now.
+    def release_scheduled(self, job_name: str = "place_attempt") -> int:
+        """Let time pass for one kind of scheduled job: move every scheduled `job_name` job to the queue now.
 
-        Other scheduled jobs (announcement watchdogs) keep their time. Returns how many moved.
+        Other scheduled jobs (e.g. announcement watchdogs) keep their time. Returns how many moved.
         """
         registry = self.queue.scheduled_job_registry
         moved = 0
         for job in Job.fetch_many(registry.get_job_ids(), connection=self.queue.connection):
-            if job is not None and job.func_name.endswith("place_attempt"):
+            if job is not None and job.func_name.endswith(job_name):
                 registry.remove(job)
                 self.queue.enqueue_job(job)
                 moved += 1
@@ -177,7 +177,7 @@ class Stack:
             self.sim.settle(timeout=timeout)
             if self.queue.count:
                 continue
-            if redials and self.release_redials():
+            if redials and self.release_scheduled("place_attempt"):
                 continue
             return
         raise AssertionError("the stack did not settle")

@@ -10,7 +10,7 @@ import requests
 from app import create_app
 from callchat import rooms
 from jobs.announce import check_announcement
-from tests.conftest import CALLER, OWNER, start_redis
+from tests.conftest import CALLER, OWNER, TWILIO_NUMBER, start_redis
 
 
 def announcements(phone):
@@ -208,3 +208,17 @@ def test_a_live_page_stream_ends_cleanly_when_redis_goes_away(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_caller_who_hangs_up_during_the_greeting_leaves_no_live_room(stack):
+    """Bug: no conference ever started, so no conference-end came, and the room stayed listed for a day."""
+    stack.sim.set_clock("manual")  # the greeting is still being said when the caller hangs up
+    call_sid = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
+    stack.settle()
+    assert stack.user.state(call_sid)["room"]["status"] == "waiting"
+    stack.sim.hang_up(call_sid)
+    stack.settle()
+    assert stack.release_scheduled("check_waiting_room") == 1
+    stack.settle()
+    assert stack.user.state(call_sid)["room"]["status"] == "ended"
+    assert call_sid not in [r["id"] for r in rooms.live(stack.redis)]
