@@ -10,8 +10,17 @@ import pytest
 from flask import Flask, request
 
 from tests.conftest import API_TOKEN, CALLER, TWILIO_NUMBER, ServedApp
+from tests.openapi_check import api_v2010
 
 CALLEE = "+819055556666"
+
+
+@pytest.fixture(autouse=True)
+def every_exchange_meets_twilios_spec(stack):
+    """After each test, every REST request callchat sent (and every answer) validates against Twilio's spec."""
+    yield
+    for exchange in stack.sim.requests():
+        api_v2010().validate_exchange(exchange)
 
 
 @pytest.fixture
