@@ -21,6 +21,7 @@ from .engine import Engine
 from .params import form_bool, form_datetime, form_int, form_url, paging
 from .proxy import PoolNumber, ProxyParticipant, Service, Session
 from .resources import ApiError, formatted
+from .rest import require_basic_auth
 
 __all__ = ["bp", "init_app", "iso8601"]
 
@@ -35,14 +36,7 @@ def _engine() -> Engine:
     return current_app.extensions["simulator"]
 
 
-@bp.before_request
-def _authenticate() -> None:
-    """Reject wrong or missing Basic auth (401, 20003), as v2010 does."""
-    engine = _engine()
-    auth = request.authorization
-    if auth is None or auth.username != engine.account_sid or auth.password != engine.auth_token:
-        raise ApiError(20003, "Authentication Error - invalid username" if auth
-                       else "Authentication Error - No credentials provided", 401)
+bp.before_request(require_basic_auth)
 
 
 # ---- JSON bodies ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -31,15 +30,24 @@ def _drop_account_sid(endpoint: str | None, values: dict[str, Any] | None) -> No
     g.path_account_sid = values.pop("account_sid", None) if values else None
 
 
-@bp.before_request
-def _authenticate() -> None:
-    """Reject wrong or missing Basic auth (401, 20003) and other accounts' paths (404, 20404)."""
+def require_basic_auth() -> None:
+    """Reject wrong or missing HTTP Basic auth (AccountSid:AuthToken) with 401 and code 20003, as Twilio does.
+
+    Raises:
+        ApiError: the credentials are missing or wrong.
+    """
     engine = _engine()
     auth = request.authorization
     if auth is None or auth.username != engine.account_sid or auth.password != engine.auth_token:
         raise ApiError(20003, "Authentication Error - invalid username" if auth
                        else "Authentication Error - No credentials provided", 401)
-    if g.path_account_sid != engine.account_sid:
+
+
+@bp.before_request
+def _authenticate() -> None:
+    """Reject wrong or missing Basic auth (401, 20003) and other accounts' paths (404, 20404)."""
+    require_basic_auth()
+    if g.path_account_sid != _engine().account_sid:
         raise not_found(request.path)
 
 
