@@ -25,7 +25,7 @@ def processes(tmp_path):
         "SECRET_KEY": "e2e-secret"}, workers=2)
     try:
         stack.start()
-        yield {"web": stack.web, "sim": stack.sim, "redis": stack.redis, "dir": tmp_path}
+        yield {"web": stack.web, "sim": stack.sim, "redis": stack.redis, "dir": tmp_path, "stack": stack}
     finally:
         stack.stop()
         print(stack.log.read_text()[-5000:])
@@ -76,3 +76,9 @@ def test_make_run_processes_speak_typed_messages_into_the_call(processes):
     assert room_id not in r.zrange("rooms:live", 0, -1)
     assert requests.get(f"{web}/rooms/{room_id}", timeout=2).status_code == 404
     assert list(processes["dir"].glob("appendonly*")), "Redis runs with AOF on"
+
+    # Ctrl-C stops every process, without needing SIGKILL.
+    assert processes["stack"].stop() != -9
+    for url in (web, processes["sim"]):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=2)
