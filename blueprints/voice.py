@@ -55,8 +55,8 @@ def incoming():
     log.info("incoming call CallSid %s from %s (%s)", call_sid, request.form.get("From"), "new room" if created else "repeat")
     if created:
         schedule_check(current_app.task_queue, call_sid)
-    if created and cfg["OWNER_PHONE"]:
-        current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}", retry=DIAL_RETRY)
+        if cfg["OWNER_PHONE"]:
+            current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}", retry=DIAL_RETRY)
     return _twiml(twiml.join_room(call_sid, cfg["GREETING"], cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
                                   _public_url(urls.CONFERENCE_STATUS)))
 

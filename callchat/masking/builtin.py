@@ -11,6 +11,7 @@ answered with `<Dial callerId=P>B</Dial>`, and B's with `<Dial callerId=P>A</Dia
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 from redis import Redis
@@ -40,13 +41,18 @@ return 1
 """
 
 
-def pool(cfg: dict[str, Any]) -> list[str]:
-    """The pool: PROXY_NUMBERS (comma separated) in E.164, in the order given.
+def pool(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The pool: PROXY_NUMBERS (comma separated) in E.164, in the order given (parsed once per setting).
 
     Raises:
         numbers.RefusedNumber: an entry is not a valid number.
     """
-    return [numbers.normalize(raw, cfg["DEFAULT_REGION"]) for raw in cfg["PROXY_NUMBERS"].split(",") if raw.strip()]
+    return _pool(cfg["PROXY_NUMBERS"], cfg["DEFAULT_REGION"])
+
+
+@lru_cache(maxsize=8)
+def _pool(setting: str, region: str) -> tuple[str, ...]:
+    return tuple(numbers.normalize(raw, region) for raw in setting.split(",") if raw.strip())
 
 
 def route_key(proxy: str, caller: str) -> str:
