@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -57,6 +58,24 @@ def start_procfile_worker(redis_url: str, log_path: Path) -> subprocess.Popen:
     env = dict(os.environ, REDIS_URL=redis_url, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     return subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=open(log_path, "a"),
                             stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_procfile_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Signal a worker's whole process group and wait until every process in it is gone.
+
+    Waiting for the shell alone is not enough: rq may still be finishing its warm
+    shutdown, and would take the next test's jobs.
+    """
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

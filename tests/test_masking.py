@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import time
 
 import pytest
 
 from callchat.devstack import wait_for
-from tests.conftest import start_procfile_worker
+from tests.conftest import start_procfile_worker, stop_procfile_worker
 from tests.openapi_check import api_v2010, proxy_v1
 
 POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
@@ -155,9 +153,7 @@ def test_fifty_sessions_at_once_with_two_workers_never_share_a_pair(masking, sta
                         and all(x["status"] != "pending" for x in s) and s, 60, "every session to be set up")
     finally:
         for worker in workers:
-            os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            worker.wait(20)
+            stop_procfile_worker(worker)
     ready = [s for s in done if s["status"] == "ready"]
     failed = [s for s in done if s["status"] == "failed"]
     assert len(ready) + len(failed) == 50

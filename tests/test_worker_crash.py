@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 from callchat.devstack import wait_for
-from tests.conftest import start_procfile_worker
+from tests.conftest import start_procfile_worker, stop_procfile_worker
 
 CALLEE = "+819055556666"
 
@@ -26,8 +25,7 @@ def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
 
         wait_for(second_scheduled, 20, "attempt 1 to ring out and attempt 2 to be scheduled")
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the whole dyno: worker, work horse and scheduler
-        first.wait(10)
+        stop_procfile_worker(first, signal.SIGKILL)  # the whole dyno: worker, work horse and scheduler
     assert len(stack.sim.phone(CALLEE).calls()) == 1
     assert stack.queue.scheduled_job_registry.count == 1, "the redial waits in Redis, not in the dead worker"
 
@@ -37,8 +35,7 @@ def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
                           120, "the redial after a new worker started")
         stack.sim.settle()
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        second.wait(20)
+        stop_procfile_worker(second)
     assert record["outcome"] == "reached"
     assert len(stack.sim.phone(CALLEE).calls()) == 2, "exactly one redial"
     assert stack.sim.phone(CALLEE).heard()[-1]["text"] == "再送です"
