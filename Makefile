@@ -1,11 +1,12 @@
 # make run: callchat on this machine (with the local Twilio simulator unless TWILIO_ACCOUNT_SID is set).
 # make test: the whole test suite.
+# make bench: the benchmarks of docs/benchmarks.md, printed as one table (about 13 minutes).
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 TWILIO_ACCOUNT_SID ?= $(shell sed -n 's/^TWILIO_ACCOUNT_SID=//p' .env 2>/dev/null)
 
-.PHONY: run test clean
+.PHONY: run test bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,10 @@ endif
 
 test: $(VENV)/.dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) instance/*.aof instance/appendonlydir instance/dump.rdb

@@ -1,0 +1,535 @@
+"""What the benchmarks share: processes (Redis, gunicorn, RQ workers), wrk, py-spy, statistics, tables.
+
+Every benchmark runs its processes on free ports on 127.0.0.1 and stops them (by the
+process ids it started) when done. Benchmarks print figures; they never fail on one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from callchat.devstack import DevStack, free_port, wait_for  # noqa: E402
+from callchat.redis_server import redis_server_binary, wait_until_up  # noqa: E402
+
+BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench" / "results"
+
+#: Settings every benchmark gives callchat and the simulator (a test account; nothing reaches Twilio).
+ACCOUNT_SID = "AC" + "be" * 16
+AUTH_TOKEN = "bench-auth-token"
+TWILIO_NUMBER = "+815011112222"
+OWNER = "+819000000001"
+SETTINGS: dict[str, Any] = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                            "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "SECRET_KEY": "bench", "API_TOKEN": "bench-token",
+                            "OWNER_PHONE": OWNER, "WEB_CONCURRENCY": 2}
+
+
+# ---- statistics ------------------------------------------------------------------------------------
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The q-th percentile (0–100) by nearest rank; NaN for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def median(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds for a table, e.g. `12.3 ms`."""
+    return "n/a" if seconds != seconds else f"{seconds * 1000:.1f} ms"
+
+
+def ratio(a: float, b: float) -> str:
+    return "n/a" if not b or a != a or b != b else f"{a / b:.2f}×"
+
+
+# ---- the result table -----------------------------------------------------------------------------
+
+
+class Table:
+    """Rows of (item, figure, callchat, baseline, ratio, note): what every benchmark reports."""
+
+    HEADER = ("item", "figure", "callchat", "baseline", "ratio", "note")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, ...]] = []
+
+    def add(self, item: str, figure: str, callchat: str = "", baseline: str = "", ratio: str = "", note: str = "") -> None:
+        self.rows.append((item, figure, callchat, baseline, ratio, note))
+
+    def extend(self, other: "Table") -> None:
+        self.rows.extend(other.rows)
+
+    def render(self) -> str:
+        """A Markdown table (readable as plain text too)."""
+        rows = [self.HEADER, *self.rows]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.HEADER))]
+        line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+        return "\n".join([line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows[1:])])
+
+
+def save(name: str, text: str, data: Any = None) -> Path:
+    """Write a report (and its raw figures as JSON) to bench/results/ (gitignored); return the text file."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = RESULTS / f"{name}-{stamp}.md"
+    path.write_text(text + "\n")
+    if data is not None:
+        (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(data, indent=2, default=str))
+    return path
+
+
+def machine() -> dict[str, str]:
+    """The machine and the versions the figures were measured with."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    redis_version = subprocess.run([redis_server_binary(), "--version"], capture_output=True, text=True).stdout
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True) if _have("wrk") else None
+    import gevent
+    import gunicorn
+    import rq
+    return {"cpus": str(os.cpu_count()), "cpu": cpu, "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+            "os": _os_release(), "python": platform.python_version(), "gunicorn": gunicorn.__version__,
+            "gevent": gevent.__version__, "rq": rq.__version__,
+            "redis": (re.search(r"v=(\S+)", redis_version) or [None, "?"])[1] + f" ({redis_server_binary()})",
+            "wrk": (wrk.stdout + wrk.stderr).split("Copyright")[0].strip() if wrk else "missing"}
+
+
+def _os_release() -> str:
+    try:
+        return re.search(r'PRETTY_NAME="([^"]+)"', Path("/etc/os-release").read_text()).group(1)
+    except (OSError, AttributeError):
+        return platform.platform()
+
+
+def _have(program: str) -> bool:
+    from shutil import which
+    return which(program) is not None
+
+
+# ---- processes ----------------------------------------------------------------------------------
+
+
+class Process:
+    """A process (group) this benchmark started, with its output in a log file; stopped by its own id."""
+
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.log_path = log
+        self._log = open(log, "w")
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)  # the group this process leads (start_new_session)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+def base_env(**extra: Any) -> dict[str, str]:
+    """This environment without any TWILIO_/REDIS_/… setting of the caller's, with the venv first on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "REDIS_", "PUBLIC_", "SIM_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def start_redis(folder: Path) -> tuple[Process, str]:
+    """redis-server as Procfile.dev runs it (AOF on, data in `folder`); return it and its URL."""
+    port = free_port()
+    proc = Process([str(BIN / "python"), "-m", "callchat.redis_server", "--port", str(port), "--bind", "127.0.0.1",
+                    "--appendonly", "yes", "--dir", str(folder)], folder / "redis.log", base_env())
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_until_up(url)
+    return proc, url
+
+
+def start_gunicorn(app: str, folder: Path, name: str, env: dict[str, Any], port: int | None = None) -> tuple[Process, str]:
+    """`gunicorn --config gunicorn.conf.py --bind … <app>`, as the Procfile's web (gevent, WEB_CONCURRENCY workers).
+
+    Its access log goes to a file, the same way for every app measured.
+    """
+    port = port or free_port()
+    proc = Process([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app],
+                   folder / f"{name}.log", base_env(**env))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(url), 30, f"gunicorn serving {app}")
+    wait_for(lambda: len(children(proc.pid)) >= int(env.get("WEB_CONCURRENCY", 2)), 30, "gunicorn's workers")
+    return proc, url
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url + "/healthz", timeout=1)
+        return True
+    except requests.ConnectionError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid` (e.g. gunicorn's workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def start_workers(stack: DevStack, count: int, folder: Path) -> Process:
+    """`honcho start -c worker=<count> worker` on Procfile.dev with the stack's env: RQ workers as `make run` starts them."""
+    env = base_env()
+    return Process([str(BIN / "honcho"), "-f", "Procfile.dev", "-e", str(stack.env_file), "start",
+                    "-c", f"worker={count}", "worker"], folder / f"workers-{count}.log", env)
+
+
+def stop_workers(workers: Process) -> None:
+    workers.stop(signal.SIGINT, timeout=30)
+
+
+@contextmanager
+def dev_stack(settings: dict[str, Any], workers: int = 1, processes: tuple[str, ...] = ()) -> Iterator[DevStack]:
+    """callchat.devstack.DevStack (Procfile.dev under honcho on free ports) in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="callchat-bench-") as folder:
+        stack = DevStack(Path(folder), {**SETTINGS, **settings}, workers=workers, processes=processes)
+        stack.start(timeout=60)
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+# ---- signing -----------------------------------------------------------------------------------
+
+
+def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
+    """X-Twilio-Signature for a POST of `params` to `url`, as Twilio computes it."""
+    from twilio.request_validator import RequestValidator
+    return RequestValidator(token).compute_signature(url, params)
+
+
+# ---- wrk ---------------------------------------------------------------------------------------
+
+_LUA = r"""
+-- Rotates pre-signed POST bodies read from a file of "signature<TAB>body" lines.
+local sigs, bodies, n, i = {}, {}, 0, 0
+function init(args)
+  for line in io.lines(args[1]) do
+    local tab = line:find("\t", 1, true)
+    n = n + 1
+    sigs[n] = line:sub(1, tab - 1)
+    bodies[n] = line:sub(tab + 1)
+  end
+end
+function request()
+  i = i % n + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded",
+                                  ["X-Twilio-Signature"] = sigs[i]}, bodies[i])
+end
+%(delay)s
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "mean_us": %f, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def ensure_wrk() -> None:
+    """wrk must be on PATH (`make bench` installs Debian's package with apt-get)."""
+    if not _have("wrk"):
+        raise SystemExit("wrk is missing: apt-get install wrk (make bench does it)")
+
+
+def write_bodies(path: Path, url: str, bodies: Iterable[dict[str, str]]) -> int:
+    """Write signed bodies for the wrk script; return how many."""
+    from urllib.parse import urlencode
+    count = 0
+    with open(path, "w") as out:
+        for params in bodies:
+            out.write(f"{sign(url, params)}\t{urlencode(params)}\n")
+            count += 1
+    return count
+
+
+def wrk(url: str, bodies_file: Path, seconds: float, connections: int, threads: int = 1,
+        pause_ms: int = 0) -> dict[str, float]:
+    """Run wrk against `url`, rotating the signed bodies in `bodies_file`; return its figures.
+
+    With `pause_ms`, each connection waits that long after every answer before its next
+    request (so the load is about connections / (pause + latency) requests per second).
+
+    Returns:
+        requests, rps, p50, p90, p99, max, mean (seconds), errors (socket errors + non-2xx/3xx).
+    """
+    ensure_wrk()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(_LUA.replace("%(delay)s", f"function delay() return {pause_ms} end" if pause_ms else ""))
+    try:
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                              "-s", lua.name, url, "--", str(bodies_file)],
+                             capture_output=True, text=True, timeout=seconds + 60)
+    finally:
+        os.unlink(lua.name)
+    match = re.search(r"WRKJSON (\{.*\})", out.stdout)
+    if not match:
+        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+    raw = json.loads(match.group(1))
+    return {"requests": raw["requests"], "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+            "p50": raw["p50_us"] / 1e6, "p90": raw["p90_us"] / 1e6, "p99": raw["p99_us"] / 1e6,
+            "max": raw["max_us"] / 1e6, "mean": raw["mean_us"] / 1e6,
+            "errors": sum(raw[k] for k in ("connect", "read", "write", "status", "timeout")),
+            "non2xx": raw["status"]}
+
+
+# ---- profiles ----------------------------------------------------------------------------------
+
+
+def py_spy(pid: int, seconds: float, out: Path, subprocesses: bool = False, rate: int = 250) -> subprocess.Popen | None:
+    """Start `py-spy record` on `pid` for `seconds` (folded stacks in `out`); None if py-spy is missing."""
+    binary = BIN / "py-spy"
+    if not binary.exists():
+        return None
+    argv = [str(binary), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(rate),
+            "--format", "raw", "--output", str(out), "--nonblocking"]
+    if subprocesses:
+        argv.append("--subprocesses")
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _frame_name(frame: str) -> str:
+    """`fn (path/to/module.py:12)` -> `fn (module.py)`: one name per function, whatever the line."""
+    m = re.match(r"(.*) \((.*?):\d+\)$", frame.strip())
+    if not m:
+        return frame.strip()
+    fn, path = m.groups()
+    parts = Path(path).parts
+    short = "/".join(parts[-2:]) if len(parts) > 1 else path
+    return f"{fn} ({short})"
+
+
+def folded_profile(paths: Iterable[Path]) -> tuple[Counter, Counter, int]:
+    """Read py-spy raw (folded) stacks; return (inclusive samples by function, self samples, total samples)."""
+    inclusive: Counter = Counter()
+    own: Counter = Counter()
+    total = 0
+    for frames, n in _stacks(paths):
+        total += n
+        for name in set(frames):
+            inclusive[name] += n
+        if frames:
+            own[frames[-1]] += n
+    return inclusive, own, total
+
+
+def _stacks(paths: Iterable[Path]) -> Iterator[tuple[list[str], int]]:
+    for path in paths:
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if stack and count.isdigit():
+                yield [f for f in map(_frame_name, stack.split(";")) if not f.startswith("process ")], int(count)
+
+
+def children_of(paths: Iterable[Path], parent: str) -> tuple[Counter, int]:
+    """Samples under the first frame containing `parent`, by the frame just below it (or `(self)`)."""
+    below: Counter = Counter()
+    total = 0
+    for frames, n in _stacks(paths):
+        at = next((i for i, f in enumerate(frames) if parent in f), None)
+        if at is None:
+            continue
+        total += n
+        below[frames[at + 1] if at + 1 < len(frames) else "(self)"] += n
+    return below, total
+
+
+def summarize_profile(paths: Iterable[Path], breakdown: Iterable[str] = (), top: int = 8) -> str:
+    """A profile in a few lines: total samples, the top functions by self time, and for each
+    `breakdown` frame its share of all samples and how its time splits among the frames it calls."""
+    paths = list(paths)
+    inclusive, own, total = folded_profile(paths)
+    if not total:
+        return "(no samples: py-spy missing or not permitted)"
+    lines = [f"{total} samples; top self: " + ", ".join(f"{name} {100 * n / total:.1f}%" for name, n in own.most_common(top))]
+    for parent in breakdown:
+        below, under = children_of(paths, parent)
+        if not under:
+            continue
+        parts = ", ".join(f"{name} {100 * n / total:.1f}%" for name, n in below.most_common(top) if n / total >= 0.005)
+        lines.append(f"  {100 * under / total:5.1f}% in {parent}: {parts}")
+    return "\n".join(lines)
+
+
+# ---- rooms through the whole stack -------------------------------------------------------------
+
+
+def callers(count: int, block: int = 0) -> list[str]:
+    """`count` distinct virtual phone numbers (E.164), from block `block` (so runs never share a phone)."""
+    return [f"+8190{block:02d}{i:06d}" for i in range(count)]
+
+
+def open_rooms(stack: DevStack, numbers: list[str], timeout: float = 120) -> list[str]:
+    """Each number calls the Twilio number through the simulator; return the room ids once every room is live."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from simulator.client import SimulatorClient
+    sim = SimulatorClient(stack.sim, timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        room_ids = list(pool.map(lambda number: sim.phone(number).call(TWILIO_NUMBER), numbers))
+    wait_for(lambda: live_count(stack.redis, room_ids) == len(room_ids), timeout, f"{len(room_ids)} rooms to go live")
+    return room_ids
+
+
+def live_count(redis_url: str, room_ids: list[str]) -> int:
+    """How many of these rooms are live (their conference started), read from Redis."""
+    from redis import Redis
+
+    from callchat import rooms
+    r = Redis.from_url(redis_url, decode_responses=True)
+    with r.pipeline(transaction=False) as p:
+        for room_id in room_ids:
+            p.hget(rooms.key(room_id), "status")
+        return sum(status == "live" for status in p.execute())
+
+
+def hang_up(stack: DevStack, room_ids: list[str]) -> None:
+    """Every caller hangs up (each room's conference ends)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from simulator.client import SimulatorClient
+    sim = SimulatorClient(stack.sim, timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(sim.hang_up, room_ids))
+
+
+def queue_idle(redis_url: str, timeout: float = 120) -> None:
+    """Wait until RQ's callchat queue is empty and no job is running."""
+    from redis import Redis
+    from rq import Queue
+
+    from callchat.settings import QUEUE_NAME
+    q = Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
+    wait_for(lambda: q.count == 0 and q.started_job_registry.count == 0, timeout, "the RQ queue to drain")
+
+
+class Typist:
+    """A chat page user (as tests/conftest.py's ChatUser): loads the room page for the CSRF token, then types."""
+
+    def __init__(self, base_url: str, room_id: str) -> None:
+        self.base, self.room_id = base_url, room_id
+        self.http = requests.Session()
+        page = self.http.get(f"{base_url}/rooms/{room_id}", timeout=30)
+        page.raise_for_status()
+        self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+
+    def say(self, text: str, room_id: str | None = None) -> dict[str, Any]:
+        """POST the message (to this room, or another: the session's CSRF token is valid on every page);
+        return the stored message (202) with `room`, and `sent` and `answered` wall-clock times added."""
+        room_id = room_id or self.room_id
+        sent = time.time()
+        response = self.http.post(f"{self.base}/rooms/{room_id}/messages", json={"kind": "say", "text": text},
+                                  headers={"X-CSRFToken": self.csrf, "Accept": "application/json"}, timeout=30)
+        answered = time.time()
+        response.raise_for_status()
+        return {**response.json()["message"], "room": room_id, "sent": sent, "answered": answered}
+
+
+def message_states(redis_url: str, messages: list[dict[str, Any]]) -> list[str]:
+    """The current state of each message ({"room", "id"}), read from Redis."""
+    from redis import Redis
+
+    from callchat import rooms
+    r = Redis.from_url(redis_url, decode_responses=True)
+    with r.pipeline(transaction=False) as p:
+        for m in messages:
+            p.hget(rooms.key(m["room"], f":msg:{m['id']}"), "state")
+        return p.execute()
+
+
+ANNOUNCE_PATH = re.compile(r"/voice/rooms/([^/]+)/messages/(\d+)/announce")
+
+
+def announce_times(sim_url: str) -> tuple[dict[tuple[str, int], float], dict[tuple[str, int], float]]:
+    """From the simulator's journal and timeline, by (room, message id): when the Conference update
+    (AnnounceUrl) arrived, and when the simulator sent the AnnounceUrl fetch (wall clock)."""
+    from urllib.parse import parse_qs
+
+    from simulator.client import SimulatorClient
+    sim = SimulatorClient(sim_url, timeout=60)
+    updates, fetches = {}, {}
+    for entry in sim.requests():
+        if entry["method"] == "POST" and "/Conferences/" in entry["path"] and "AnnounceUrl" in entry["body"]:
+            url = parse_qs(entry["body"])["AnnounceUrl"][0]
+            m = ANNOUNCE_PATH.search(url)
+            if m:
+                updates.setdefault((m.group(1), int(m.group(2))), entry["received_at"])
+    for entry in sim.timeline():
+        if entry["type"] == "webhook" and entry.get("purpose") == "announce":
+            m = ANNOUNCE_PATH.search(entry["url"])
+            if m:
+                fetches.setdefault((m.group(1), int(m.group(2))), entry["sent_at"])
+    return updates, fetches
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, …)."""
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def rq_worker_pids(root: int) -> list[int]:
+    """The `rq worker` processes (not their work horses) below process `root` (honcho)."""
+    pids = []
+    for pid in descendants(root):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"/rq") or a == b"rq" for a in argv[:2]) and b"worker" in argv:
+            pids.append(pid)
+    # A worker's scheduler and work horses are forks with the same command line: drop them.
+    return [pid for pid in pids if not any(pid in children(other) for other in pids)]

@@ -1,0 +1,66 @@
+"""All five benchmarks of docs/benchmarks.md in one run, printed as one table (`make bench`).
+
+    .venv/bin/python bench/run_all.py [--quick] [--only webhooks latency cost scale sse]
+
+Takes about 13 minutes on a 2-core machine (`--quick`: about 5, with shorter runs and 200
+rooms instead of 1,000, for trying it out). The table, the machine, the profiles and the raw
+figures are also written to bench/results/ (gitignored). bench/redial.py (about 4 more
+minutes) is a separate command. Benchmarks print figures; they never fail on a threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import cost, latency, scale, sse, webhooks  # noqa: E402
+from bench.common import ROOT, Table, machine, save  # noqa: E402
+
+ITEMS = ("webhooks", "latency", "cost", "scale", "sse")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, 200 rooms for the scale item")
+    parser.add_argument("--only", nargs="+", choices=ITEMS, default=list(ITEMS))
+    args = parser.parse_args()
+    q = args.quick
+    about = machine()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print("callchat benchmarks: " + "; ".join(f"{k} {v}" for k, v in about.items()) + f"; commit {commit or '?'}", flush=True)
+    table, data, extra, took = Table(), {"machine": about, "commit": commit}, [], {}
+    for item in args.only:
+        print(f"\n== {item}", flush=True)
+        started = time.monotonic()
+        if item == "webhooks":
+            rows, data[item] = webhooks.run(seconds=4 if q else 8, rounds=1 if q else 3)
+            extra += [f"py-spy, {name}, flat out (all gunicorn workers):\n{text}" for name, text in data[item]["profiles"].items()]
+        elif item == "latency":
+            rows, data[item] = latency.run(messages=30 if q else 60, rounds=1 if q else 2)
+        elif item == "cost":
+            rows, data[item] = cost.run(messages=4 if q else 6)
+        elif item == "scale":
+            rows, data[item] = scale.run(room_count=200 if q else 1000)
+            if data[item].get("profile"):
+                extra.append(f"py-spy, RQ worker and its work horses, scale run with 1 worker:\n{data[item]['profile']}")
+        else:
+            rows, data[item] = sse.run(seconds=4 if q else 6, rounds=1 if q else 3)
+        took[item] = time.monotonic() - started
+        table.extend(rows)
+        print(rows.render(), flush=True)
+    data["seconds"] = took
+    text = "\n\n".join([
+        "callchat benchmarks\n\n" + "\n".join(f"- {k}: {v}" for k, v in about.items()) + f"\n- commit: {commit}",
+        table.render(), *extra,
+        "took: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()) + f"; in all {sum(took.values()) / 60:.1f} min"])
+    print("\n" + "=" * 80 + "\n" + text)
+    print(f"\n(saved to {save('all', text, data)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""Item 4, scale on one machine: 1,000 live rooms with messages queued; throughput by worker count; Redis memory.
+
+Runs `make run`'s processes (Procfile.dev under honcho: redis, gunicorn, the simulator with
+its clock at ×20) and starts the RQ workers separately, as Procfile.dev does
+(`honcho start -c worker=N worker`), so that their number can change. OWNER_PHONE is unset
+(no dial-in per room) and ROOM_RETENTION_SECONDS is 5.
+
+1. 1,000 virtual phones call in; every room goes live. Each new room scheduled a
+   check_waiting_room job 60 s ahead: 2 workers run those first, so no run gets them.
+2. For 1, 2 and 4 workers in turn: with no worker running, `--per-room` messages are typed
+   into every room (through the chat endpoint); then the workers start, and stop once every
+   message is spoken. Messages announced per second = messages / (last `finished_at` - first
+   `speaking_at`), read from Redis. Runs follow each other, so each carries about one
+   announcement watchdog job per message (they run 30 s after their message).
+3. Redis `used_memory` (INFO memory): at the start, with the rooms live, with the messages
+   queued; per live room and per queued message, also counting only callchat's own keys
+   (MEMORY USAGE) and naming the largest kinds of keys. Then every caller hangs up, retention
+   passes, and the memory is compared with the start, listing what is left (keys by kind,
+   the longest TTL, keys without a TTL). `--wait-expiry` then waits out that TTL and measures
+   again.
+
+    .venv/bin/python bench/scale.py [--rooms 1000] [--per-room 2] [--workers 1 2 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from redis import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (Table, Typist, callers, dev_stack, hang_up, machine, message_states, open_rooms,  # noqa: E402
+                          py_spy, queue_idle, rq_worker_pids, save, start_workers, stop_workers, summarize_profile,
+                          wait_for)
+from callchat import rooms as room_keys  # noqa: E402
+from callchat.settings import QUEUE_NAME  # noqa: E402
+
+RETENTION = 5
+PROFILE_SECONDS = 15
+#: Frames whose time the worker profile splits among their callees.
+PROFILE_BREAKDOWN = ("Worker.execute_job", "perform (rq/job.py)", "announce_next (jobs/announce.py)",
+                     "Client.conferences", "check_announcement")
+SETTINGS = {"SIM_CLOCK_SPEED": 20, "OWNER_PHONE": "", "ROOM_RETENTION_SECONDS": RETENTION}
+TEXT = "少々お待ちください。"
+
+
+def used_memory(r: Redis) -> int:
+    return int(r.info("memory")["used_memory"])
+
+
+def room_bytes(r: Redis, room_ids: list[str]) -> int:
+    """MEMORY USAGE of every key the rooms own (callchat/rooms.py), summed."""
+    keys = []
+    for room_id in room_ids:
+        keys += [room_keys.key(room_id, suffix) for suffix in ("", ":participants", ":log", ":queue", ":speaking", ":seq")]
+        last = r.get(room_keys.key(room_id, ":seq"))
+        keys += [room_keys.key(room_id, f":msg:{n}") for n in range(1, int(last or 0) + 1)]
+    with r.pipeline(transaction=False) as p:
+        for k in keys:
+            p.memory_usage(k, samples=0)
+        return sum(v or 0 for v in p.execute())
+
+
+def _kind(name: str) -> str:
+    """`room:{CA…}:msg:3` -> `room:…:msg`, `rq:job:…` -> `rq:job`, `rooms:live` -> `rooms:live`."""
+    parts = name.split(":")
+    if parts[0] == "room":
+        return "room:…" + (":" + parts[2] if len(parts) > 2 else "")
+    return ":".join(parts[:2])
+
+
+def key_census(r: Redis) -> dict:
+    """What is in Redis: keys and bytes (MEMORY USAGE) by kind, the key with the longest TTL, keys without a TTL."""
+    names = list(r.scan_iter(count=1000))
+    with r.pipeline(transaction=False) as p:
+        for name in names:
+            p.memory_usage(name, samples=0)
+            p.ttl(name)
+        answers = p.execute()
+    kinds: Counter = Counter()
+    sizes: Counter = Counter()
+    longest, longest_key, forever = 0, "", []
+    for name, size, ttl in zip(names, answers[::2], answers[1::2]):
+        kinds[_kind(name)] += 1
+        sizes[_kind(name)] += size or 0
+        if ttl == -1:
+            forever.append(name)
+        elif ttl > longest:
+            longest, longest_key = ttl, name
+    return {"keys": dict(kinds), "bytes": dict(sizes), "longest_ttl": longest, "longest_key": longest_key,
+            "no_ttl": forever}
+
+
+def by_kind(census: dict, top: int = 5) -> str:
+    """`rq:job 2,100 keys 3.1 MiB, …`, largest first."""
+    rows = sorted(census["bytes"].items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{k} {census['keys'][k]} keys {v / 1024:.0f} KiB" for k, v in rows)
+
+
+def scheduled_jobs(r: Redis) -> int:
+    return r.zcard(f"rq:scheduled:{QUEUE_NAME}")
+
+
+def type_messages(stack, room_ids: list[str], per_room: int) -> list[dict]:
+    """Type `per_room` messages into every room, through the chat endpoint (8 typists in parallel)."""
+    typists = [Typist(stack.web, room_ids[0]) for _ in range(8)]
+    jobs = [(i, room_id) for _ in range(per_room) for i, room_id in enumerate(room_ids)]
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda job: typists[job[0] % 8].say(TEXT, job[1]), jobs))
+
+
+def speak_all(stack, folder: Path, workers: int, sent: list[dict], timeout: float = 900,
+              profile: Path | None = None) -> float:
+    """Start `workers` workers; stop them once every message is spoken. Return messages announced per second,
+    from the first message's `speaking_at` to the last one's `finished_at` (so the workers' start-up is left out).
+
+    With `profile`, py-spy records the (first) worker and its work horses for PROFILE_SECONDS meanwhile.
+    """
+    procs = start_workers(stack, workers, folder)
+    try:
+        spy = None
+        if profile is not None:
+            pids = wait_for(lambda: rq_worker_pids(procs.pid), 30, "the RQ worker to start")
+            spy = py_spy(pids[0], PROFILE_SECONDS, profile, subprocesses=True)
+        wait_for(lambda: all(s in ("spoken", "failed") for s in message_states(stack.redis, sent)), timeout,
+                 f"{len(sent)} messages to be spoken by {workers} workers")
+        if spy is not None:
+            spy.wait(PROFILE_SECONDS + 30)
+    finally:
+        stop_workers(procs)
+    r = Redis.from_url(stack.redis, decode_responses=True)
+    with r.pipeline(transaction=False) as p:
+        for m in sent:
+            p.hmget(room_keys.key(m["room"], f":msg:{m['id']}"), "speaking_at", "finished_at")
+        times = p.execute()
+    return len(sent) / (max(float(f) for _, f in times) - min(float(s) for s, _ in times))
+
+
+def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...] = (1, 2, 4),
+        wait_expiry: bool = False, profile_workers: bool = True) -> tuple[Table, dict]:
+    data: dict = {"rooms": room_count, "per_room": per_room, "rates": {}}
+    with dev_stack(SETTINGS, processes=("redis", "web", "simulator")) as stack, \
+            tempfile.TemporaryDirectory(prefix="callchat-bench-scale-") as tmp:
+        folder = Path(tmp)
+        r = Redis.from_url(stack.redis, decode_responses=True)
+        data["start_bytes"] = used_memory(r)
+        data["start"] = key_census(r)
+        started = time.monotonic()
+        room_ids = open_rooms(stack, callers(room_count, 90), timeout=600)
+        data["setup_seconds"] = time.monotonic() - started
+        data["live_bytes"] = used_memory(r)
+        data["room_own_bytes"] = room_bytes(r, room_ids)
+        data["live"] = key_census(r)
+        print(f"  {room_count} rooms live in {data['setup_seconds']:.0f} s", flush=True)
+        # Each new room scheduled a check_waiting_room job 60 s ahead: let 2 workers run those
+        # (and the conference-start announce_next jobs) before anything is measured.
+        workers = start_workers(stack, 2, folder)
+        try:
+            wait_for(lambda: scheduled_jobs(r) == 0, 180, "the rooms' scheduled checks to run")
+            queue_idle(stack.redis)
+        finally:
+            stop_workers(workers)
+        for n, count in enumerate(worker_counts):
+            before, before_rooms = used_memory(r), room_bytes(r, room_ids)
+            sent = type_messages(stack, room_ids, per_room)
+            if n == 0:
+                data["per_message_bytes"] = (used_memory(r) - before) / len(sent)
+                data["per_message_own_bytes"] = (room_bytes(r, room_ids) - before_rooms) / len(sent)
+                data["queued"] = key_census(r)
+            profile = folder / "profile-worker.txt" if n == 0 and profile_workers else None
+            data["rates"][count] = rate = speak_all(stack, folder, count, sent, profile=profile)
+            if profile is not None:
+                data["profile"] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN)
+                print(f"  py-spy, the worker and its work horses, {count} worker(s):\n{data['profile']}", flush=True)
+            print(f"  {count} worker(s): {len(sent)} messages, {rate:.1f} announced/s", flush=True)
+        workers = start_workers(stack, 1, folder)  # runs the last watchdogs, and the rooms' end
+        try:
+            hang_up(stack, room_ids)
+            wait_for(lambda: r.zcard(room_keys.LIVE) == 0, 120, "every room to end")
+            time.sleep(RETENTION + 1)
+            wait_for(lambda: next(r.scan_iter("room:*", count=1000), None) is None, 60, "the rooms' keys to expire")
+            wait_for(lambda: scheduled_jobs(r) == 0, 120, "the last watchdogs to run")
+            queue_idle(stack.redis)
+        finally:
+            stop_workers(workers)
+        data["after_bytes"] = used_memory(r)
+        data["after"] = census = key_census(r)
+        print(f"  after retention: {data['after_bytes'] - data['start_bytes']:+d} bytes vs start; {by_kind(census)}; "
+              f"longest TTL {census['longest_ttl']} s ({census['longest_key']}); no TTL: {census['no_ttl']}", flush=True)
+        if wait_expiry:
+            time.sleep(census["longest_ttl"] + 2)
+            data["expired_bytes"] = used_memory(r)
+            data["expired"] = census = key_census(r)
+            print(f"  {data['after']['longest_ttl']} s later: {data['expired_bytes'] - data['start_bytes']:+d} bytes "
+                  f"vs start; {by_kind(census)}; no TTL: {census['no_ttl']}", flush=True)
+    return _table(data), data
+
+
+def _table(d: dict) -> Table:
+    table = Table()
+    for workers, rate in d["rates"].items():
+        table.add("4 scale", f"{d['rooms']} live rooms: messages announced/s, {workers} worker(s)", f"{rate:.1f}",
+                  note=f"{d['rooms'] * d['per_room']} messages queued ({d['per_room']} per room), spoken to the last")
+    keys_delta = sum(d["live"]["bytes"].values()) - sum(d["start"]["bytes"].values())
+    table.add("4 scale", "Redis memory per live room", f"{(d['live_bytes'] - d['start_bytes']) / d['rooms'] / 1024:.2f} KiB",
+              note=f"used_memory; all keys' MEMORY USAGE {keys_delta / d['rooms'] / 1024:.2f} KiB, of which the room's own "
+                   f"keys {d['room_own_bytes'] / d['rooms'] / 1024:.2f} KiB; largest: {by_kind(d['live'], 3)}")
+    table.add("4 scale", "Redis memory per queued message", f"{d['per_message_bytes'] / 1024:.2f} KiB",
+              note=f"its own keys {d['per_message_own_bytes'] / 1024:.2f} KiB; the rest its announce_next job")
+    after = d["after"]
+    table.add("4 scale", f"Redis memory after every room ended + {RETENTION} s retention, vs start",
+              f"{(d['after_bytes'] - d['start_bytes']) / 1024 / 1024:+.1f} MiB",
+              note=f"room keys left: {sum(v for k, v in after['keys'].items() if k.startswith('room'))}; "
+                   f"left: {by_kind(after, 3)}; longest TTL {after['longest_ttl']} s; "
+                   f"without TTL: {', '.join(after['no_ttl']) or 'none'}")
+    if "expired" in d:
+        table.add("4 scale", f"… and {after['longest_ttl']} s later (every TTL passed), vs start",
+                  f"{(d['expired_bytes'] - d['start_bytes']) / 1024 / 1024:+.2f} MiB",
+                  note=f"left: {by_kind(d['expired'], 3) or 'nothing'}")
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rooms", type=int, default=1000)
+    parser.add_argument("--per-room", type=int, default=1, help="messages queued per room, for each worker count")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--wait-expiry", action="store_true",
+                        help="then wait for the longest TTL left (RQ's results: ~500 s) and measure again")
+    args = parser.parse_args()
+    started = time.monotonic()
+    table, data = run(args.rooms, args.per_room, tuple(args.workers), args.wait_expiry)
+    text = table.render()
+    if data.get("profile"):
+        text += f"\n\npy-spy, the RQ worker and its work horses (first run):\n{data['profile']}"
+    print(text)
+    print(f"\n(took {time.monotonic() - started:.0f} s; saved to {save('scale', text, {'machine': machine(), **data})})")
+
+
+if __name__ == "__main__":
+    main()

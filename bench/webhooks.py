@@ -1,0 +1,197 @@
+"""Item 1, webhook speed: callchat's signed webhooks against Twilio's quickstart voice app, under wrk.
+
+Both apps run under gunicorn exactly as the Procfile's `web:` (gunicorn.conf.py: gevent,
+WEB_CONCURRENCY=2 workers, 1,000 connections each, access log on), callchat with a real
+Redis (AOF on, as Procfile.dev) and OWNER_PHONE set (each new call enqueues dial_owner;
+no worker runs, so the jobs just queue up). wrk (Debian's) sends, from one thread:
+
+- callchat `POST /voice/incoming`, signed, a new CallSid on every request (every request
+  opens a room, as a real call does);
+- callchat `POST /voice/rooms/<room>/messages/<n>/announce`, signed, for a stored message;
+- callchat `POST /voice/incoming` repeating one CallSid (Twilio retrying a webhook);
+- the baseline `POST /voice` of bench/baselines/quickstart.py, with the same bodies.
+
+Each flat out (64 connections: throughput, and latency at saturation), and new calls
+also paced (16 connections pausing 50 ms after each answer: latency below saturation).
+Runs alternate between the apps, `--rounds` times; the figures are the medians. Redis
+commands per request come from INFO commandstats. Then py-spy records every gunicorn
+worker of each app under the flat-out new-call load.
+
+    .venv/bin/python bench/webhooks.py [--seconds 8] [--rounds 3] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (ACCOUNT_SID, SETTINGS, TWILIO_NUMBER, Table, children, free_port, machine,  # noqa: E402
+                          median, ms, py_spy, ratio, save, start_gunicorn, start_redis, summarize_profile, wrk,
+                          write_bodies)
+
+#: Paced runs: 16 connections, each waiting 50 ms after every answer (~250-300 req/s, below both apps' capacity).
+PAUSE_MS = 50
+PACED_CONNECTIONS = 16
+
+#: What each wrk run loads: (case, app, pause between requests per connection in ms (0: flat out)).
+CASES = (("incoming", "callchat", 0), ("announce", "callchat", 0), ("repeat", "callchat", 0), ("quickstart", "baseline", 0),
+         ("incoming-paced", "callchat", PAUSE_MS), ("quickstart-paced", "baseline", PAUSE_MS))
+
+
+def incoming_params(call_sid: str, caller: str) -> dict[str, str]:
+    """A voice request for a new inbound call, with the parameters the simulator (and Twilio) send."""
+    return {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": caller, "To": TWILIO_NUMBER, "Caller": caller,
+            "Called": TWILIO_NUMBER, "CallStatus": "ringing", "ApiVersion": "2010-04-01", "Direction": "inbound"}
+
+
+def new_calls(count: int) -> list[dict[str, str]]:
+    return [incoming_params("CA" + secrets.token_hex(16), f"+8190{i % 100_000_000:08d}") for i in range(count)]
+
+
+def stored_message(redis_url: str) -> tuple[str, int, str]:
+    """A live room with one message, written with callchat.rooms; return (room_id, msg_id, ConferenceSid)."""
+    from redis import Redis
+
+    from callchat import rooms
+    r = Redis.from_url(redis_url, decode_responses=True)
+    room_id, conference_sid = "CA" + secrets.token_hex(16), "CF" + secrets.token_hex(16)
+    rooms.create(r, room_id, "+819012345678", "Polly.Mizuki", "ja-JP", 86400)
+    rooms.update(r, room_id, status="live", conference_sid=conference_sid)
+    message = rooms.add_message(r, room_id, "say", "少々お待ちください。ただいま確認しております。", "Polly.Mizuki", "ja-JP")
+    return room_id, message["id"], conference_sid
+
+
+def redis_commands(redis_url: str) -> int:
+    """How many commands Redis has run so far (INFO commandstats)."""
+    from redis import Redis
+    stats = Redis.from_url(redis_url).info("commandstats")
+    return sum(v["calls"] for v in stats.values())
+
+
+def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: bool = True) -> tuple[Table, dict]:
+    """Measure; return the table rows and the raw figures."""
+    results: dict[str, list[dict]] = {case: [] for case, _, _ in CASES}
+    profiles: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="callchat-bench-webhooks-") as tmp:
+        folder = Path(tmp)
+        redis, redis_url = start_redis(folder)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {**SETTINGS, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": base, "TWILIO_API_BASE": "http://127.0.0.1:9"}
+        callchat, _ = start_gunicorn("app:create_app()", folder, "callchat", env, port)
+        quickstart, quickstart_url = start_gunicorn("bench.baselines.quickstart:app", folder, "quickstart",
+                                                    {"WEB_CONCURRENCY": SETTINGS["WEB_CONCURRENCY"]})
+        try:
+            room_id, msg_id, conference_sid = stored_message(redis_url)
+            announce_path = f"/voice/rooms/{room_id}/messages/{msg_id}/announce"
+            fixed = {"announce": folder / "announce.txt", "repeat": folder / "repeat.txt"}
+            write_bodies(fixed["announce"], base + announce_path,
+                         [{"AccountSid": ACCOUNT_SID, "ConferenceSid": conference_sid, "FriendlyName": room_id,
+                           "ApiVersion": "2010-04-01"}])
+            write_bodies(fixed["repeat"], base + "/voice/incoming", new_calls(1))
+            targets = {"incoming": base + "/voice/incoming", "announce": base + announce_path,
+                       "repeat": base + "/voice/incoming", "quickstart": quickstart_url + "/voice"}
+            per_run = int(seconds * 4000)  # more new CallSids than a run sends (checked: "wrapped")
+            warm = folder / "warm.txt"
+            write_bodies(warm, targets["incoming"], new_calls(2000))
+            for case in ("incoming", "announce", "quickstart"):  # warm-up, not measured
+                wrk(targets[case], fixed.get(case, warm), 2, connections)
+            for n in range(rounds):
+                for case, app, pause in (CASES if n % 2 == 0 else tuple(reversed(CASES))):
+                    route = case.removesuffix("-paced")
+                    bodies = fixed.get(route)
+                    if bodies is None:  # new calls: fresh CallSids, the same kind of bodies for both apps
+                        bodies = folder / f"calls-{n}-{case}.txt"
+                        write_bodies(bodies, targets["incoming"], new_calls(per_run))
+                    before = redis_commands(redis_url)
+                    figures = wrk(targets[route], bodies, seconds, PACED_CONNECTIONS if pause else connections,
+                                  pause_ms=pause)
+                    figures["redis_commands"] = (redis_commands(redis_url) - before - 1) / max(1, figures["requests"])
+                    figures["wrapped"] = bodies.name.startswith("calls-") and figures["requests"] > per_run
+                    results[case].append(figures)
+                    print(f"  round {n + 1} {case:16s} {figures['rps']:7.0f} req/s  p50 {ms(figures['p50']):>9}  "
+                          f"p99 {ms(figures['p99']):>9}  errors {figures['errors']}  "
+                          f"redis commands/request {figures['redis_commands']:.1f}", flush=True)
+            if profile:
+                profiles = _profile(folder, callchat.pid, quickstart.pid, targets, seconds, connections)
+        finally:
+            callchat.stop()
+            quickstart.stop()
+            redis.stop()
+    return _table(results, connections), {"runs": results, "profiles": profiles}
+
+
+def _profile(folder: Path, callchat_pid: int, quickstart_pid: int, targets: dict[str, str], seconds: float,
+             connections: int) -> dict[str, str]:
+    """py-spy on every gunicorn worker of each app while wrk loads it flat out (not measured)."""
+    out = {}
+    for name, master, target in (("callchat /voice/incoming", callchat_pid, targets["incoming"]),
+                                 ("quickstart /voice", quickstart_pid, targets["quickstart"])):
+        bodies = folder / "profile-calls.txt"
+        write_bodies(bodies, targets["incoming"], new_calls(int(seconds * 4000)))
+        workers = children(master)
+        files = [folder / f"profile-{master}-{pid}.txt" for pid in workers]
+        spies = [py_spy(pid, seconds, path) for pid, path in zip(workers, files)]
+        wrk(target, bodies, seconds, connections)
+        for spy in spies:
+            if spy is not None:
+                spy.wait(60)
+        out[name] = summarize_profile(files, breakdown=PROFILE_BREAKDOWN)
+        print(f"  py-spy, {name} under load:\n{out[name]}", flush=True)
+    return out
+
+
+#: Frames whose time the profile summary splits among their callees.
+PROFILE_BREAKDOWN = ("GeventWorker.handle_request", "Flask.wsgi_app", "Flask.full_dispatch_request",
+                     "incoming (blueprints/voice.py)", "create (callchat/rooms.py)", "upsert_participant",
+                     "schedule_check", "Queue.enqueue_call", "Redis.execute_command")
+
+
+def _table(results: dict[str, list[dict]], connections: int) -> Table:
+    table = Table()
+    keys = ("rps", "p50", "p99", "redis_commands")
+    fig = {case: {k: median(r[k] for r in runs) for k in keys} for case, runs in results.items()}
+    rounds = len(results["quickstart"])
+    for case, baseline, label in (
+            ("incoming", "quickstart", "POST /voice/incoming, new call"),
+            ("incoming-paced", "quickstart-paced", f"… paced ({PACED_CONNECTIONS} conns, {PAUSE_MS} ms pauses)"),
+            ("announce", "quickstart", "POST …/announce (TwiML fetch)"),
+            ("repeat", "quickstart", "POST /voice/incoming, repeated CallSid")):
+        a, b = fig[case], fig[baseline]
+        errors = sum(r["errors"] for r in results[case]) + sum(r["errors"] for r in results[baseline])
+        conns = PACED_CONNECTIONS if case.endswith("paced") else connections
+        note = f"wrk -c{conns}, median of {rounds}; {a['redis_commands']:.1f} Redis commands/request"
+        if errors:
+            note += f"; {errors} errors"
+        if any(r.get("wrapped") for r in results[case]):
+            note += "; some CallSids repeated"
+        table.add("1 webhooks", f"{label}: req/s", f"{a['rps']:.0f}", f"{b['rps']:.0f}", ratio(a["rps"], b["rps"]), note)
+        table.add("1 webhooks", f"{label}: p50", ms(a["p50"]), ms(b["p50"]), ratio(a["p50"], b["p50"]))
+        table.add("1 webhooks", f"{label}: p99", ms(a["p99"]), ms(b["p99"]), ratio(a["p99"], b["p99"]))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8, help="per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+    started = time.monotonic()
+    table, data = run(args.seconds, args.rounds, args.connections, not args.no_profile)
+    text = table.render()
+    for name, summary in data["profiles"].items():
+        text += f"\n\npy-spy, {name} under load (all gunicorn workers):\n{summary}"
+    print(text)
+    print(f"\n(took {time.monotonic() - started:.0f} s; saved to {save('webhooks', text, {'machine': machine(), **data})})")
+
+
+if __name__ == "__main__":
+    main()
