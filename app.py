@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from werkzeug.exceptions import HTTPException
@@ -17,6 +17,11 @@ from callchat import settings
 
 csrf = CSRFProtect()
 
+#: Redis connections for commands, per web process (gevent runs up to 1000 requests at once).
+REDIS_POOL_SIZE = 100
+#: Most live-page streams (one pub/sub connection each) per web process; Redis allows 10000 clients.
+STREAM_CONNECTIONS = 5000
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create the callchat web app.
@@ -25,8 +30,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         test_config: settings that override the environment (tests use it).
 
     Returns:
-        The Flask app, with `app.redis` (decoded strings, for state), `app.task_queue`
-        (an RQ `Queue` on its own binary connection) and every blueprint registered.
+        The Flask app, with `app.redis` (decoded strings, for state), `app.redis_streams`
+        (for live pages' pub/sub), `app.task_queue` (an RQ `Queue` on its own binary
+        connection) and every blueprint registered.
     """
     app = Flask(__name__)
     app.config.from_mapping(settings.from_env())
@@ -38,8 +44,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
 
-    app.redis = Redis.from_url(app.config["REDIS_URL"], decode_responses=True, socket_timeout=5,
-                               socket_connect_timeout=2, health_check_interval=30)
+    # Commands share a bounded pool and wait (up to 5 s) for a free connection rather than fail.
+    app.redis = Redis(connection_pool=BlockingConnectionPool.from_url(
+        app.config["REDIS_URL"], max_connections=REDIS_POOL_SIZE, timeout=5, decode_responses=True,
+        socket_timeout=5, socket_connect_timeout=2, health_check_interval=30))
+    # Each open page's live stream holds its own pub/sub connection: a pool of their own, so that
+    # pages never take the connections webhooks need (redis-py's default pool stops at 100).
+    app.redis_streams = Redis.from_url(app.config["REDIS_URL"], decode_responses=True,
+                                       max_connections=STREAM_CONNECTIONS, socket_connect_timeout=2)
     app.task_queue = Queue(settings.QUEUE_NAME, connection=Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2))
 
     csrf.init_app(app)

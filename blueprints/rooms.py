@@ -125,7 +125,7 @@ def cancel_someone(room_id: str, call_id: str):
 
 def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
     """An SSE response: one `snapshot` event, then an `update` event per message on `channel`."""
-    pubsub = current_app.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub = current_app.redis_streams.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel)  # before the snapshot, so no change falls between the two
 
     def events() -> Iterator[str]:

@@ -222,3 +222,21 @@ def test_a_caller_who_hangs_up_during_the_greeting_leaves_no_live_room(stack):
     stack.settle()
     assert stack.user.state(call_sid)["room"]["status"] == "ended"
     assert call_sid not in [r["id"] for r in rooms.live(stack.redis)]
+
+
+def test_many_open_pages_do_not_starve_twilios_webhooks(stack):
+    """Bug: each open page held a connection of the 100-connection Redis pool, so page 101 and every webhook got 503."""
+    room_id = stack.call_in()
+    streams = []
+    try:
+        for _ in range(120):
+            response = requests.get(f"{stack.url}/rooms/{room_id}/events", stream=True, timeout=10)
+            streams.append(response)
+        assert [r.status_code for r in streams] == [200] * 120
+        first_lines = {next(r.iter_lines()).decode() for r in streams}
+        assert first_lines == {"retry: 2000"}, "every page got its snapshot"
+        webhook = stack.twilio_post("/voice/incoming", {"CallSid": "CA" + "e5" * 16, "From": CALLER, "To": TWILIO_NUMBER})
+        assert webhook.status_code == 200
+    finally:
+        for response in streams:
+            response.close()
