@@ -335,6 +335,17 @@ def py_spy(pid: int, seconds: float, out: Path, subprocesses: bool = False, rate
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def finish(spy: subprocess.Popen | None, timeout: float) -> None:
+    """Wait for a py-spy started by `py_spy`; stop it (it is ours) if it takes longer than `timeout`."""
+    if spy is None:
+        return
+    try:
+        spy.wait(timeout)
+    except subprocess.TimeoutExpired:
+        spy.terminate()
+        spy.wait(10)
+
+
 def _frame_name(frame: str) -> str:
     """`fn (path/to/module.py:12)` -> `fn (module.py)`: one name per function, whatever the line."""
     m = re.match(r"(.*) \((.*?):\d+\)$", frame.strip())
@@ -533,3 +544,45 @@ def rq_worker_pids(root: int) -> list[int]:
             pids.append(pid)
     # A worker's scheduler and work horses are forks with the same command line: drop them.
     return [pid for pid in pids if not any(pid in children(other) for other in pids)]
+
+
+# ---- CPU accounting -----------------------------------------------------------------------------
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: Which process of `make run` a command line belongs to.
+ROLES = (("simulator", b"simulator"), ("rq workers", b"worker"), ("gunicorn", b"gunicorn"), ("redis", b"redis-server"))
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of `pid` and of its children it has reaped (RQ's work horses, for a worker)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / _CLK_TCK  # utime stime cutime cstime
+
+
+def cpu_by_role(*roots: int) -> dict[str, float]:
+    """CPU seconds used so far by the processes below `roots` (honcho), by role (simulator, workers, …).
+
+    Take it before and after a run: the difference is who used the machine meanwhile.
+    """
+    totals = {role: 0.0 for role, _ in ROLES}
+    for root in roots:
+        for pid in descendants(root):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if argv.startswith(b"/bin/sh") or argv.startswith(b"sh\0"):
+                continue  # honcho's shell wrappers (their reaped children are counted by the children themselves)
+            role = next((name for name, marker in ROLES if marker in argv), None)
+            if role is not None:
+                totals[role] += _cpu(pid)
+    return totals
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """`simulator 0.9 cores, rq workers 0.6 cores, …` between two cpu_by_role() readings `seconds` apart."""
+    used = {role: after[role] - before.get(role, 0.0) for role in after}
+    return ", ".join(f"{role} {v / seconds:.2f}" for role, v in sorted(used.items(), key=lambda kv: -kv[1]))

@@ -7,7 +7,11 @@ has rung out, 1,000 redials wait in RQ's ScheduledJobRegistry. For each redial i
 prints the delay between its scheduled time and the moment the worker sent its
 Calls request (the attempt's `requested_at`).
 
-    .venv/bin/python bench/redial.py [--calls 1000] [--workers 2] [--retry-delay 30]
+    .venv/bin/python bench/redial.py [--calls 1000] [--workers 2] [--retry-delay 30] [--profile 20]
+
+It also prints over how many seconds the redials came due and over how many their Calls
+requests went out (the workers' throughput); `--profile` records the first worker with
+py-spy meanwhile.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import finish, py_spy, rq_worker_pids, summarize_profile  # noqa: E402
 from callchat.devstack import DevStack, wait_for  # noqa: E402
 from simulator.client import SimulatorClient  # noqa: E402
 
@@ -49,6 +54,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--retry-delay", type=int, default=30, help="seconds; must exceed the time to place every first attempt")
+    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
+                        help="record the first worker and its work horses with py-spy for this long as the redials come due")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, DevStack(Path(folder), SETTINGS, workers=args.workers) as stack:
         sim = SimulatorClient(stack.sim)
@@ -78,16 +85,30 @@ def main() -> None:
 
         peak = wait_for(lambda: (n := pending_redials()) >= args.calls * 0.99 and n, args.retry_delay,
                         "the first attempts to ring out")
+        spy = None
+        if args.profile:  # the first worker and its work horses, from now on (the redials come due)
+            workers = rq_worker_pids(stack.proc.pid)
+            spy = py_spy(workers[0], args.profile, Path(folder) / "profile.txt", subprocesses=True)
         with ThreadPoolExecutor(8) as pool:
             records = wait_for(lambda: (rs := list(pool.map(view, ids))) and all(r["outcome"] != "pending" for r in rs) and rs,
                                args.retry_delay + 300, "every redial")
-        delays = [epoch(r["attempts"][1]["requested_at"]) - epoch(r["attempts"][1]["scheduled_at"])
-                  for r in records if len(r["attempts"]) == 2 and r["attempts"][1]["requested_at"]]
+        redials = [r["attempts"][1] for r in records if len(r["attempts"]) == 2 and r["attempts"][1]["requested_at"]]
+        delays = [epoch(a["requested_at"]) - epoch(a["scheduled_at"]) for a in redials]
+        scheduled = sorted(epoch(a["scheduled_at"]) for a in redials)
+        requested = sorted(epoch(a["requested_at"]) for a in redials)
         reached = sum(r["outcome"] == "reached" for r in records)
+        if spy is not None:
+            finish(spy, args.profile + 60)
+            profile = summarize_profile([Path(folder) / "profile.txt"], breakdown=(
+                "Worker.execute_job", "perform (rq/job.py)", "place_attempt", "Client.calls", "attempt_status"))
     print(f"calls: {args.calls}   workers: {args.workers}   retry_delay: {args.retry_delay} s   "
           f"created in {created_in:.1f} s   redials pending at once: {peak}")
     print(f"redial delay, scheduled time -> Calls request (s): p50 {statistics.median(delays):.3f}   "
           f"p99 {percentile(delays, 99):.3f}   max {max(delays):.3f}   (n={len(delays)}, reached {reached})")
+    print(f"redials came due over {scheduled[-1] - scheduled[0]:.1f} s; their Calls requests were sent over "
+          f"{requested[-1] - requested[0]:.1f} s, {len(requested) / (requested[-1] - requested[0]):.1f} per second")
+    if spy is not None:
+        print(f"py-spy, the first worker and its work horses, {args.profile} s from the first redial due:\n{profile}")
 
 
 if __name__ == "__main__":

@@ -48,8 +48,12 @@ def main() -> None:
             rows, data[item] = scale.run(room_count=200 if q else 1000)
             if data[item].get("profile"):
                 extra.append(f"py-spy, RQ worker and its work horses, scale run with 1 worker:\n{data[item]['profile']}")
+            if data[item].get("simulator_profile"):
+                extra.append(f"py-spy, the simulator, scale run with 2 workers:\n{data[item]['simulator_profile']}")
         else:
-            rows, data[item] = sse.run(seconds=4 if q else 6, rounds=1 if q else 3)
+            rows, data[item] = sse.run(seconds=4 if q else 5, rounds=1 if q else 3)
+            if data[item].get("profile"):
+                extra.append(f"py-spy, /voice/incoming flat out with 50 room-list pages open:\n{data[item]['profile']}")
         took[item] = time.monotonic() - started
         table.extend(rows)
         print(rows.render(), flush=True)

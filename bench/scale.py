@@ -7,11 +7,13 @@ its clock at ×20) and starts the RQ workers separately, as Procfile.dev does
 
 1. 1,000 virtual phones call in; every room goes live. Each new room scheduled a
    check_waiting_room job 60 s ahead: 2 workers run those first, so no run gets them.
-2. For 1, 2 and 4 workers in turn: with no worker running, `--per-room` messages are typed
-   into every room (through the chat endpoint); then the workers start, and stop once every
-   message is spoken. Messages announced per second = messages / (last `finished_at` - first
-   `speaking_at`), read from Redis. Runs follow each other, so each carries about one
-   announcement watchdog job per message (they run 30 s after their message).
+2. `--per-room` messages are typed into every room (through the chat endpoint) with no
+   worker running. Then for 1, 2 and 4 workers in turn: the workers start, and stop once
+   `--batch` more messages are spoken. Messages announced per second = messages the run spoke
+   / (last `finished_at` - first `speaking_at`), read from Redis. Also measured: the cores each
+   process of `make run` used meanwhile (/proc), and the workers' CPU per message. Runs follow
+   each other, so each carries about one announcement watchdog job per message (they run 30 s
+   after their message).
 3. Redis `used_memory` (INFO memory): at the start, with the rooms live, with the messages
    queued; per live room and per queued message, also counting only callchat's own keys
    (MEMORY USAGE) and naming the largest kinds of keys. Then every caller hangs up, retention
@@ -36,14 +38,17 @@ from redis import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (Table, Typist, callers, dev_stack, hang_up, machine, message_states, open_rooms,  # noqa: E402
-                          py_spy, queue_idle, rq_worker_pids, save, start_workers, stop_workers, summarize_profile,
-                          wait_for)
+from bench.common import (Table, Typist, callers, cpu_by_role, cpu_share, descendants, dev_stack, hang_up,  # noqa: E402
+                          finish, machine, message_states, open_rooms, py_spy, queue_idle, rq_worker_pids, save,
+                          start_workers, stop_workers, summarize_profile, wait_for)
 from callchat import rooms as room_keys  # noqa: E402
 from callchat.settings import QUEUE_NAME  # noqa: E402
 
 RETENTION = 5
 PROFILE_SECONDS = 15
+#: Frames whose time the simulator's profile splits among their callees.
+SIMULATOR_BREAKDOWN = ("run (simulator/calls.py)", "_wait_until (simulator/calls.py)", "sleep (simulator/clock.py)",
+                       "Condition.wait", "WSGIRequestHandler.handle")
 #: Frames whose time the worker profile splits among their callees.
 PROFILE_BREAKDOWN = ("Worker.execute_job", "perform (rq/job.py)", "announce_next (jobs/announce.py)",
                      "Client.conferences", "check_announcement")
@@ -53,6 +58,10 @@ TEXT = "少々お待ちください。"
 
 def used_memory(r: Redis) -> int:
     return int(r.info("memory")["used_memory"])
+
+
+def clients(r: Redis) -> int:
+    return int(r.info("clients")["connected_clients"])
 
 
 def room_bytes(r: Redis, room_ids: list[str]) -> int:
@@ -116,42 +125,67 @@ def type_messages(stack, room_ids: list[str], per_room: int) -> list[dict]:
         return list(pool.map(lambda job: typists[job[0] % 8].say(TEXT, job[1]), jobs))
 
 
-def speak_all(stack, folder: Path, workers: int, sent: list[dict], timeout: float = 900,
-              profile: Path | None = None) -> float:
-    """Start `workers` workers; stop them once every message is spoken. Return messages announced per second,
-    from the first message's `speaking_at` to the last one's `finished_at` (so the workers' start-up is left out).
+def simulator_pid(root: int) -> int:
+    """The simulator's Python process below honcho."""
+    for pid in descendants(root):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:1] != [b"/bin/sh"] and b"simulator" in argv and b"-m" in argv:
+            return pid
+    raise RuntimeError("no simulator process")
 
-    With `profile`, py-spy records the (first) worker and its work horses for PROFILE_SECONDS meanwhile.
+
+def speak(stack, folder: Path, workers: int, queued: list[dict], batch: int, cpu: dict[int, dict],
+          profile: Path | None = None) -> float:
+    """Start `workers` workers; stop them once `batch` more of the `queued` messages are spoken. Return messages
+    announced per second: those the run spoke, over first `speaking_at` to last `finished_at` (start-up left out).
+
+    Also puts in `cpu[workers]` the cores each of `make run`'s processes used meanwhile, and the
+    workers' CPU seconds per message. With `profile`, py-spy records the first worker and its work
+    horses for PROFILE_SECONDS meanwhile.
     """
+    done = lambda: sum(s in ("spoken", "failed") for s in message_states(stack.redis, queued))  # noqa: E731
+    target = min(len(queued), done() + batch)
+    started_at = time.time()
     procs = start_workers(stack, workers, folder)
+    cpu_before, started = cpu_by_role(stack.proc.pid, procs.pid), time.monotonic()
+    spy = None
     try:
-        spy = None
-        if profile is not None:
+        if profile is not None and profile.name.startswith("profile-simulator"):
+            # Thousands of threads: a low rate, or py-spy cannot keep up.
+            spy = py_spy(simulator_pid(stack.proc.pid), PROFILE_SECONDS, profile, rate=20)
+        elif profile is not None:
             pids = wait_for(lambda: rq_worker_pids(procs.pid), 30, "the RQ worker to start")
             spy = py_spy(pids[0], PROFILE_SECONDS, profile, subprocesses=True)
-        wait_for(lambda: all(s in ("spoken", "failed") for s in message_states(stack.redis, sent)), timeout,
-                 f"{len(sent)} messages to be spoken by {workers} workers")
-        if spy is not None:
-            spy.wait(PROFILE_SECONDS + 30)
+        while done() < target:
+            time.sleep(0.25)
+        cpu_after, elapsed = cpu_by_role(stack.proc.pid, procs.pid), time.monotonic() - started
     finally:
         stop_workers(procs)
+    finish(spy, PROFILE_SECONDS + 60)
     r = Redis.from_url(stack.redis, decode_responses=True)
     with r.pipeline(transaction=False) as p:
-        for m in sent:
-            p.hmget(room_keys.key(m["room"], f":msg:{m['id']}"), "speaking_at", "finished_at")
-        times = p.execute()
-    return len(sent) / (max(float(f) for _, f in times) - min(float(s) for s, _ in times))
+        for m in queued:
+            p.hmget(room_keys.key(m["room"], f":msg:{m['id']}"), "state", "speaking_at", "finished_at")
+        spans = [(float(a), float(b)) for state, a, b in p.execute()
+                 if state == "spoken" and a and b and float(a) >= started_at]
+    cpu[workers] = {"cores": cpu_share(cpu_before, cpu_after, elapsed),
+                    "worker_cpu_per_message": (cpu_after["rq workers"] - cpu_before["rq workers"]) / max(1, len(spans))}
+    return len(spans) / (max(b for _, b in spans) - min(a for a, _ in spans)) if len(spans) > 1 else float("nan")
 
 
-def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...] = (1, 2, 4),
+def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 200,
         wait_expiry: bool = False, profile_workers: bool = True) -> tuple[Table, dict]:
-    data: dict = {"rooms": room_count, "per_room": per_room, "rates": {}}
+    data: dict = {"rooms": room_count, "per_room": per_room, "batch": batch, "rates": {}, "cpu": {}}
     with dev_stack(SETTINGS, processes=("redis", "web", "simulator")) as stack, \
             tempfile.TemporaryDirectory(prefix="callchat-bench-scale-") as tmp:
         folder = Path(tmp)
         r = Redis.from_url(stack.redis, decode_responses=True)
         data["start_bytes"] = used_memory(r)
         data["start"] = key_census(r)
+        data["start_clients"] = clients(r)
         started = time.monotonic()
         room_ids = open_rooms(stack, callers(room_count, 90), timeout=600)
         data["setup_seconds"] = time.monotonic() - started
@@ -167,19 +201,23 @@ def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...
             queue_idle(stack.redis)
         finally:
             stop_workers(workers)
+        before, before_rooms = used_memory(r), room_bytes(r, room_ids)
+        queued = type_messages(stack, room_ids, per_room)
+        data["per_message_bytes"] = (used_memory(r) - before) / len(queued)
+        data["per_message_own_bytes"] = (room_bytes(r, room_ids) - before_rooms) / len(queued)
+        data["queued"] = key_census(r)
         for n, count in enumerate(worker_counts):
-            before, before_rooms = used_memory(r), room_bytes(r, room_ids)
-            sent = type_messages(stack, room_ids, per_room)
-            if n == 0:
-                data["per_message_bytes"] = (used_memory(r) - before) / len(sent)
-                data["per_message_own_bytes"] = (room_bytes(r, room_ids) - before_rooms) / len(sent)
-                data["queued"] = key_census(r)
-            profile = folder / "profile-worker.txt" if n == 0 and profile_workers else None
-            data["rates"][count] = rate = speak_all(stack, folder, count, sent, profile=profile)
+            profile = None
+            if profile_workers and n < 2:  # the worker in the first run, the simulator in the second
+                profile = folder / ("profile-worker.txt" if n == 0 else "profile-simulator.txt")
+            data["rates"][count] = rate = speak(stack, folder, count, queued, batch, data["cpu"], profile=profile)
             if profile is not None:
-                data["profile"] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN)
-                print(f"  py-spy, the worker and its work horses, {count} worker(s):\n{data['profile']}", flush=True)
-            print(f"  {count} worker(s): {len(sent)} messages, {rate:.1f} announced/s", flush=True)
+                key = "profile" if n == 0 else "simulator_profile"
+                data[key] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN if n == 0 else SIMULATOR_BREAKDOWN)
+                print(f"  py-spy, {'the worker and its work horses' if n == 0 else 'the simulator'}, {count} worker(s):\n"
+                      f"{data[key]}", flush=True)
+            print(f"  {count} worker(s): {rate:.1f} announced/s; cores used: {data['cpu'][count]['cores']}; worker CPU "
+                  f"per message {data['cpu'][count]['worker_cpu_per_message'] * 1000:.0f} ms", flush=True)
         workers = start_workers(stack, 1, folder)  # runs the last watchdogs, and the rooms' end
         try:
             hang_up(stack, room_ids)
@@ -191,6 +229,7 @@ def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...
         finally:
             stop_workers(workers)
         data["after_bytes"] = used_memory(r)
+        data["after_clients"] = clients(r)
         data["after"] = census = key_census(r)
         print(f"  after retention: {data['after_bytes'] - data['start_bytes']:+d} bytes vs start; {by_kind(census)}; "
               f"longest TTL {census['longest_ttl']} s ({census['longest_key']}); no TTL: {census['no_ttl']}", flush=True)
@@ -206,8 +245,10 @@ def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...
 def _table(d: dict) -> Table:
     table = Table()
     for workers, rate in d["rates"].items():
+        cpu = d["cpu"][workers]
         table.add("4 scale", f"{d['rooms']} live rooms: messages announced/s, {workers} worker(s)", f"{rate:.1f}",
-                  note=f"{d['rooms'] * d['per_room']} messages queued ({d['per_room']} per room), spoken to the last")
+                  note=f"{d['batch']} spoken of {d['rooms'] * d['per_room']} queued; worker CPU/message "
+                       f"{cpu['worker_cpu_per_message'] * 1000:.0f} ms; cores used: {cpu['cores']}")
     keys_delta = sum(d["live"]["bytes"].values()) - sum(d["start"]["bytes"].values())
     table.add("4 scale", "Redis memory per live room", f"{(d['live_bytes'] - d['start_bytes']) / d['rooms'] / 1024:.2f} KiB",
               note=f"used_memory; all keys' MEMORY USAGE {keys_delta / d['rooms'] / 1024:.2f} KiB, of which the room's own "
@@ -217,9 +258,11 @@ def _table(d: dict) -> Table:
     after = d["after"]
     table.add("4 scale", f"Redis memory after every room ended + {RETENTION} s retention, vs start",
               f"{(d['after_bytes'] - d['start_bytes']) / 1024 / 1024:+.1f} MiB",
-              note=f"room keys left: {sum(v for k, v in after['keys'].items() if k.startswith('room'))}; "
-                   f"left: {by_kind(after, 3)}; longest TTL {after['longest_ttl']} s; "
-                   f"without TTL: {', '.join(after['no_ttl']) or 'none'}")
+              note=f"used_memory; all keys' MEMORY USAGE "
+                   f"{(sum(after['bytes'].values()) - sum(d['start']['bytes'].values())) / 1024:+.0f} KiB, "
+                   f"room keys left: {sum(v for k, v in after['keys'].items() if k.startswith('room'))}, "
+                   f"Redis clients {d['start_clients']} -> {d['after_clients']}; left: {by_kind(after, 3)}; "
+                   f"longest TTL {after['longest_ttl']} s; without TTL: {', '.join(after['no_ttl']) or 'none'}")
     if "expired" in d:
         table.add("4 scale", f"… and {after['longest_ttl']} s later (every TTL passed), vs start",
                   f"{(d['expired_bytes'] - d['start_bytes']) / 1024 / 1024:+.2f} MiB",
@@ -230,16 +273,19 @@ def _table(d: dict) -> Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=1000)
-    parser.add_argument("--per-room", type=int, default=1, help="messages queued per room, for each worker count")
+    parser.add_argument("--per-room", type=int, default=1, help="messages queued per room at the start")
+    parser.add_argument("--batch", type=int, default=200, help="messages each worker count speaks")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--wait-expiry", action="store_true",
                         help="then wait for the longest TTL left (RQ's results: ~500 s) and measure again")
     args = parser.parse_args()
     started = time.monotonic()
-    table, data = run(args.rooms, args.per_room, tuple(args.workers), args.wait_expiry)
+    table, data = run(args.rooms, args.per_room, tuple(args.workers), args.batch, args.wait_expiry)
     text = table.render()
     if data.get("profile"):
         text += f"\n\npy-spy, the RQ worker and its work horses (first run):\n{data['profile']}"
+    if data.get("simulator_profile"):
+        text += f"\n\npy-spy, the simulator (second run):\n{data['simulator_profile']}"
     print(text)
     print(f"\n(took {time.monotonic() - started:.0f} s; saved to {save('scale', text, {'machine': machine(), **data})})")
 

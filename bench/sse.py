@@ -37,8 +37,8 @@ from redis import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (SETTINGS, Table, children, free_port, machine, median, ms, py_spy, ratio, save,  # noqa: E402
-                          start_gunicorn, start_redis, summarize_profile, wait_for, wrk, write_bodies)
+from bench.common import (SETTINGS, Table, children, finish, free_port, machine, median, ms, py_spy, ratio,  # noqa: E402
+                          save, start_gunicorn, start_redis, summarize_profile, wait_for, wrk, write_bodies)
 from bench.webhooks import PACED_CONNECTIONS, PAUSE_MS, new_calls  # noqa: E402
 from callchat import rooms  # noqa: E402
 
@@ -182,8 +182,7 @@ def _profile(folder: Path, master: int, port: int, r: Redis, base: str, seconds:
         spies = [py_spy(pid, seconds, path) for pid, path in zip(workers, files)]
         wrk(base + "/voice/incoming", bodies, seconds, connections)
         for spy in spies:
-            if spy is not None:
-                spy.wait(60)
+            finish(spy, 60)
     finally:
         streams.close()
         released(r)

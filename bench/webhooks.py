@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (ACCOUNT_SID, SETTINGS, TWILIO_NUMBER, Table, children, free_port, machine,  # noqa: E402
-                          median, ms, py_spy, ratio, save, start_gunicorn, start_redis, summarize_profile, wrk,
-                          write_bodies)
+from bench.common import (ACCOUNT_SID, SETTINGS, TWILIO_NUMBER, Table, children, finish, free_port,  # noqa: E402
+                          machine, median, ms, py_spy, ratio, save, start_gunicorn, start_redis, summarize_profile,
+                          wrk, write_bodies)
 
 #: Paced runs: 16 connections, each waiting 50 ms after every answer (~250-300 req/s, below both apps' capacity).
 PAUSE_MS = 50
@@ -131,17 +131,20 @@ def _profile(folder: Path, callchat_pid: int, quickstart_pid: int, targets: dict
              connections: int) -> dict[str, str]:
     """py-spy on every gunicorn worker of each app while wrk loads it flat out (not measured)."""
     out = {}
-    for name, master, target in (("callchat /voice/incoming", callchat_pid, targets["incoming"]),
-                                 ("quickstart /voice", quickstart_pid, targets["quickstart"])):
-        bodies = folder / "profile-calls.txt"
-        write_bodies(bodies, targets["incoming"], new_calls(int(seconds * 4000)))
+    for name, master, target, fixed in (
+            ("callchat /voice/incoming (new call)", callchat_pid, targets["incoming"], None),
+            ("callchat …/announce", callchat_pid, targets["announce"], folder / "announce.txt"),
+            ("callchat /voice/incoming (repeated CallSid)", callchat_pid, targets["repeat"], folder / "repeat.txt"),
+            ("quickstart /voice", quickstart_pid, targets["quickstart"], None)):
+        bodies = fixed or folder / "profile-calls.txt"
+        if fixed is None:
+            write_bodies(bodies, targets["incoming"], new_calls(int(seconds * 4000)))
         workers = children(master)
         files = [folder / f"profile-{master}-{pid}.txt" for pid in workers]
         spies = [py_spy(pid, seconds, path) for pid, path in zip(workers, files)]
         wrk(target, bodies, seconds, connections)
         for spy in spies:
-            if spy is not None:
-                spy.wait(60)
+            finish(spy, 60)
         out[name] = summarize_profile(files, breakdown=PROFILE_BREAKDOWN)
         print(f"  py-spy, {name} under load:\n{out[name]}", flush=True)
     return out
@@ -149,7 +152,8 @@ def _profile(folder: Path, callchat_pid: int, quickstart_pid: int, targets: dict
 
 #: Frames whose time the profile summary splits among their callees.
 PROFILE_BREAKDOWN = ("GeventWorker.handle_request", "Flask.wsgi_app", "Flask.full_dispatch_request",
-                     "incoming (blueprints/voice.py)", "create (callchat/rooms.py)", "upsert_participant",
+                     "Flask.preprocess_request", "require_twilio_signature", "incoming (blueprints/voice.py)",
+                     "announce (blueprints/voice.py)", "create (callchat/rooms.py)", "upsert_participant",
                      "schedule_check", "Queue.enqueue_call", "Redis.execute_command")
 
 
