@@ -58,6 +58,14 @@ def _publish(r: Redis, room_id: str, event: dict[str, Any]) -> None:
     r.publish(channel(room_id), json.dumps(event, ensure_ascii=False))
 
 
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int) -> bool:
     """Open a room for an incoming call, unless it exists (Twilio may repeat a webhook).
 
@@ -72,15 +80,13 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
         True if the room was created, False if it already existed.
     """
     now = time.time()
-    if not r.hsetnx(key(room_id), "id", room_id):
+    fields = {"id": room_id, "caller": caller, "call_sid": room_id, "conference_sid": "", "status": "waiting",
+              "voice": voice, "language": language, "created_at": now, "ended_at": ""}
+    args = [ttl] + [item for pair in fields.items() for item in pair]
+    # One step, so that no reader ever sees half a room.
+    if not r.eval(_CREATE, 1, key(room_id), *args):
         return False
-    with r.pipeline() as p:
-        p.hset(key(room_id), mapping={"caller": caller, "call_sid": room_id, "conference_sid": "",
-                                      "status": "waiting", "voice": voice, "language": language,
-                                      "created_at": now, "ended_at": ""})
-        p.expire(key(room_id), ttl)
-        p.zadd(LIVE, {room_id: now})
-        p.execute()
+    r.zadd(LIVE, {room_id: now})
     upsert_participant(r, room_id, room_id, label="caller", number=caller, status="connecting")
     r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": get(r, room_id)}, ensure_ascii=False))
     return True
