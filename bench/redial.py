@@ -7,11 +7,11 @@ has rung out, 1,000 redials wait in RQ's ScheduledJobRegistry. For each redial i
 prints the delay between its scheduled time and the moment the worker sent its
 Calls request (the attempt's `requested_at`).
 
-    .venv/bin/python bench/redial.py [--calls 1000] [--workers 2] [--retry-delay 30] [--profile 20]
+    .venv/bin/python bench/redial.py [--calls 1000] [--workers 2] [--retry-delay 150] [--profile 30]
 
 It also prints over how many seconds the redials came due and over how many their Calls
-requests went out (the workers' throughput); `--profile` records the first worker with
-py-spy meanwhile.
+requests went out (the workers' throughput), and the cores each process used meanwhile;
+`--profile` records every worker (and its work horses) with py-spy meanwhile.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import finish, py_spy, rq_worker_pids, summarize_profile  # noqa: E402
+from bench.common import cpu_by_role, cpu_share, finish, py_spy, rq_worker_pids, summarize_profile  # noqa: E402
 from callchat.devstack import DevStack, wait_for  # noqa: E402
 from simulator.client import SimulatorClient  # noqa: E402
 
@@ -53,7 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--retry-delay", type=int, default=30, help="seconds; must exceed the time to place every first attempt")
+    parser.add_argument("--retry-delay", type=int, default=150,
+                        help="seconds; must exceed the time to place every first attempt (about 100 s here)")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="record the first worker and its work horses with py-spy for this long as the redials come due")
     args = parser.parse_args()
@@ -85,10 +86,11 @@ def main() -> None:
 
         peak = wait_for(lambda: (n := pending_redials()) >= args.calls * 0.99 and n, args.retry_delay,
                         "the first attempts to ring out")
-        spy = None
-        if args.profile:  # the first worker and its work horses, from now on (the redials come due)
-            workers = rq_worker_pids(stack.proc.pid)
-            spy = py_spy(workers[0], args.profile, Path(folder) / "profile.txt", subprocesses=True)
+        spies = []
+        if args.profile:  # every worker and its work horses, from now on (the redials come due)
+            spies = [py_spy(pid, args.profile, Path(folder) / f"profile-{pid}.txt", subprocesses=True)
+                     for pid in rq_worker_pids(stack.proc.pid)]
+        cpu_before, cpu_started = cpu_by_role(stack.proc.pid), time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             records = wait_for(lambda: (rs := list(pool.map(view, ids))) and all(r["outcome"] != "pending" for r in rs) and rs,
                                args.retry_delay + 300, "every redial")
@@ -97,18 +99,20 @@ def main() -> None:
         scheduled = sorted(epoch(a["scheduled_at"]) for a in redials)
         requested = sorted(epoch(a["requested_at"]) for a in redials)
         reached = sum(r["outcome"] == "reached" for r in records)
-        if spy is not None:
+        cores = cpu_share(cpu_before, cpu_by_role(stack.proc.pid), time.monotonic() - cpu_started)
+        for spy in spies:
             finish(spy, args.profile + 60)
-            profile = summarize_profile([Path(folder) / "profile.txt"], breakdown=(
-                "Worker.execute_job", "perform (rq/job.py)", "place_attempt", "Client.calls", "attempt_status"))
+        profile = summarize_profile(Path(folder).glob("profile-*.txt"), breakdown=(
+            "Worker.execute_job", "perform (rq/job.py)", "place_attempt", "Client.calls", "Client.conferences"))
     print(f"calls: {args.calls}   workers: {args.workers}   retry_delay: {args.retry_delay} s   "
           f"created in {created_in:.1f} s   redials pending at once: {peak}")
     print(f"redial delay, scheduled time -> Calls request (s): p50 {statistics.median(delays):.3f}   "
           f"p99 {percentile(delays, 99):.3f}   max {max(delays):.3f}   (n={len(delays)}, reached {reached})")
     print(f"redials came due over {scheduled[-1] - scheduled[0]:.1f} s; their Calls requests were sent over "
           f"{requested[-1] - requested[0]:.1f} s, {len(requested) / (requested[-1] - requested[0]):.1f} per second")
-    if spy is not None:
-        print(f"py-spy, the first worker and its work horses, {args.profile} s from the first redial due:\n{profile}")
+    print(f"cores used from the first redial due to the last sent: {cores}")
+    if spies:
+        print(f"py-spy, every worker and its work horses, {args.profile} s from the first redial due:\n{profile}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def main() -> None:
         elif item == "cost":
             rows, data[item] = cost.run(messages=4 if q else 6)
         elif item == "scale":
-            rows, data[item] = scale.run(room_count=200 if q else 1000)
+            rows, data[item] = scale.run(room_count=200 if q else 1000, batch=60 if q else 200)
             if data[item].get("profile"):
                 extra.append(f"py-spy, RQ worker and its work horses, scale run with 1 worker:\n{data[item]['profile']}")
             if data[item].get("simulator_profile"):

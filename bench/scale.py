@@ -203,6 +203,7 @@ def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...
             stop_workers(workers)
         before, before_rooms = used_memory(r), room_bytes(r, room_ids)
         queued = type_messages(stack, room_ids, per_room)
+        data["batch"] = batch = min(batch, len(queued) // len(worker_counts))  # every run gets its batch
         data["per_message_bytes"] = (used_memory(r) - before) / len(queued)
         data["per_message_own_bytes"] = (room_bytes(r, room_ids) - before_rooms) / len(queued)
         data["queued"] = key_census(r)
