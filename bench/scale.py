@@ -6,7 +6,7 @@ its clock at ×20) and starts the RQ workers separately, as Procfile.dev does
 (no dial-in per room) and ROOM_RETENTION_SECONDS is 5.
 
 1. 1,000 virtual phones call in; every room goes live. Each new room scheduled a
-   check_waiting_room job 60 s ahead: 2 workers run those first, so no run gets them.
+   check_room job 60 s ahead: 2 workers run those first, so no run gets them.
 2. `--per-room` messages are typed into every room (through the chat endpoint) with no
    worker running. Then for 1, 2 and 4 workers in turn: the workers start, and stop once
    `--batch` more messages are spoken. Messages announced per second = messages the run spoke
@@ -193,7 +193,7 @@ def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...
         data["room_own_bytes"] = room_bytes(r, room_ids)
         data["live"] = key_census(r)
         print(f"  {room_count} rooms live in {data['setup_seconds']:.0f} s", flush=True)
-        # Each new room scheduled a check_waiting_room job 60 s ahead: let 2 workers run those
+        # Each new room scheduled a check_room job 60 s ahead: let 2 workers run those
         # (and the conference-start announce_next jobs) before anything is measured.
         workers = start_workers(stack, 2, folder)
         try:

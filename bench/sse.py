@@ -136,7 +136,7 @@ def run(seconds: float = 5, rounds: int = 3, connections: int = 64, profile_stre
                         for i in range(count if page == "room" else 0):
                             room_id = f"CA{n:02d}{i:030d}"
                             rooms.create(r, room_id, "+819012345678", "Polly.Mizuki", "ja-JP", 3600)
-                            rooms.update(r, room_id, status="live", conference_sid="CF" + "0" * 32)
+                            rooms.update(r, room_id, status="live", mode="conference", conference_started="1", conference_sid="CF" + "0" * 32)
                             paths.append(f"/rooms/{room_id}/events")
                         log_start = log.stat().st_size
                         streams = Streams(port, paths)

@@ -62,7 +62,7 @@ def stored_message(redis_url: str) -> tuple[str, int, str]:
     r = Redis.from_url(redis_url, decode_responses=True)
     room_id, conference_sid = "CA" + secrets.token_hex(16), "CF" + secrets.token_hex(16)
     rooms.create(r, room_id, "+819012345678", "Polly.Mizuki", "ja-JP", 86400)
-    rooms.update(r, room_id, status="live", conference_sid=conference_sid)
+    rooms.update(r, room_id, status="live", mode="conference", conference_started="1", conference_sid=conference_sid)
     message = rooms.add_message(r, room_id, "say", "少々お待ちください。ただいま確認しております。", "Polly.Mizuki", "ja-JP")
     return room_id, message["id"], conference_sid
 

@@ -15,6 +15,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callchat import calls, rooms, urls
 from callchat.signatures import require_twilio_signature
+from jobs.announce import request_move
 from jobs.attempts import after_attempt, dial_entry, hang_up, update_dial_entry
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def attempt_status(call_id: str, n: int):
     call = calls.get(r, call_id)
     if call is None or result == "unknown":
         return "", 204
+    if result == "ok" and status == "in-progress" and call["room"]:  # a second phone party: into the conference
+        request_move(r, current_app.task_queue, call["room"])
     if result != "terminal":
         joined = call["room"] and (rooms.participant(r, call["room"], dial_entry(call_id)) or {}).get("status") == "in the call"
         if result == "ok" and not joined and call["outcome"] == "pending" and status in ("initiated", "ringing"):

@@ -16,14 +16,17 @@ from werkzeug.exceptions import HTTPException
 from callchat import rooms, twiml, urls
 from callchat.masking import builtin
 from callchat.signatures import require_twilio_signature
-from jobs.announce import enqueue_announce
+from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
 from jobs.dial_owner import DIAL_RETRY, dial_owner
-from jobs.rooms import schedule_check
+from jobs.rooms import OVER, end_room, watch_room
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("voice", __name__)
 bp.before_request(require_twilio_signature)
+
+#: Seconds of each `<Pause>` of a lone caller's waiting loop (a message interrupts it at once).
+WAIT_SECONDS = 30
 
 #: Call status callback values shown to people, by CallStatus.
 _CALL_STATUS_TEXT = {"initiated": "dialing", "ringing": "ringing", "in-progress": "answered",
@@ -43,7 +46,8 @@ def _public_url(rule: str, **values: object) -> str:
 @bp.post(urls.INCOMING)
 def incoming():
     """A call comes in. To a masked-calling pool number: connect it to the other party of its
-    session. To any other number: open a room for it, dial the owner in, and join the caller."""
+    session. To any other number: open a room for it, dial the owner in, greet the caller and
+    keep them on the line in the room's waiting loop."""
     call_sid = request.form.get("CallSid", "")
     if not call_sid:
         abort(400, description="CallSid is missing.")
@@ -54,11 +58,78 @@ def incoming():
                            cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"])
     log.info("incoming call CallSid %s from %s (%s)", call_sid, request.form.get("From"), "new room" if created else "repeat")
     if created:
-        schedule_check(current_app.task_queue, call_sid)
+        watch_room(current_app.task_queue, call_sid)
         if cfg["OWNER_PHONE"]:
             current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}", retry=DIAL_RETRY)
-    return _twiml(twiml.join_room(call_sid, cfg["GREETING"], cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
-                                  _public_url(urls.CONFERENCE_STATUS)))
+    return _twiml(twiml.answer(cfg["GREETING"], cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
+                               _public_url(urls.WAIT, room_id=call_sid)))
+
+
+def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
+    """What a lone caller's call does next: join the conference if a second party answered, else wait.
+
+    Args:
+        room_id: the room (`CA…`).
+        just_spoke: a message was just spoken, so the next one may go.
+
+    Returns:
+        TwiML: `<Hangup/>` if the room is over, the conference if the caller moves there, else the waiting loop.
+    """
+    r = current_app.redis
+    room = rooms.get(r, room_id)
+    if room is None or room["status"] == "ended":
+        return _twiml(twiml.hang_up())
+    if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
+        log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
+        return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
+    if room["status"] == "waiting" and rooms.update(r, room_id, only_if=("status", "waiting"), status="live"):
+        rooms.upsert_participant(r, room_id, room_id, status="in the call")
+        log.info("room %s: the caller is on the line", room_id)
+        just_spoke = True
+    if just_spoke or rooms.has_queued(r, room_id):
+        enqueue_announce(current_app.task_queue, room_id)
+    return _twiml(twiml.wait(WAIT_SECONDS, _public_url(urls.WAIT, room_id=room_id)))
+
+
+@bp.post(urls.WAIT)
+def wait(room_id: str):
+    """The lone caller's silent waiting loop; Twilio fetches it again after every `<Pause>`."""
+    return _keep_waiting(room_id)
+
+
+@bp.post(urls.SPEAK)
+def speak(room_id: str, msg_id: int):
+    """A lone caller's call was redirected here to hear one message: `<Say>`/`<Play>` it, then report back."""
+    message = rooms.get_message(current_app.redis, room_id, msg_id)
+    if message is None:
+        abort(404, description="No such message.")
+    if message["state"] != "speaking":  # already given up on (the watchdog), or a repeated fetch
+        return _keep_waiting(room_id)
+    return _twiml(twiml.speak(message, _public_url(urls.SPOKEN, room_id=room_id, msg_id=msg_id)))
+
+
+@bp.post(urls.SPOKEN)
+def spoken(room_id: str, msg_id: int):
+    """The message's `<Say>`/`<Play>` finished: mark it spoken, let the next one go, keep waiting."""
+    if rooms.finish(current_app.redis, room_id, msg_id, "spoken"):
+        log.info("room %s: message %s spoken to CallSid %s", room_id, msg_id, request.form.get("CallSid", "-"))
+    return _keep_waiting(room_id, just_spoke=True)
+
+
+@bp.post(urls.CALLER_STATUS)
+def caller_status(room_id: str):
+    """The caller's call status callback (asked for by `watch_caller`): a final status ends the room."""
+    status = request.form.get("CallStatus", "")
+    log.info("room %s: the caller's call CallSid %s is %s", room_id, request.form.get("CallSid", "-"), status)
+    if status in OVER:
+        end_room(current_app.redis, current_app.task_queue, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
+    return "", 204
+
+
+@bp.post(urls.JOIN)
+def join(room_id: str):
+    """TwiML that moves the caller into the room's conference (the call was redirected here)."""
+    return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
 
 
 @bp.post(urls.OUT_OF_SESSION)
@@ -90,39 +161,71 @@ def _announced_message_id(announce_url: str) -> int | None:
 
 @bp.post(urls.CONFERENCE_STATUS)
 def conference_status():
-    """A `<Conference>` status callback: track the room, its participants and announcements."""
+    """A `<Conference>` status callback: track the room, its participants and announcements.
+
+    Twilio may repeat a callback and does not keep their order
+    (twilio.com/docs/usage/webhooks/webhooks-connection-overrides): each (ConferenceSid,
+    SequenceNumber) is applied once, an event older than one already applied to a
+    participant changes nothing, and an ended room stays ended.
+    """
     form = request.form
     r = current_app.redis
     event = form.get("StatusCallbackEvent", "")
     room_id = form.get("FriendlyName", "")
-    if not rooms.get(r, room_id):
+    conference_sid, seq = form.get("ConferenceSid", ""), form.get("SequenceNumber", "")
+    room = rooms.get(r, room_id)
+    if not room:
         log.info("conference event %s for unknown room %r ignored", event, room_id)
         return "", 204
-    log.info("conference %s (ConferenceSid %s): %s CallSid %s", room_id, form.get("ConferenceSid"), event, form.get("CallSid", "-"))
-    if event == "conference-start":
-        rooms.update(r, room_id, status="live", conference_sid=form.get("ConferenceSid", ""))
-        enqueue_announce(current_app.task_queue, room_id)
-    elif event == "conference-end":
-        rooms.end(r, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
-    elif event in ("participant-join", "participant-leave"):
-        status = "in the call" if event == "participant-join" else "left"
-        label = form.get("ParticipantLabel") or "participant"
-        if label.startswith("dial-"):  # someone callchat dialed in: keep their entry, labelled by number
-            rooms.upsert_participant(r, room_id, label, status=status, call_sid_live=form.get("CallSid", ""),
-                                     next_try_at="")
-        else:
-            rooms.upsert_participant(r, room_id, form.get("CallSid", ""), status=status, label=label,
-                                     muted=form.get("Muted") == "true")
-    elif event in ("announcement-end", "announcement-fail"):
-        msg_id = _announced_message_id(form.get("AnnounceUrl", ""))
-        if msg_id is not None:
-            if event == "announcement-end":
-                rooms.finish(r, room_id, msg_id, "spoken")
-            else:
-                rooms.finish(r, room_id, msg_id, "failed", "",
-                             form.get("ReasonAnnouncementFailed") or "Twilio could not play the message.")
+    if not rooms.first_time(r, room_id, conference_sid, seq):
+        log.info("conference %s (ConferenceSid %s): repeated %s #%s ignored", room_id, conference_sid, event, seq)
+        return "", 204
+    log.info("conference %s (ConferenceSid %s): %s #%s CallSid %s", room_id, conference_sid, event, seq, form.get("CallSid", "-"))
+    if event in ("announcement-end", "announcement-fail"):
+        _announcement_done(room_id, event, form)
+    elif room["status"] == "ended":
+        log.info("room %s has ended: %s ignored", room_id, event)
+    elif event == "conference-start":
+        if rooms.update(r, room_id, conference_sid=conference_sid, conference_started="1"):
             enqueue_announce(current_app.task_queue, room_id)
+    elif event == "conference-end":
+        end_room(r, current_app.task_queue, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
+    elif event in ("participant-join", "participant-leave"):
+        _participant_event(room_id, event == "participant-join", form, int(seq) if seq.isdigit() else None)
     return "", 204
+
+
+def _participant_event(room_id: str, joined: bool, form, seq: int | None) -> None:
+    r = current_app.redis
+    call_sid, label = form.get("CallSid", ""), form.get("ParticipantLabel") or "participant"
+    status = "in the call" if joined else "left"
+    if label.startswith("dial-"):  # someone callchat dialed in: keep their entry, labelled by number
+        shown = rooms.upsert_participant(r, room_id, label, conference_seq=seq, status=status,
+                                         call_sid_live=call_sid, next_try_at="")
+    else:
+        shown = rooms.upsert_participant(r, room_id, call_sid, conference_seq=seq, status=status, label=label,
+                                         muted=form.get("Muted") == "true")
+    if shown is None or not joined:
+        return
+    if label == twiml.CALLER_LABEL:  # the caller is in: from now on messages are conference announcements
+        rooms.update(r, room_id, mode="conference", conference_sid=form.get("ConferenceSid", ""))
+        rooms.release_slot(r, room_id, rooms.MOVE)
+        enqueue_announce(current_app.task_queue, room_id)
+    else:
+        request_move(r, current_app.task_queue, room_id)
+
+
+def _announcement_done(room_id: str, event: str, form) -> None:
+    msg_id = _announced_message_id(form.get("AnnounceUrl", ""))
+    if msg_id is None:
+        return
+    r = current_app.redis
+    if event == "announcement-end":
+        rooms.finish(r, room_id, msg_id, "spoken")
+    else:
+        rooms.finish(r, room_id, msg_id, "failed", "",
+                     form.get("ReasonAnnouncementFailed") or "Twilio could not play the message.")
+    enqueue_announce(current_app.task_queue, room_id)
 
 
 @bp.post(urls.ANNOUNCE)
@@ -136,11 +239,22 @@ def announce(room_id: str, msg_id: int):
 
 @bp.post(urls.PARTICIPANT_STATUS)
 def participant_status(room_id: str):
-    """A call status callback for a participant callchat dialed (e.g. the owner)."""
+    """A call status callback for a participant callchat dialed (the owner).
+
+    Statuses only move forward (dialing, ringing, in the call, left): Twilio may deliver
+    a late "ringing" after the call was answered. The answer moves the caller into the
+    conference.
+    """
     form = request.form
+    r = current_app.redis
     call_sid, status = form.get("CallSid", ""), form.get("CallStatus", "")
-    log.info("room %s: participant CallSid %s is %s", room_id, call_sid, status)
-    # "in-progress" is left to participant-join, which says "in the call".
-    if rooms.get(current_app.redis, room_id) and call_sid and status != "in-progress":
-        rooms.upsert_participant(current_app.redis, room_id, call_sid, status=_CALL_STATUS_TEXT.get(status, status))
+    log.info("room %s: participant CallSid %s is %s (#%s)", room_id, call_sid, status, form.get("SequenceNumber", "-"))
+    if not rooms.get(r, room_id) or not call_sid:
+        return "", 204
+    if status == "in-progress":  # shown as "in the call" by participant-join
+        request_move(r, current_app.task_queue, room_id)
+        return "", 204
+    current = (rooms.participant(r, room_id, call_sid) or {}).get("status", "")
+    if status in OVER or (current not in rooms.GONE and current != "in the call"):
+        rooms.upsert_participant(r, room_id, call_sid, status=_CALL_STATUS_TEXT.get(status, status))
     return "", 204

@@ -1,16 +1,26 @@
 """Rooms, their participants and their messages: the Redis keys this module owns.
 
-A room is one Twilio conference; its id is the CallSid (`CA…`) of the call that
-opened it, and the conference's FriendlyName. Keys (the `{id}` hash tag keeps a
-room's keys in one Redis Cluster slot):
+A room is one conversation; its id is the CallSid (`CA…`) of the call that opened it.
+While the caller is the only phone party the room's `mode` is `call`: the call waits in
+a silent TwiML loop and each message is delivered by redirecting it. When a second phone
+party answers, the mode becomes `moving`; `joining` once no message is being spoken and
+the caller's call is sent into the Twilio conference whose FriendlyName is the room id;
+`conference` when the caller's `participant-join` arrives (design.md, "Speaking into a
+live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster slot):
 
     room:{id}                hash  id, caller (E.164), call_sid, conference_sid (CF…),
-                                   status (waiting|live|ended), voice, language,
+                                   status (waiting|live|ended), mode (call|moving|joining|conference),
+                                   conference_started ("" or "1"), voice, language,
                                    created_at, ended_at (epoch seconds)
-    room:{id}:participants   hash  CallSid -> JSON {call_sid, label, number, status, muted}
+    room:{id}:participants   hash  CallSid (or dial-…) -> JSON {call_sid, label, number, status,
+                                   muted, conference_seq}
+    room:{id}:callbacks      set   ConferenceSid:SequenceNumber of every conference status
+                                   callback already applied (Twilio may repeat one)
     room:{id}:log            list  message ids, in the order they were typed
     room:{id}:queue          list  ids of messages waiting to be announced (head first)
-    room:{id}:speaking       str   id of the message being announced; PX = watchdog bound
+    room:{id}:speaking       str   what holds the room's one delivery slot: the id of the message
+                                   being spoken, or `move` while the caller is moved into the
+                                   conference; PX = watchdog bound
     room:{id}:seq            str   the last message id handed out
     room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
                                    state (queued|speaking|spoken|failed), error_code, error,
@@ -18,7 +28,7 @@ room's keys in one Redis Cluster slot):
     rooms:live               zset  room id -> created_at, rooms whose call is not over
 
 Every room key gets ROOM_MAX_SECONDS of TTL when written, and the room's
-retention when the conference ends. Pub/sub: every change is published as JSON
+retention when the room ends. An ended room never changes again. Pub/sub: every change is published as JSON
 on `room:{id}:events`, and room list changes on `rooms:events`.
 """
 
@@ -32,7 +42,14 @@ from redis import Redis
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":log", ":queue", ":speaking", ":seq")
+_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq")
+#: What holds the delivery slot while the caller's call is redirected into the conference.
+MOVE = "move"
+#: Why a message that was never spoken failed, when the room's call is over.
+CALL_ENDED = "The call ended before this message was spoken."
+HUNG_UP_EARLY = "The caller hung up before the call connected."
+#: Participant statuses after which a participant is no longer on the call.
+GONE = frozenset({"left", "not reached", "busy", "no answer", "failed", "canceled"})
 
 
 def key(room_id: str, suffix: str = "") -> str:
@@ -81,7 +98,7 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
     """
     now = time.time()
     fields = {"id": room_id, "caller": caller, "call_sid": room_id, "conference_sid": "", "status": "waiting",
-              "voice": voice, "language": language, "created_at": now, "ended_at": ""}
+              "mode": "call", "conference_started": "", "voice": voice, "language": language, "created_at": now, "ended_at": ""}
     args = [ttl] + [item for pair in fields.items() for item in pair]
     # One step, so that no reader ever sees half a room.
     if not r.eval(_CREATE, 1, key(room_id), *args):
@@ -110,39 +127,109 @@ def live(r: Redis) -> list[dict[str, Any]]:
     return rooms
 
 
-def update(r: Redis, room_id: str, **fields: Any) -> dict[str, Any] | None:
-    """Set fields of an existing room and publish the new room; return it, or None if it is gone."""
-    if not r.exists(key(room_id)):
+# Atomically: set fields of a room that exists and has not ended (an ended room is final).
+# With ARGV[1] non-empty, only if the field ARGV[1] currently equals ARGV[2].
+_UPDATE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'ended' then return 0 end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+return 1
+"""
+
+
+def update(r: Redis, room_id: str, *, only_if: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any] | None:
+    """Set fields of a room that has not ended, and publish the new room.
+
+    Twilio's callbacks can arrive late and out of order, so a room that has ended never
+    changes again, whatever arrives after.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        only_if: `(field, value)`: change nothing unless the room's field has that value
+            (e.g. `("mode", "call")`), checked in the same step as the write.
+        **fields: the fields to set.
+
+    Returns:
+        The room after the change, or None if nothing changed (gone, ended, or `only_if` failed).
+    """
+    field, expected = only_if or ("", "")
+    args = [field, expected] + [str(item) for pair in fields.items() for item in pair]
+    if not r.eval(_UPDATE, 1, key(room_id), *args):
         return None
-    r.hset(key(room_id), mapping=fields)
     room = get(r, room_id)
     _publish(r, room_id, {"type": "room", "room": room})
     r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": room}, ensure_ascii=False))
     return room
 
 
-def upsert_participant(r: Redis, room_id: str, call_sid: str, **fields: Any) -> dict[str, Any]:
-    """Merge fields into a participant (by CallSid) and publish it.
+def first_time(r: Redis, room_id: str, conference_sid: str, sequence_number: str) -> bool:
+    """Record a conference status callback; False if it was already applied (Twilio repeats them).
 
     Args:
         r: Redis client (decoded).
         room_id: the room's id.
-        call_sid: the participant's call (`CA…`).
+        conference_sid: the callback's ConferenceSid (`CF…`).
+        sequence_number: its SequenceNumber, unique per conference
+            (twilio.com/docs/voice/api/conference-resource#conference-status-callbacks).
+
+    Returns:
+        True the first time this (ConferenceSid, SequenceNumber) is seen, and when either is missing.
+    """
+    if not conference_sid or not sequence_number:
+        return True
+    ckey = key(room_id, ":callbacks")
+    with r.pipeline() as p:
+        p.sadd(ckey, f"{conference_sid}:{sequence_number}")
+        p.pexpire(ckey, _pttl(r, room_id))
+        added, _ = p.execute()
+    return bool(added)
+
+
+def upsert_participant(r: Redis, room_id: str, call_sid: str, *, conference_seq: int | None = None,
+                       **fields: Any) -> dict[str, Any] | None:
+    """Merge fields into a participant (by CallSid, or `dial-…` for someone callchat dials) and publish it.
+
+    Conference status callbacks can come late and out of order: with `conference_seq`, an
+    event older than the newest one applied to this participant changes nothing.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        call_sid: the participant's key: its CallSid (`CA…`) or `dial-<call id>`.
+        conference_seq: the SequenceNumber of the conference callback this comes from, if any.
         **fields: e.g. label, number, status (connecting|ringing|in the call|left|…), muted.
 
     Returns:
-        The participant after the merge.
+        The participant after the merge, or None if the event was older than one already applied.
     """
     pkey = key(room_id, ":participants")
-    old = r.hget(pkey, call_sid)
-    participant = json.loads(old) if old else {"call_sid": call_sid}
-    participant.update(fields)
-    with r.pipeline() as p:
-        p.hset(pkey, call_sid, json.dumps(participant, ensure_ascii=False))
-        p.pexpire(pkey, _pttl(r, room_id))
-        p.execute()
-    _publish(r, room_id, {"type": "participant", "participant": participant})
-    return participant
+    merged: dict[str, Any] | None = None
+
+    def merge(pipe) -> None:
+        nonlocal merged
+        old = pipe.hget(pkey, call_sid)
+        participant = json.loads(old) if old else {"call_sid": call_sid}
+        if pipe.hget(key(room_id), "status") == "ended" and fields.get("status", "left") not in GONE:
+            merged = None  # nobody joins a call that is over
+            return
+        if conference_seq is not None:
+            if conference_seq <= int(participant.get("conference_seq", -1)):
+                merged = None
+                return
+            participant["conference_seq"] = conference_seq
+        participant.update(fields)
+        ttl = max(int(pipe.pttl(key(room_id))), 1)
+        pipe.multi()
+        pipe.hset(pkey, call_sid, json.dumps(participant, ensure_ascii=False))
+        pipe.pexpire(pkey, ttl)
+        merged = participant
+
+    r.transaction(merge, pkey, key(room_id))
+    if merged is not None:
+        _publish(r, room_id, {"type": "participant", "participant": merged})
+    return merged
 
 
 def participant(r: Redis, room_id: str, call_sid: str) -> dict[str, Any] | None:
@@ -263,6 +350,52 @@ def claim_next(r: Redis, room_id: str, hold_seconds: float) -> dict[str, Any] | 
     return message
 
 
+def take_slot(r: Redis, room_id: str, holder: str, hold_seconds: float) -> bool:
+    """Take the room's delivery slot for something other than a message (e.g. `MOVE`).
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        holder: what holds it, e.g. `MOVE`.
+        hold_seconds: how long at most, if nobody releases it.
+
+    Returns:
+        True if taken; False if a message (or anything else) holds it.
+    """
+    return bool(r.set(key(room_id, ":speaking"), holder, nx=True, px=int(hold_seconds * 1000)))
+
+
+def start_joining(r: Redis, room_id: str, hold_seconds: float) -> bool:
+    """Take the delivery slot to move a `moving` room's caller into the conference; True if this caller should go.
+
+    Exactly one of the racing parties (the `announce_next` job, the caller's own next
+    TwiML fetch) wins, and only once no message is being spoken: the room's mode becomes
+    `joining`, and the slot stays taken until the caller's `participant-join`.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        hold_seconds: how long the slot is held at most if the join is never confirmed.
+    """
+    if not take_slot(r, room_id, MOVE, hold_seconds):
+        return False
+    if update(r, room_id, only_if=("mode", "moving"), mode="joining") is None:
+        release_slot(r, room_id, MOVE)
+        return False
+    return True
+
+
+def has_queued(r: Redis, room_id: str) -> bool:
+    """True if messages wait in the room's queue."""
+    return bool(r.llen(key(room_id, ":queue")))
+
+
+def release_slot(r: Redis, room_id: str, holder: str) -> bool:
+    """Free the room's delivery slot if `holder` holds it; True if it did."""
+    return bool(r.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+                       1, key(room_id, ":speaking"), holder))
+
+
 def finish(r: Redis, room_id: str, msg_id: int | str, state: str, error_code: str | int = "", error: str = "") -> bool:
     """Mark a speaking message `spoken` or `failed` and free the room for the next one.
 
@@ -297,8 +430,8 @@ def requeue(r: Redis, room_id: str, msg_id: int | str) -> bool:
     return bool(done)
 
 
-def end(r: Redis, room_id: str, retention: int, reason: str = "The call ended before this message was spoken.") -> bool:
-    """Close a room when its conference ends: fail what was not spoken, and let every key expire.
+def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> bool:
+    """Close a room when its call is over: fail what was not spoken, show everyone as left, let every key expire.
 
     Args:
         r: Redis client (decoded).
@@ -309,11 +442,9 @@ def end(r: Redis, room_id: str, retention: int, reason: str = "The call ended be
     Returns:
         True if this call ended the room, False if it was already ended or is gone.
     """
-    room = get(r, room_id)
-    if not room or room.get("status") == "ended":
+    if update(r, room_id, status="ended", ended_at=time.time()) is None:
         return False
     r.zrem(LIVE, room_id)
-    update(r, room_id, status="ended", ended_at=time.time())
     r.delete(key(room_id, ":queue"))
     for message in messages(r, room_id):
         if message["state"] == "queued":
@@ -321,6 +452,9 @@ def end(r: Redis, room_id: str, retention: int, reason: str = "The call ended be
             _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, message["id"])})
         elif message["state"] == "speaking":
             finish(r, room_id, message["id"], "failed", error=reason)
+    for person in participants(r, room_id):
+        if person.get("status") not in GONE:
+            upsert_participant(r, room_id, person["call_sid"], status="left")
     ids = r.lrange(key(room_id, ":log"), 0, -1)
     with r.pipeline() as p:
         for suffix in _SUFFIXES:

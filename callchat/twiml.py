@@ -15,35 +15,88 @@ NOT_CONNECTED = {
     "en-US": "Sorry, this number cannot connect your call right now. Please use messages instead.",
 }
 
+#: The participant label of the caller who opened a room.
+CALLER_LABEL = "caller"
+
 #: The conference events a room listens to (space separated, as `<Conference>` takes them).
 CONFERENCE_EVENTS = "start end join leave announcement"
 
 
-def join_room(room_id: str, greeting: str, voice: str, language: str, status_callback: str) -> VoiceResponse:
-    """TwiML for an incoming call: a short greeting, then the caller joins their room.
+def answer(greeting: str, voice: str, language: str, wait_url: str) -> VoiceResponse:
+    """TwiML for an incoming call: a short greeting, then the room's silent waiting loop.
+
+    Args:
+        greeting: text said first; nothing is said when empty.
+        voice, language: `<Say>` voice and language, e.g. `Polly.Mizuki`, `ja-JP`.
+        wait_url: absolute URL of the room's waiting loop (`urls.WAIT`).
+
+    Returns:
+        `<Response><Say/>?<Redirect method="POST">wait_url</Redirect></Response>`.
+    """
+    response = VoiceResponse()
+    if greeting:
+        response.say(greeting, voice=voice, language=language)
+    response.redirect(wait_url, method="POST")
+    return response
+
+
+def wait(seconds: int, wait_url: str) -> VoiceResponse:
+    """TwiML that keeps a lone caller on the line in silence until callchat redirects the call.
+
+    A call whose TwiML runs out hangs up (twilio.com/docs/voice/twiml), so the call
+    pauses and comes back; a message is delivered by modifying the live call
+    (twilio.com/docs/voice/api/call-resource#update-a-call-resource), which interrupts
+    the pause at once. No conference: a lone conference participant hears hold music.
+
+    Args:
+        seconds: length of each `<Pause>`.
+        wait_url: absolute URL of this loop (`urls.WAIT`).
+
+    Returns:
+        `<Response><Pause length=seconds/><Redirect method="POST">wait_url</Redirect></Response>`.
+    """
+    response = VoiceResponse()
+    response.pause(length=seconds)
+    response.redirect(wait_url, method="POST")
+    return response
+
+
+def speak(message: Mapping[str, Any], spoken_url: str) -> VoiceResponse:
+    """TwiML that says (or plays) one message to a lone caller, then reports it spoken.
+
+    Args:
+        message: a stored message, as for :func:`announcement`.
+        spoken_url: absolute URL whose fetch marks the message spoken (`urls.SPOKEN`).
+
+    Returns:
+        `<Response><Say …>text</Say> or <Play>url</Play><Redirect method="POST">spoken_url</Redirect></Response>`.
+    """
+    response = announcement(message)
+    response.redirect(spoken_url, method="POST")
+    return response
+
+
+def conference(room_id: str, status_callback: str) -> VoiceResponse:
+    """TwiML that moves the caller into their room's conference (a second phone party answered).
 
     The caller's leaving ends the conference (`endConferenceOnExit`), so the room ends
     with the call even when the owner still listens.
 
     Args:
-        room_id: the conference FriendlyName (the call's CallSid).
-        greeting: text said before joining; nothing is said when empty.
-        voice, language: `<Say>` voice and language, e.g. `Polly.Mizuki`, `ja-JP`.
+        room_id: the conference FriendlyName (the caller's CallSid).
         status_callback: absolute URL of the conference status callback.
 
     Returns:
-        `<Response><Say/>?<Dial><Conference …>room_id</Conference></Dial></Response>`.
+        `<Response><Dial><Conference …>room_id</Conference></Dial></Response>`.
     """
     response = VoiceResponse()
-    if greeting:
-        response.say(greeting, voice=voice, language=language)
     dial = Dial()
     dial.conference(
         room_id,
         start_conference_on_enter=True,
         end_conference_on_exit=True,
         beep=False,
-        participant_label="caller",
+        participant_label=CALLER_LABEL,
         status_callback=status_callback,
         status_callback_method="POST",
         status_callback_event=CONFERENCE_EVENTS,
@@ -84,6 +137,13 @@ def connect(callee: str, caller_id: str) -> VoiceResponse:
     dial = Dial(caller_id=caller_id)
     dial.number(callee)
     response.append(dial)
+    return response
+
+
+def hang_up() -> VoiceResponse:
+    """`<Response><Hangup/></Response>`: for a call whose room is over."""
+    response = VoiceResponse()
+    response.hangup()
     return response
 
 

@@ -1,9 +1,14 @@
-"""Jobs that speak a room's messages into its conference, one at a time, in order.
+"""Jobs that speak a room's messages into its call, one at a time, in order.
 
-Delivery follows twilio.com/docs/voice/api/conference-resource#update-a-conference-resource
-(`AnnounceUrl`): Twilio fetches the URL, plays what it returns to every participant,
-then sends `announcement-end` (or `announcement-fail`) to the conference status
-callback, which enqueues `announce_next` again.
+While the caller is the room's only phone party (mode `call`), a message is delivered by
+modifying the live call (twilio.com/docs/voice/api/call-resource#update-a-call-resource):
+Twilio fetches `urls.SPEAK`, says the message, then fetches `urls.SPOKEN`, which marks it
+spoken and enqueues `announce_next` again. In a conference (mode `conference`), delivery
+follows twilio.com/docs/voice/api/conference-resource#update-a-conference-resource
+(`AnnounceUrl`): Twilio fetches the URL, plays what it returns to every participant, then
+sends `announcement-end` (or `announcement-fail`) to the conference status callback, which
+enqueues `announce_next` again. When a second phone party answers (mode `moving`), the same
+job moves the caller's call into the conference once no message is being spoken.
 """
 
 from __future__ import annotations
@@ -18,15 +23,22 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from callchat import rooms, urls
 from callchat.voices import SAY_LIMITS
 from jobs import config, queue, state, twilio
+from jobs.rooms import end_room
 
 log = logging.getLogger(__name__)
 
 #: Retries of `announce_next` when Twilio cannot be reached (seconds between tries).
 RETRY = Retry(max=3, interval=[1, 5, 15])
 
+#: Seconds the delivery slot is held for moving the caller into the conference, at most.
+MOVE_SECONDS = 60
+#: Twilio error codes that mean the room's call is over (twilio.com/docs/api/errors).
+CALL_OVER = frozenset({20404, 21220})
+
 # Twilio error codes worth explaining in the chat, by code.
 _REASONS = {
     20404: "The call is no longer in progress, so the message could not be spoken.",
+    21220: "The call is no longer in progress, so the message could not be spoken.",
     20003: "Twilio refused callchat's credentials (check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN).",
     11200: "Twilio could not fetch the message from callchat.",
     12100: "Twilio could not read the message callchat sent.",
@@ -63,13 +75,31 @@ def enqueue_announce(q, room_id: str) -> None:
     q.enqueue(announce_next, room_id, retry=RETRY)
 
 
+def request_move(r, q, room_id: str) -> bool:
+    """A second phone party answered: have the room's caller moved into the conference.
+
+    Args:
+        r: Redis client (decoded).
+        q: the RQ `Queue`.
+        room_id: the room (`CA…`).
+
+    Returns:
+        True if the room was in mode `call` and is now `moving` (an `announce_next` does the move).
+    """
+    if rooms.update(r, room_id, only_if=("mode", "call"), mode="moving") is None:
+        return False
+    log.info("room %s: a second phone party answered; the caller moves into the conference", room_id)
+    enqueue_announce(q, room_id)
+    return True
+
+
 def announce_next(room_id: str) -> int | None:
-    """Announce the room's next queued message, unless one is being announced.
+    """Deliver the room's next queued message, unless one is being delivered; or move the caller.
 
     Any number of these may run at once: `rooms.claim_next` lets one through.
 
     Args:
-        room_id: the room (`CA…`, the conference FriendlyName).
+        room_id: the room (`CA…`, also the conference FriendlyName).
 
     Returns:
         The id of the message handed to Twilio, or None if there was nothing to do.
@@ -81,7 +111,13 @@ def announce_next(room_id: str) -> int | None:
     cfg = config()
     r = state(cfg)
     room = rooms.get(r, room_id)
-    if not room or room["status"] != "live" or not room["conference_sid"]:
+    if not room or room["status"] != "live":
+        return None
+    if room["mode"] == "moving":
+        _move_caller(cfg, r, room_id)
+        return None
+    if room["mode"] != "call" and not (room["mode"] == "conference" and room["conference_started"]
+                                       and room["conference_sid"]):
         return None
     slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
     # The slot's own expiry is a last resort, well past any message's watchdog.
@@ -91,22 +127,53 @@ def announce_next(room_id: str) -> int | None:
     # Armed before calling Twilio, so that even a worker killed mid-call cannot stall the room.
     queue(cfg).enqueue_in(timedelta(seconds=watchdog_seconds(message["kind"], len(message["body"]), slack)),
                           check_announcement, room_id, message["id"])
-    url = urls.absolute(cfg["PUBLIC_BASE_URL"], urls.ANNOUNCE, room_id=room_id, msg_id=message["id"])
+    base = cfg["PUBLIC_BASE_URL"]
     try:
-        twilio(cfg).conferences(room["conference_sid"]).update(announce_url=url, announce_method="POST")
+        if room["mode"] == "call":
+            url = urls.absolute(base, urls.SPEAK, room_id=room_id, msg_id=message["id"])
+            twilio(cfg).calls(room_id).update(url=url, method="POST")
+        else:
+            url = urls.absolute(base, urls.ANNOUNCE, room_id=room_id, msg_id=message["id"])
+            twilio(cfg).conferences(room["conference_sid"]).update(announce_url=url, announce_method="POST")
     except TwilioRestException as exc:
         if exc.status == 429 or exc.status >= 500:
             rooms.requeue(r, room_id, message["id"])
             raise
-        log.warning("announce of message %s in %s (%s) refused: %s %s", message["id"], room_id, room["conference_sid"], exc.code, exc.msg)
+        log.warning("delivery of message %s in room %s (mode %s) refused: %s %s", message["id"], room_id, room["mode"], exc.code, exc.msg)
+        if exc.code in CALL_OVER:  # the room's call is over: end it (which fails what was not spoken)
+            end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]))
+            return None
         rooms.finish(r, room_id, message["id"], "failed", exc.code, reason(exc.code, exc.msg))
         enqueue_announce(queue(cfg), room_id)
         return None
     except (RequestException, TwilioException):
         rooms.requeue(r, room_id, message["id"])
         raise
-    log.info("announcing message %s in room %s (ConferenceSid %s)", message["id"], room_id, room["conference_sid"])
+    log.info("delivering message %s in room %s (mode %s, ConferenceSid %s)", message["id"], room_id, room["mode"],
+             room["conference_sid"] or "-")
     return message["id"]
+
+
+def _move_caller(cfg, r, room_id: str) -> None:
+    """Redirect the caller's call into the room's conference, once no message is being spoken."""
+    if not rooms.start_joining(r, room_id, MOVE_SECONDS):
+        return  # a message is being spoken: its `spoken` fetch moves the caller
+    url = urls.absolute(cfg["PUBLIC_BASE_URL"], urls.JOIN, room_id=room_id)
+    try:
+        twilio(cfg).calls(room_id).update(url=url, method="POST")
+    except TwilioRestException as exc:
+        if exc.code in CALL_OVER:
+            log.info("room %s: the caller's call is over (%s); the room ends", room_id, exc.code)
+            end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]))
+            return
+        rooms.update(r, room_id, mode="moving")
+        rooms.release_slot(r, room_id, rooms.MOVE)
+        raise
+    except (RequestException, TwilioException):
+        rooms.update(r, room_id, mode="moving")
+        rooms.release_slot(r, room_id, rooms.MOVE)
+        raise
+    log.info("room %s: the caller CallSid %s is moving into the conference", room_id, room_id)
 
 
 def check_announcement(room_id: str, msg_id: int) -> bool:

@@ -102,7 +102,7 @@ def place_attempt(call_id: str, n: int) -> str | None:
         return None
     call_sid = created.call_sid if call["room"] else created.sid  # a Participant, or a Call
     calls.placed(r, call_id, n, call_sid)
-    update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="")
+    update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="", call_sid_live=call_sid)
     log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id, call["to"], call_sid)
     return call_sid
 
@@ -184,6 +184,8 @@ def hang_up(call_sid: str) -> None:
     call = twilio(cfg).calls(call_sid)
     try:
         status = call.fetch().status
+        if status in ("completed", "busy", "no-answer", "failed", "canceled"):
+            return
         call.update(status="canceled" if status in ("queued", "ringing") else "completed")
     except TwilioRestException as exc:
         if exc.status != 404:

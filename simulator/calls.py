@@ -397,6 +397,10 @@ def _execute(engine: Engine, call: Call, verb: twiml.Node, base: str) -> dict[st
                 engine.hear(call, "play", url=verb.text or None, text=attrs.get("digits"))
             else:
                 engine.hear(call, "pause")
+                # Silence: the call waits idle, so settle() and the auto clock do not wait on it
+                # (a call parked in a <Pause>/<Redirect> loop would otherwise never settle).
+                _wait_until(engine, call, lambda: False, timeout=twiml.seconds(verb))
+                continue
             _sleep(engine, call, twiml.seconds(verb))
     elif verb.name == "Redirect":
         return {"url": urljoin(base, verb.text), "method": attrs.get("method", "POST"),

@@ -24,6 +24,7 @@ def test_every_rest_exchange_of_the_flow_validates_against_twilio_api_v2010(stac
              for e in exchanges}
     assert ("POST", "Participants.json") in kinds, "the owner was added with the Participants API"
     assert ("POST", "Conferences") in kinds, "messages were announced with a Conference update"
+    assert ("POST", "Calls") in kinds, "the lone caller's call was modified (status callback, then into the conference)"
     assert len(exchanges) >= 3
     spec = api_v2010()
     for exchange in exchanges:
@@ -36,7 +37,7 @@ def test_the_checker_catches_a_bad_answer(stack):
     stack.user.open_room(room_id)
     stack.user.say(room_id, "x")
     stack.settle()
-    update = next(e for e in stack.sim.requests() if e["method"] == "POST" and "/Conferences/" in e["path"])
+    update = next(e for e in stack.sim.requests() if e["method"] == "POST" and "/Calls/" in e["path"])
     body = json.loads(update["response_body"])
     body["status"] = "melting"
     broken = dict(update, response_body=json.dumps(body))
@@ -44,4 +45,4 @@ def test_the_checker_catches_a_bad_answer(stack):
         api_v2010().validate_exchange(broken)
     except AssertionError:
         return
-    raise AssertionError("a conference status outside the enum was accepted")
+    raise AssertionError("a call status outside the enum was accepted")

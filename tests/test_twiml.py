@@ -5,24 +5,45 @@ from xml.etree import ElementTree
 from callchat import twiml
 
 
-def test_incoming_call_greets_then_joins_its_room_with_status_callbacks():
-    xml = ElementTree.fromstring(str(twiml.join_room("CA" + "0" * 32, "こんにちは", "Polly.Mizuki", "ja-JP",
-                                                     "https://callchat.example.com/voice/conference-status")))
+def test_incoming_call_greets_then_waits_in_silence_not_in_a_conference():
+    xml = ElementTree.fromstring(str(twiml.answer("こんにちは", "Polly.Mizuki", "ja-JP", "https://x/voice/rooms/CA1/wait")))
     say = xml.find("./Say")
     assert say.text == "こんにちは"
     assert say.get("voice") == "Polly.Mizuki" and say.get("language") == "ja-JP"
+    assert xml.find("./Redirect").text == "https://x/voice/rooms/CA1/wait"
+    assert xml.find(".//Conference") is None
+
+
+def test_no_greeting_means_no_say():
+    xml = ElementTree.fromstring(str(twiml.answer("", "alice", "en-US", "https://x/wait")))
+    assert xml.find("./Say") is None
+    assert xml.find("./Redirect") is not None
+
+
+def test_waiting_loop_pauses_then_comes_back():
+    xml = ElementTree.fromstring(str(twiml.wait(30, "https://x/wait")))
+    assert [child.tag for child in xml] == ["Pause", "Redirect"]
+    assert xml.find("./Pause").get("length") == "30"
+    assert xml.find("./Redirect").text == "https://x/wait"
+
+
+def test_a_message_to_a_lone_caller_is_said_then_reported_spoken():
+    xml = ElementTree.fromstring(str(twiml.speak({"kind": "say", "body": "もしもし", "voice": "Polly.Mizuki",
+                                                  "language": "ja-JP"}, "https://x/spoken")))
+    assert [child.tag for child in xml] == ["Say", "Redirect"]
+    assert xml.find("./Say").text == "もしもし"
+    assert xml.find("./Redirect").text == "https://x/spoken"
+
+
+def test_moving_into_the_conference_with_status_callbacks():
+    xml = ElementTree.fromstring(str(twiml.conference("CA" + "0" * 32, "https://callchat.example.com/voice/conference-status")))
     conference = xml.find("./Dial/Conference")
     assert conference.text == "CA" + "0" * 32
     assert conference.get("statusCallback") == "https://callchat.example.com/voice/conference-status"
     assert set(conference.get("statusCallbackEvent").split()) == {"start", "end", "join", "leave", "announcement"}
     assert conference.get("endConferenceOnExit") == "true"
     assert conference.get("startConferenceOnEnter") == "true"
-
-
-def test_no_greeting_means_no_say():
-    xml = ElementTree.fromstring(str(twiml.join_room("CAx", "", "alice", "en-US", "https://x/cb")))
-    assert xml.find("./Say") is None
-    assert xml.find("./Dial/Conference") is not None
+    assert conference.get("participantLabel") == "caller"
 
 
 def test_announcement_says_text_in_the_message_voice():

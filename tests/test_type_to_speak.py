@@ -9,22 +9,24 @@ import pytest
 import requests
 from app import create_app
 from callchat import rooms
+from callchat.settings import DEFAULTS
 from jobs.announce import check_announcement
 from tests.conftest import CALLER, OWNER, TWILIO_NUMBER, start_redis
 
 
 def announcements(phone):
-    return [h for h in phone.heard() if h["source"] == "announcement"]
+    """What a phone heard said or played after the greeting, oldest first."""
+    return [h for h in phone.heard() if h["kind"] in ("say", "play") and h.get("text") != DEFAULTS["GREETING"]]
 
 
 def test_a_call_comes_in_and_opens_a_live_room(stack):
     room_id = stack.call_in()
     caller = stack.sim.phone(CALLER)
-    greeting = [h for h in caller.heard() if h["source"] == "twiml"]
+    greeting = [h for h in caller.heard() if h["kind"] == "say"]
     assert greeting and greeting[0]["language"] == "ja-JP", "the caller hears the greeting first"
     state = stack.user.state(room_id)
     assert state["room"]["status"] == "live"
-    assert state["room"]["conference_sid"].startswith("CF")
+    assert state["room"]["mode"] == "call", "a lone caller is not put in a conference"
     assert [(p["label"], p["status"]) for p in state["participants"]] == [("caller", "in the call")]
     assert CALLER in requests.get(f"{stack.url}/rooms/").text
 
@@ -99,17 +101,41 @@ def test_a_post_without_the_pages_csrf_token_is_refused(stack):
     assert stack.user.state(room_id)["messages"] == []
 
 
-def test_owner_is_dialed_in_muted_and_hears_the_messages(stack, monkeypatch):
+def test_a_lone_caller_hears_every_message_in_order_with_no_hold_music_and_no_extra_call(stack):
+    """Bug: a lone caller sat in a conference, which on Twilio never starts with one participant,
+    so they heard hold music and none of the typed words."""
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    typed = ["一つ目のメッセージ", "second message", "三つ目"]
+    for text in typed:
+        assert stack.user.say(room_id, text).status_code == 202
+    stack.settle()
+    caller = stack.sim.phone(CALLER)
+    assert [h["text"] for h in announcements(caller)] == typed
+    assert not [h for h in caller.heard() if h["kind"] == "wait"], "no hold music"
+    assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken"] * 3
+    assert [c["sid"] for c in stack.sim.calls()] == [room_id], "callchat placed no call of its own"
+    assert stack.sim.conferences() == []
+    made = [(q["method"], q["path"]) for q in stack.sim.requests()]
+    assert not [m for m in made if m[1].endswith("/Calls.json") or "/Participants" in m[1]]
+
+
+def test_owner_answering_moves_the_room_into_a_conference_and_both_hear_what_follows(stack, monkeypatch):
     stack.app.config["OWNER_PHONE"] = OWNER
     monkeypatch.setenv("OWNER_PHONE", OWNER)  # the in-process worker reads its environment
     room_id = stack.call_in()
-    participants = {p["label"]: p for p in stack.user.state(room_id)["participants"]}
+    state = stack.user.state(room_id)
+    assert state["room"]["mode"] == "conference"
+    assert state["room"]["conference_sid"].startswith("CF")
+    participants = {p["label"]: p for p in state["participants"]}
     assert participants["owner"]["status"] == "in the call"
     assert participants["owner"]["muted"] is True
+    assert participants["caller"]["status"] == "in the call"
     stack.user.open_room(room_id)
     stack.user.say(room_id, "オーナーにも聞こえる")
     stack.settle()
     assert [h["text"] for h in announcements(stack.sim.phone(OWNER))] == ["オーナーにも聞こえる"]
+    assert [h["text"] for h in announcements(stack.sim.phone(CALLER))] == ["オーナーにも聞こえる"]
 
 
 def test_hang_up_ends_the_room_and_fails_what_was_not_spoken(stack):
@@ -218,7 +244,7 @@ def test_a_caller_who_hangs_up_during_the_greeting_leaves_no_live_room(stack):
     assert stack.user.state(call_sid)["room"]["status"] == "waiting"
     stack.sim.hang_up(call_sid)
     stack.settle()
-    assert stack.release_scheduled("check_waiting_room") == 1
+    assert stack.release_scheduled("check_room") == 1
     stack.settle()
     assert stack.user.state(call_sid)["room"]["status"] == "ended"
     assert call_sid not in [r["id"] for r in rooms.live(stack.redis)]
