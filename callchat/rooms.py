@@ -12,6 +12,7 @@ room's keys in one Redis Cluster slot):
     room:{id}:queue          list  ids of messages waiting to be announced (head first)
     room:{id}:speaking       str   id of the message being announced; PX = watchdog bound
     room:{id}:seq            str   the last message id handed out
+    room:{id}:clients        hash  client id (the page's per-message id) -> message id
     room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
                                    state (queued|speaking|spoken|failed), error_code, error,
                                    created_at, speaking_at, finished_at
@@ -32,7 +33,7 @@ from redis import Redis
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":log", ":queue", ":speaking", ":seq")
+_SUFFIXES = ("", ":participants", ":log", ":queue", ":speaking", ":seq", ":clients")
 
 
 def key(room_id: str, suffix: str = "") -> str:
@@ -156,10 +157,21 @@ def participants(r: Redis, room_id: str) -> list[dict[str, Any]]:
     return [json.loads(v) for v in r.hvals(key(room_id, ":participants"))]
 
 
-def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, language: str) -> dict[str, Any]:
+class RepeatedMessage(Exception):
+    """`add_message` was given a client id it has seen in this room; `.message` is the one stored then."""
+
+    def __init__(self, message: dict[str, Any] | None) -> None:
+        super().__init__("This message was already sent.")
+        self.message = message
+
+
+def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, language: str,
+                client_id: str = "") -> dict[str, Any]:
     """Store a typed message and put it at the end of the room's announce queue.
 
-    The message is in Redis (and so survives any process) before this returns.
+    The message is in Redis (and so survives any process) before this returns. With a
+    `client_id` the message is stored once per room however often it is sent (a double
+    click, a retried POST), as draft-ietf-httpapi-idempotency-key-header describes.
 
     Args:
         r: Redis client (decoded).
@@ -167,9 +179,13 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
         kind: `say` (body is text) or `play` (body is an https audio URL).
         body: the validated text or URL.
         voice, language: how `<Say>` speaks it.
+        client_id: the sender's id for this message (validated by the caller), or "" for none.
 
     Returns:
         The message as stored, with its `id` (int, increasing per room) and state `queued`.
+
+    Raises:
+        RepeatedMessage: `client_id` was already used in this room; nothing new is stored.
     """
     ttl = _pttl(r, room_id)
     msg_id = r.incr(key(room_id, ":seq"))
@@ -179,9 +195,16 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
     with r.pipeline() as p:
         p.hset(_msg_key(room_id, msg_id), mapping=message)
         p.pexpire(_msg_key(room_id, msg_id), ttl)
+        p.execute()
+    # The message hash exists before its client id is taken, so a repeat always finds it;
+    # it is not in the log or queue yet, so nobody sees a repeat's discarded copy.
+    if client_id and not r.hsetnx(key(room_id, ":clients"), client_id, msg_id):
+        r.delete(_msg_key(room_id, msg_id))
+        raise RepeatedMessage(get_message(r, room_id, r.hget(key(room_id, ":clients"), client_id)))
+    with r.pipeline() as p:
         p.rpush(key(room_id, ":log"), msg_id)
         p.rpush(key(room_id, ":queue"), msg_id)
-        for suffix in (":seq", ":log", ":queue"):
+        for suffix in (":seq", ":log", ":queue", ":clients"):
             p.pexpire(key(room_id, suffix), ttl)
         p.execute()
     _publish(r, room_id, {"type": "message", "message": message})
@@ -337,3 +360,4 @@ def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
     if room is None:
         return None
     return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id)}
+

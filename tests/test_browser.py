@@ -94,3 +94,20 @@ def test_operators_see_live_sessions_with_numbers_partly_hidden(masking, page):
     expect(row).to_contain_text(session["numbers"]["a"]["calls"])
     expect(row).not_to_contain_text("+819011112222")
     page.screenshot(path=str(SCREENSHOT.with_name("callchat-sessions.png")), full_page=True)
+
+
+def test_double_clicking_send_speaks_the_message_once(stack, page):
+    from playwright.sync_api import expect
+
+    room_id = stack.call_in()
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    expect(page.locator("#room-status")).to_have_text("live")
+    page.locator("#text").fill("二度押しても一度だけ")
+    page.locator("#send").dblclick()
+    expect(page.locator("#text")).to_have_value("")
+    stack.settle()
+    expect(page.locator("#messages li .state")).to_have_text(["spoken"])
+    assert [m["body"] for m in stack.user.state(room_id)["messages"]] == ["二度押しても一度だけ"]
+    heard = [h["text"] for h in stack.sim.phone(CALLER).heard() if h["source"] == "announcement"]
+    assert heard == ["二度押しても一度だけ"]
+
