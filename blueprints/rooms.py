@@ -115,15 +115,19 @@ def set_voice(room_id: str):
 
 @bp.post("/<room_id>/calls")
 def call_someone(room_id: str):
-    """Call someone into this room: `{"to": "090-1234-5678"}`; up to 3 attempts, 30 s apart."""
+    """Call someone into this room: `{"to": "090-1234-5678"}`; up to 3 attempts, 30 s apart.
+
+    Answers 202 with the call; 400 for a number callchat cannot call (its own included);
+    409 when the call is over, or the number is the caller's, already in the call or being called.
+    """
     _room_or_404(room_id)
     body = dict(_json_body(), room=room_id)
     body.setdefault("retry_delay", 30)
     try:
         request_ = calls.validate(current_app.redis, body, current_app.config)
+        return jsonify(start_call(current_app.redis, current_app.task_queue, request_, current_app.config)), 202
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
-    return jsonify(start_call(current_app.redis, current_app.task_queue, request_, current_app.config)), 202
 
 
 @bp.post("/<room_id>/calls/<call_id>/cancel")

@@ -361,3 +361,49 @@ def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
         return None
     return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id)}
 
+
+#: Participant statuses of someone no longer on the call nor being called into it. A dial
+#: entry's "no answer" means a redial is due, so "no answer" ends only other participants.
+GONE = ("left", "not reached", "cancelled", "canceled", "busy", "failed")
+
+# Atomically: add a participant for a number being called in, unless someone with that
+# number is already in the room or being called into it (then return that participant).
+_ADD_DIALED = """
+local gone = {}
+for i = 4, #ARGV do gone[ARGV[i]] = true end
+for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
+  local p = cjson.decode(raw)
+  local over = gone[p.status] or (p.status == 'no answer' and p.dial_id == nil)
+  if p.number == ARGV[1] and not over then return raw end
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.max(redis.call('PTTL', KEYS[2]), 1))
+return false
+"""
+
+
+def add_dialed(r: Redis, room_id: str, entry: str, number: str, **fields: Any) -> dict[str, Any] | None:
+    """Show a number callchat is about to call into the room, unless it is there already.
+
+    One Lua script checks and adds, so two simultaneous requests to call the same
+    number cannot both pass. A number whose earlier entry is over (see GONE) may be
+    called again.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        entry: the participant key, e.g. `dial-<call id>`.
+        number: the E.164 number to be called.
+        **fields: the entry's other fields (label, status, dial_id, attempt, …).
+
+    Returns:
+        None if the entry was added (and published); else the participant who already has
+        `number` (in the call, ringing, or with a redial due), and nothing is added.
+    """
+    participant = dict(fields, call_sid=entry, number=number)
+    found = r.eval(_ADD_DIALED, 2, key(room_id, ":participants"), key(room_id), number, entry,
+                   json.dumps(participant, ensure_ascii=False), *GONE)
+    if found:
+        return json.loads(found)
+    _publish(r, room_id, {"type": "participant", "participant": participant})
+    return None

@@ -190,8 +190,11 @@
 
   const dial = document.getElementById("dial");
   const dialError = document.getElementById("dial-error");
+  const dialButton = dial.querySelector("button");
   dial.addEventListener("submit", async (e) => {
     e.preventDefault();
+    if (dialButton.disabled) return;
+    dialButton.disabled = true;
     try {
       await post(dial.dataset.url, { to: dial.elements.to.value });
       dial.elements.to.value = "";
@@ -199,6 +202,8 @@
     } catch (err) {
       dialError.textContent = err.message;
       dialError.hidden = false;
+    } finally {
+      dialButton.disabled = false;
     }
   });
 
