@@ -82,6 +82,18 @@ def test_messages_without_a_client_id_are_each_stored(stack):
     assert announcements(stack) == ["same words", "same words"]
 
 
+def test_the_client_ids_of_an_ended_room_expire_with_its_history(stack):
+    stack.app.config["ROOM_RETENTION_SECONDS"] = 5
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.user.post(f"/rooms/{room_id}/messages", {"kind": "say", "text": "bye", "client_id": uuid.uuid4().hex})
+    stack.settle()
+    stack.sim.hang_up(room_id)
+    stack.settle()
+    assert stack.redis.exists(f"room:{{{room_id}}}:clients")
+    assert all(0 < stack.redis.pttl(k) <= 5000 for k in stack.redis.keys(f"room:{{{room_id}}}*"))
+
+
 @pytest.mark.parametrize("client_id", ["short", "x" * 65, "has spaces in it", "日本語のクライアントID", 12345678])
 def test_a_malformed_client_id_is_refused_and_nothing_is_stored(stack, client_id):
     room_id = stack.call_in()
