@@ -57,9 +57,9 @@ def create_call():
     """Reach a person: 202 with the call (its `id`, attempts, outcome `pending`) and a Location header."""
     try:
         request_ = calls.validate(current_app.redis, request.get_json(silent=True), current_app.config)
+        call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
-    call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     return jsonify(call), 202, {"Location": url_for("api.get_call", call_id=call["id"])}
 
 

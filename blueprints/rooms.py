@@ -7,6 +7,7 @@ fed from Redis pub/sub, so any web process can serve any page.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
@@ -23,6 +24,8 @@ bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 KEEPALIVE_SECONDS = 15
 #: Milliseconds a browser waits before reconnecting a dropped stream.
 RECONNECT_MS = 2000
+#: A message's client id: the page sends `crypto.randomUUID()` (36 characters) or 32 hex digits.
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def _room_or_404(room_id: str) -> dict[str, Any]:
@@ -65,13 +68,20 @@ def _json_body() -> dict[str, Any]:
 def post_message(room_id: str):
     """Queue a message to be spoken: `{"kind": "say", "text": "…"}` or `{"kind": "play", "url": "https://…"}`.
 
-    Answers 202 with the stored message once it is safely in Redis; 400 with a readable
-    `error` for an empty, too long or unplayable message; 409 when the call is over.
+    An optional `"client_id"` (8-64 letters, digits, `-`, `_`; the page makes one per
+    message) makes the post safe to repeat: the message is stored and spoken once.
+
+    Answers 202 with the stored message once it is safely in Redis; 200 with the message
+    stored earlier when its `client_id` was already sent; 400 with a readable `error` for
+    an empty, too long or unplayable message or a malformed client id; 409 when the call is over.
     """
     room = _room_or_404(room_id)
     body = _json_body()
     if room["status"] == "ended":
         return jsonify(error="The call has ended, so nothing more can be said in it."), 409
+    client_id = body.get("client_id", "")
+    if client_id != "" and not (isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id)):
+        return jsonify(error="'client_id' must be 8 to 64 letters, digits, '-' or '_'."), 400
     kind = body.get("kind", "say")
     try:
         if kind == "say":
@@ -82,7 +92,11 @@ def post_message(room_id: str):
             raise InvalidMessage("A message is either 'say' (text) or 'play' (an audio URL).")
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
-    message = rooms.add_message(current_app.redis, room_id, kind, content, room["voice"], room["language"])
+    try:
+        message = rooms.add_message(current_app.redis, room_id, kind, content, room["voice"], room["language"],
+                                    client_id=client_id)
+    except rooms.RepeatedMessage as repeat:
+        return jsonify(message=repeat.message), 200
     enqueue_announce(current_app.task_queue, room_id)
     return jsonify(message=message), 202
 
@@ -101,15 +115,19 @@ def set_voice(room_id: str):
 
 @bp.post("/<room_id>/calls")
 def call_someone(room_id: str):
-    """Call someone into this room: `{"to": "090-1234-5678"}`; up to 3 attempts, 30 s apart."""
+    """Call someone into this room: `{"to": "090-1234-5678"}`; up to 3 attempts, 30 s apart.
+
+    Answers 202 with the call; 400 for a number callchat cannot call (its own included);
+    409 when the call is over, or the number is the caller's, already in the call or being called.
+    """
     _room_or_404(room_id)
     body = dict(_json_body(), room=room_id)
     body.setdefault("retry_delay", 30)
     try:
         request_ = calls.validate(current_app.redis, body, current_app.config)
+        return jsonify(start_call(current_app.redis, current_app.task_queue, request_, current_app.config)), 202
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
-    return jsonify(start_call(current_app.redis, current_app.task_queue, request_, current_app.config)), 202
 
 
 @bp.post("/<room_id>/calls/<call_id>/cancel")

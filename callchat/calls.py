@@ -57,7 +57,12 @@ def _ints(record: dict[str, Any], *names: str) -> dict[str, Any]:
     return record
 
 
-def create(r: Redis, request: dict[str, Any], ttl: int) -> dict[str, Any]:
+def new_id() -> str:
+    """Return a fresh call id: 32 random hex characters."""
+    return secrets.token_hex(16)
+
+
+def create(r: Redis, request: dict[str, Any], ttl: int, call_id: str = "") -> dict[str, Any]:
     """Store a new call request, with attempt 1 scheduled now.
 
     Args:
@@ -65,11 +70,12 @@ def create(r: Redis, request: dict[str, Any], ttl: int) -> dict[str, Any]:
         request: validated fields: to (E.164), say, voice, language, room, max_attempts,
             retry_delay, ring_timeout, machine, status_callback.
         ttl: seconds the keys live at most before the outcome (they get retention after).
+        call_id: the id to store it under (from `new_id`), or "" for a new one.
 
     Returns:
-        The stored call, with its new `id` (32 hex characters) and outcome `pending`.
+        The stored call, with its `id` (32 hex characters) and outcome `pending`.
     """
-    call_id = secrets.token_hex(16)
+    call_id = call_id or new_id()
     now = time.time()
     call = dict(request, id=call_id, outcome="pending", reason="", attempts_made=0, next_attempt_at=now,
                 created_at=now, finished_at="")
@@ -305,14 +311,16 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
         r: Redis client (decoded), to check the room and the hourly cap.
         body: `{"to", "say", "language", "voice", "room", "max_attempts", "retry_delay",
             "ring_timeout", "machine", "status_callback"}`; only `to`, and `say` or `room`, are required.
-        cfg: settings (DEFAULT_REGION, ALLOWED_COUNTRIES, SAY_VOICE, SAY_LANGUAGE, DESTINATION_CALLS_PER_HOUR).
+        cfg: settings (DEFAULT_REGION, ALLOWED_COUNTRIES, TWILIO_PHONE_NUMBER, SAY_VOICE, SAY_LANGUAGE,
+            DESTINATION_CALLS_PER_HOUR).
 
     Returns:
         The request with defaults filled in and `to` in E.164.
 
     Raises:
-        InvalidCall: the first problem found (status 400, 404 for an unknown room, 409 for an
-            ended one, 429 when the destination's hourly cap is reached).
+        InvalidCall: the first problem found (status 400, also for callchat's own number;
+            404 for an unknown room; 409 for an ended one or the room's caller; 429 when the
+            destination's hourly cap is reached).
     """
     if not isinstance(body, dict):
         raise InvalidCall("Send a JSON object.")
@@ -321,6 +329,8 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
                                          numbers.allowed_countries(cfg["ALLOWED_COUNTRIES"], cfg["DEFAULT_REGION"]))
     except numbers.RefusedNumber as exc:
         raise InvalidCall(str(exc)) from exc
+    if to == cfg["TWILIO_PHONE_NUMBER"]:
+        raise InvalidCall(f"{to} is callchat's own number (TWILIO_PHONE_NUMBER); it cannot call itself.")
     room = str(body.get("room") or "")
     voice = str(body.get("voice") or cfg["SAY_VOICE"])
     language = str(body.get("language") or cfg["SAY_LANGUAGE"])
@@ -331,6 +341,8 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
             raise InvalidCall(f"There is no room {room!r}.", 404)
         if found["status"] == "ended":
             raise InvalidCall("That call has ended; nobody can be called into it.", 409)
+        if to == found["caller"]:
+            raise InvalidCall(f"{to} is the caller's own number: they are already on this call.", 409)
     else:
         try:
             say = check_say(str(body.get("say", "")), voice)

@@ -22,6 +22,7 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
                                    being spoken, or `move` while the caller is moved into the
                                    conference; PX = watchdog bound
     room:{id}:seq            str   the last message id handed out
+    room:{id}:clients        hash  client id (the page's per-message id) -> message id
     room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
                                    state (queued|speaking|spoken|failed), error_code, error,
                                    created_at, speaking_at, finished_at
@@ -42,7 +43,7 @@ from redis import Redis
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq")
+_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients")
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
@@ -243,10 +244,21 @@ def participants(r: Redis, room_id: str) -> list[dict[str, Any]]:
     return [json.loads(v) for v in r.hvals(key(room_id, ":participants"))]
 
 
-def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, language: str) -> dict[str, Any]:
+class RepeatedMessage(Exception):
+    """`add_message` was given a client id it has seen in this room; `.message` is the one stored then."""
+
+    def __init__(self, message: dict[str, Any] | None) -> None:
+        super().__init__("This message was already sent.")
+        self.message = message
+
+
+def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, language: str,
+                client_id: str = "") -> dict[str, Any]:
     """Store a typed message and put it at the end of the room's announce queue.
 
-    The message is in Redis (and so survives any process) before this returns.
+    The message is in Redis (and so survives any process) before this returns. With a
+    `client_id` the message is stored once per room however often it is sent (a double
+    click, a retried POST), as draft-ietf-httpapi-idempotency-key-header describes.
 
     Args:
         r: Redis client (decoded).
@@ -254,9 +266,13 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
         kind: `say` (body is text) or `play` (body is an https audio URL).
         body: the validated text or URL.
         voice, language: how `<Say>` speaks it.
+        client_id: the sender's id for this message (validated by the caller), or "" for none.
 
     Returns:
         The message as stored, with its `id` (int, increasing per room) and state `queued`.
+
+    Raises:
+        RepeatedMessage: `client_id` was already used in this room; nothing new is stored.
     """
     ttl = _pttl(r, room_id)
     msg_id = r.incr(key(room_id, ":seq"))
@@ -266,9 +282,16 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
     with r.pipeline() as p:
         p.hset(_msg_key(room_id, msg_id), mapping=message)
         p.pexpire(_msg_key(room_id, msg_id), ttl)
+        p.execute()
+    # The message hash exists before its client id is taken, so a repeat always finds it;
+    # it is not in the log or queue yet, so nobody sees a repeat's discarded copy.
+    if client_id and not r.hsetnx(key(room_id, ":clients"), client_id, msg_id):
+        r.delete(_msg_key(room_id, msg_id))
+        raise RepeatedMessage(get_message(r, room_id, r.hget(key(room_id, ":clients"), client_id)))
+    with r.pipeline() as p:
         p.rpush(key(room_id, ":log"), msg_id)
         p.rpush(key(room_id, ":queue"), msg_id)
-        for suffix in (":seq", ":log", ":queue"):
+        for suffix in (":seq", ":log", ":queue", ":clients"):
             p.pexpire(key(room_id, suffix), ttl)
         p.execute()
     _publish(r, room_id, {"type": "message", "message": message})
@@ -471,3 +494,50 @@ def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
     if room is None:
         return None
     return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id)}
+
+
+#: Participant statuses of someone no longer on the call nor being called into it. A dial
+#: entry's "no answer" means a redial is due, so "no answer" ends only other participants.
+GONE = ("left", "not reached", "cancelled", "canceled", "busy", "failed")
+
+# Atomically: add a participant for a number being called in, unless someone with that
+# number is already in the room or being called into it (then return that participant).
+_ADD_DIALED = """
+local gone = {}
+for i = 4, #ARGV do gone[ARGV[i]] = true end
+for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
+  local p = cjson.decode(raw)
+  local over = gone[p.status] or (p.status == 'no answer' and p.dial_id == nil)
+  if p.number == ARGV[1] and not over then return raw end
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.max(redis.call('PTTL', KEYS[2]), 1))
+return false
+"""
+
+
+def add_dialed(r: Redis, room_id: str, entry: str, number: str, **fields: Any) -> dict[str, Any] | None:
+    """Show a number callchat is about to call into the room, unless it is there already.
+
+    One Lua script checks and adds, so two simultaneous requests to call the same
+    number cannot both pass. A number whose earlier entry is over (see GONE) may be
+    called again.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        entry: the participant key, e.g. `dial-<call id>`.
+        number: the E.164 number to be called.
+        **fields: the entry's other fields (label, status, dial_id, attempt, …).
+
+    Returns:
+        None if the entry was added (and published); else the participant who already has
+        `number` (in the call, ringing, or with a redial due), and nothing is added.
+    """
+    participant = dict(fields, call_sid=entry, number=number)
+    found = r.eval(_ADD_DIALED, 2, key(room_id, ":participants"), key(room_id), number, entry,
+                   json.dumps(participant, ensure_ascii=False), *GONE)
+    if found:
+        return json.loads(found)
+    _publish(r, room_id, {"type": "participant", "participant": participant})
+    return None

@@ -42,11 +42,16 @@ def dial_entry(call_id: str) -> str:
     return f"dial-{call_id}"
 
 
+def _dial_fields(call: dict[str, Any]) -> dict[str, Any]:
+    """What every dial entry shows besides its progress: who is called, and by which call."""
+    return {"label": call["to"], "dial_id": call["id"], "max_attempts": call["max_attempts"]}
+
+
 def update_dial_entry(r, call: dict[str, Any], **fields: Any) -> None:
     """Show a call-into-a-room's progress on the room page (no-op for calls with a message)."""
     if call.get("room"):
-        rooms.upsert_participant(r, call["room"], dial_entry(call["id"]), label=call["to"], number=call["to"],
-                                 dial_id=call["id"], max_attempts=call["max_attempts"], **fields)
+        rooms.upsert_participant(r, call["room"], dial_entry(call["id"]), number=call["to"], **_dial_fields(call),
+                                 **fields)
 
 
 def place_attempt(call_id: str, n: int) -> str | None:
@@ -196,6 +201,9 @@ def hang_up(call_sid: str) -> None:
 def start_call(r, q: Queue, request: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Store a validated call request and enqueue its first attempt now.
 
+    A call into a room first takes the number's place on the room page, atomically
+    (`rooms.add_dialed`), so one number is never called into a room twice at once.
+
     Args:
         r: Redis client (decoded).
         q: the RQ queue.
@@ -204,11 +212,22 @@ def start_call(r, q: Queue, request: dict[str, Any], cfg: dict[str, Any]) -> dic
 
     Returns:
         The call as `callchat.calls.view` shows it.
+
+    Raises:
+        calls.InvalidCall: (409) the number is already in the room, or being called into it;
+            nothing is stored and no call is placed.
     """
+    call_id = calls.new_id()
+    if request["room"]:
+        there = rooms.add_dialed(r, request["room"], dial_entry(call_id), request["to"],
+                                 **_dial_fields(dict(request, id=call_id)), status="dialing", attempt=1, next_try_at="")
+        if there and there.get("status") == "in the call":
+            raise calls.InvalidCall(f"{request['to']} is already in this call.", 409)
+        if there:
+            raise calls.InvalidCall(f"{request['to']} is already being called into this call ({there.get('status')}).", 409)
     span = request["max_attempts"] * (request["retry_delay"] + request["ring_timeout"] + 3600)
-    call = calls.create(r, request, span + int(cfg["CALL_RETENTION_SECONDS"]))
+    call = calls.create(r, request, span + int(cfg["CALL_RETENTION_SECONDS"]), call_id)
     q.enqueue(place_attempt, call["id"], 1, job_id=attempt_job_id(call["id"], 1))
-    update_dial_entry(r, call, status="dialing", attempt=1, next_try_at="")
     return calls.view(r, call["id"])
 
 

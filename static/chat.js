@@ -9,6 +9,7 @@
   const form = document.getElementById("compose");
   const text = document.getElementById("text");
   const url = document.getElementById("url");
+  const send = document.getElementById("send");
   const error = document.getElementById("error");
   const statusBadge = document.getElementById("room-status");
   const voiceSelect = document.getElementById("voice");
@@ -83,11 +84,15 @@
     }
   }
 
+  let ended = false; // the room's call is over
+  let sending = false; // a message post is in flight
+
   function renderRoom(room) {
     statusBadge.textContent = room.status;
     statusBadge.className = `badge ${room.status}`;
-    const ended = room.status === "ended";
+    ended = room.status === "ended";
     form.querySelectorAll("textarea, input, button").forEach((x) => (x.disabled = ended));
+    send.disabled = ended || sending;
     if (ended) showError("The call has ended.");
     languageSelect.value = room.language;
     fillVoices(room.language, room.voice);
@@ -147,24 +152,49 @@
     (play ? url : text).focus();
   }));
 
+  // One id per message, so a double submit or a retry after a lost answer is stored once.
+  // crypto.randomUUID needs a secure context (https or localhost); getRandomValues does not.
+  function newClientId() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  let unsent = null; // { payload: JSON, id }: the message being sent, until the server has it
+
+  function clientIdFor(payload) {
+    const key = JSON.stringify(payload);
+    if (!unsent || unsent.payload !== key) unsent = { payload: key, id: newClientId() };
+    return unsent.id;
+  }
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    if (sending) return; // Enter pressed again while the first post is in flight
     const payload = kind() === "play" ? { kind: "play", url: url.value } : { kind: "say", text: text.value };
+    sending = true;
+    send.disabled = true;
     try {
-      const data = await post(root.dataset.post, payload);
+      const data = await post(root.dataset.post, { ...payload, client_id: clientIdFor(payload) });
+      unsent = null;
       renderMessage(data.message);
       showError("");
       text.value = "";
       url.value = "";
     } catch (err) {
       showError(err.message);
+    } finally {
+      sending = false;
+      send.disabled = ended;
     }
   });
 
   const dial = document.getElementById("dial");
   const dialError = document.getElementById("dial-error");
+  const dialButton = dial.querySelector("button");
   dial.addEventListener("submit", async (e) => {
     e.preventDefault();
+    if (dialButton.disabled) return;
+    dialButton.disabled = true;
     try {
       await post(dial.dataset.url, { to: dial.elements.to.value });
       dial.elements.to.value = "";
@@ -172,6 +202,8 @@
     } catch (err) {
       dialError.textContent = err.message;
       dialError.hidden = false;
+    } finally {
+      dialButton.disabled = false;
     }
   });
 

@@ -94,3 +94,52 @@ def test_operators_see_live_sessions_with_numbers_partly_hidden(masking, page):
     expect(row).to_contain_text(session["numbers"]["a"]["calls"])
     expect(row).not_to_contain_text("+819011112222")
     page.screenshot(path=str(SCREENSHOT.with_name("callchat-sessions.png")), full_page=True)
+
+
+def open_live_room(stack, page) -> str:
+    """A phone calls in and the page opens its room, showing it live; return the room id."""
+    from playwright.sync_api import expect
+
+    room_id = stack.call_in()
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    expect(page.locator("#room-status")).to_have_text("live")
+    return room_id
+
+
+def test_double_clicking_send_speaks_the_message_once(stack, page):
+    from playwright.sync_api import expect
+
+    room_id = open_live_room(stack, page)
+    page.locator("#text").fill("二度押しても一度だけ")
+    page.locator("#send").dblclick()
+    expect(page.locator("#text")).to_have_value("")
+    stack.settle()
+    expect(page.locator("#messages li .state")).to_have_text(["spoken"])
+    assert [m["body"] for m in stack.user.state(room_id)["messages"]] == ["二度押しても一度だけ"]
+    heard = [h["text"] for h in stack.sim.phone(CALLER).heard() if h["source"] == "announcement"]
+    assert heard == ["二度押しても一度だけ"]
+
+
+def test_double_clicking_call_dials_once_and_the_callers_number_is_refused(stack, page):
+    from playwright.sync_api import expect
+
+    room_id = open_live_room(stack, page)
+    page.locator("#dial-to").fill("090-5555-6666")
+    page.locator("#dial button").dblclick()
+    expect(page.locator("#dial-to")).to_have_value("")
+    stack.settle()
+    expect(page.locator("#participants li", has_text="+819055556666")).to_have_count(1)
+    expect(page.locator("#participants li", has_text="+819055556666")).to_contain_text("in the call")
+    assert len(stack.sim.phone("+819055556666").calls()) == 1
+    expect(page.locator("#dial-error")).to_be_hidden()
+
+    page.locator("#dial-to").fill("090-5555-6666")
+    page.locator("#dial button").click()
+    expect(page.locator("#dial-error")).to_have_text("+819055556666 is already in this call.")
+    page.locator("#dial-to").fill(CALLER)
+    page.locator("#dial button").click()
+    expect(page.locator("#dial-error")).to_contain_text("the caller's own number")
+    page.screenshot(path=str(SCREENSHOT.with_name("callchat-dial-refused.png")), full_page=True)
+    stack.settle()
+    assert len(stack.sim.phone("+819055556666").calls()) == 1
+    assert len(stack.sim.phone(CALLER).calls()) == 1, "only the caller's own incoming call"
