@@ -7,13 +7,14 @@ import uuid
 
 import pytest
 
+from callchat.settings import DEFAULTS
 from tests.conftest import CALLER, OWNER, TWILIO_NUMBER, ChatUser
 
 CALLEE = "+819055556666"
 
 
 def announcements(stack, number=CALLER):
-    return [h["text"] for h in stack.sim.phone(number).heard() if h["source"] == "announcement"]
+    return [h["text"] for h in stack.sim.phone(number).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
 
 
 def at_once(*posts):
