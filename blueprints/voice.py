@@ -79,13 +79,13 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
     room = rooms.get(r, room_id)
     if room is None or room["status"] == "ended":
         return _twiml(twiml.hang_up())
-    if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
-        log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
-        return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
     if room["status"] == "waiting" and rooms.update(r, room_id, only_if=("status", "waiting"), status="live"):
         rooms.upsert_participant(r, room_id, room_id, status="in the call")
         log.info("room %s: the caller is on the line", room_id)
         just_spoke = True
+    if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
+        log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
+        return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
     if just_spoke or rooms.has_queued(r, room_id):
         enqueue_announce(current_app.task_queue, room_id)
     return _twiml(twiml.wait(WAIT_SECONDS, _public_url(urls.WAIT, room_id=room_id)))

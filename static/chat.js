@@ -87,7 +87,17 @@
   let ended = false; // the room's call is over
   let sending = false; // a message post is in flight
 
+  // How messages reach the phones, by the room's mode (callchat/rooms.py).
+  const MODE_TEXT = {
+    call: "Messages are spoken straight into the caller's call.",
+    moving: "Someone else answered: moving the call into a conference…",
+    joining: "Someone else answered: moving the call into a conference…",
+    conference: "Conference: every phone on the call hears the messages.",
+  };
+  const modeLine = document.getElementById("room-mode");
+
   function renderRoom(room) {
+    modeLine.textContent = room.status === "ended" ? "" : MODE_TEXT[room.mode] || "";
     statusBadge.textContent = room.status;
     statusBadge.className = `badge ${room.status}`;
     ended = room.status === "ended";

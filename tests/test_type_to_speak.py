@@ -138,6 +138,25 @@ def test_owner_answering_moves_the_room_into_a_conference_and_both_hear_what_fol
     assert [h["text"] for h in announcements(stack.sim.phone(CALLER))] == ["オーナーにも聞こえる"]
 
 
+def test_an_owner_who_answers_during_the_greeting_still_hears_what_is_typed(stack, monkeypatch):
+    """Bug: the caller went straight from the greeting into the conference, and the room stayed 'waiting' for good."""
+    stack.app.config["OWNER_PHONE"] = OWNER
+    monkeypatch.setenv("OWNER_PHONE", OWNER)
+    stack.sim.set_clock("manual")  # the greeting is still being said while the owner answers
+    stack.sim.phone(OWNER).script(["answer"], answer_after=0)
+    room_id = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
+    stack.settle()
+    stack.sim.advance(60)
+    stack.settle()
+    stack.user.open_room(room_id)
+    assert stack.user.say(room_id, "挨拶のあとで").status_code == 202
+    stack.settle()
+    state = stack.user.state(room_id)
+    assert (state["room"]["status"], state["room"]["mode"]) == ("live", "conference")
+    assert [h["text"] for h in announcements(stack.sim.phone(CALLER))] == ["挨拶のあとで"]
+    assert [h["text"] for h in announcements(stack.sim.phone(OWNER))] == ["挨拶のあとで"]
+
+
 def test_hang_up_ends_the_room_and_fails_what_was_not_spoken(stack):
     room_id = stack.call_in()
     stack.user.open_room(room_id)
