@@ -8,6 +8,7 @@ with status 1 if any check finds a problem. `make doctor` runs it with `make run
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -184,6 +185,7 @@ def command() -> None:
 
     Exits with status 1 if any check finds a problem.
     """
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # not every request's headers
     ok = True
     for name, fine, detail in checks(settings.read()):
         ok &= fine
