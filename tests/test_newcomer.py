@@ -56,16 +56,32 @@ def users_environment() -> dict[str, str]:
     return env
 
 
-def processes_in(folder: Path) -> list[str]:
-    """The command lines of every process whose working directory is in `folder` (Linux /proc)."""
-    found = []
+def processes_in(folder: Path) -> dict[int, str]:
+    """Every process whose working directory is in `folder` (Linux /proc): {pid: command line}."""
+    found = {}
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and Path(os.readlink(entry / "cwd")).is_relative_to(folder):
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # gone meanwhile, or not ours to look at
             continue
     return found
+
+
+def press_ctrl_c(make: subprocess.Popen, clone: Path) -> dict[int, str]:
+    """SIGINT to `make run`'s process group, as Ctrl-C in its terminal; return what still runs 30 s later
+    (then killed, so that nothing outlives the test)."""
+    if make.poll() is None:
+        os.killpg(make.pid, signal.SIGINT)
+    try:
+        make.wait(30)
+        wait_for(lambda: not processes_in(clone), 30, "every process of make run to end")
+        return {}
+    except (subprocess.TimeoutExpired, AssertionError):
+        left = processes_in(clone)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        return left
 
 
 def test_make_run_on_a_fresh_clone_speaks_what_is_typed_into_a_call(tmp_path):
@@ -80,7 +96,7 @@ def test_make_run_on_a_fresh_clone_speaks_what_is_typed_into_a_call(tmp_path):
                             start_new_session=True)
 
     def answers(url: str) -> bool:
-        assert make.poll() is None, f"make run stopped (exit {make.returncode}):\n{log_path.read_text()[-5000:]}"
+        assert make.poll() is None, f"make run stopped (exit {make.returncode}); its output is below"
         return requests.get(url, timeout=2).ok
 
     try:
@@ -92,6 +108,7 @@ def test_make_run_on_a_fresh_clone_speaks_what_is_typed_into_a_call(tmp_path):
         phone = sim.phone(CALLER)
         room_id = phone.call(run_env(clone, {})[0]["TWILIO_PHONE_NUMBER"])
         sim.settle(timeout=60)
+        assert sim.errors() == [], "the call is answered (no failed webhook)"
         user = ChatUser(web)
         user.open_room(room_id)
         typed = "はじめまして、聞こえますか"
@@ -99,14 +116,11 @@ def test_make_run_on_a_fresh_clone_speaks_what_is_typed_into_a_call(tmp_path):
         assert response.status_code == 202, response.text
         wait_for(lambda: answers(f"{web}/healthz") and typed in [h.get("text") for h in phone.heard()], 120,
                  "the phone to hear the typed message")
-        assert sim.errors() == []
     finally:
-        if make.poll() is None:
-            os.killpg(make.pid, signal.SIGINT)  # Ctrl-C in the terminal
-            make.wait(60)
+        left = press_ctrl_c(make, clone)
         log.close()
-        print(log_path.read_text()[-5000:])
-    wait_for(lambda: not processes_in(clone), 30, "every process of make run to end")
+        print(log_path.read_text())
+    assert not left, f"still running after Ctrl-C: {left}"
     for url in (web, sim_url):
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=2)
