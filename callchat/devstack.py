@@ -143,6 +143,8 @@ def port_urls(env: Mapping[str, Any], simulator: bool = True) -> dict[str, str]:
 def run_env(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], bool]:
     """`make run`'s settings: the environment's, over `.env`'s, over `simulator/local.env`'s (read only
     while TWILIO_ACCOUNT_SID is unset), over `DEFAULT_PORTS` and the `port_urls` that follow them.
+    An empty value counts as unset, as in `callchat.settings.read`: a `.env` copied from
+    `.env.example` with blanks left does not blank the simulator's settings.
 
     Args:
         root: the repository, with `.env` (optional) and `simulator/local.env`.
@@ -159,8 +161,8 @@ def run_env(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> tupl
     dotenv = _env_file(root / ".env")
     local = _env_file(root / LOCAL_ENV)
     names = {*local, *dotenv, *DEFAULT_PORTS, *port_urls(DEFAULT_PORTS), *callchat_settings.DEFAULTS}
-    shell = {name: environ[name] for name in names if name in environ}
-    simulator = not {**dotenv, **shell}.get("TWILIO_ACCOUNT_SID", "").strip()
+    shell = {name: environ[name] for name in names if environ.get(name, "").strip()}
+    simulator = "TWILIO_ACCOUNT_SID" not in {**dotenv, **shell}
     env = {**{name: str(port) for name, port in DEFAULT_PORTS.items()}, **(local if simulator else {}), **dotenv, **shell}
     bad = {name: f"{env[name]!r} is not a port number (1-65535)." for name in DEFAULT_PORTS
            if not env[name].strip().isdigit() or not 0 < int(env[name]) < 65536}
@@ -170,7 +172,9 @@ def run_env(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> tupl
 
 
 def _env_file(path: Path) -> dict[str, str]:
-    return {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None} if path.exists() else {}
+    """The non-empty settings of an env file (none if it does not exist)."""
+    values = dotenv_values(path, interpolate=False) if path.exists() else {}
+    return {name: value for name, value in values.items() if value and value.strip()}
 
 
 def write_env_file(path: Path, env: Mapping[str, Any]) -> None:

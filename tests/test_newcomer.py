@@ -152,13 +152,20 @@ def test_dotenv_overrides_local_env_and_the_urls_follow_the_ports(tmp_path):
         "WEB_PORT": "8000", "SIM_PORT": "8200", "REDIS_PORT": "6400",  # the shell's environment wins over .env
         "REDIS_URL": "redis://127.0.0.1:6400/0", "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         "TWILIO_API_BASE": "http://127.0.0.1:8200", "SIM_VOICE_URL": "http://127.0.0.1:8000/voice/incoming",
-        "OWNER_PHONE": "", "SIM_NUMBERS": "+815010000201"}
+        "OWNER_PHONE": "+819010000001", "SIM_NUMBERS": "+815010000201"}  # an empty value is unset
     assert "HOME" not in env, "only the names callchat and the simulator use are taken from the environment"
 
     (tmp_path / ".env").write_text("PUBLIC_BASE_URL=https://tunnel.example.com\nREDIS_URL=redis://10.0.0.5:6379/2\n")
     env, _ = run_env(tmp_path, {})
     assert (env["PUBLIC_BASE_URL"], env["REDIS_URL"], env["TWILIO_API_BASE"]) == (
         "https://tunnel.example.com", "redis://10.0.0.5:6379/2", "http://127.0.0.1:5100"), "set explicitly: kept"
+
+
+def test_env_example_copied_to_dotenv_keeps_the_simulators_settings(tmp_path):
+    env, simulator = run_env(bare_clone_settings(tmp_path, (ROOT / ".env.example").read_text()), {})
+    assert simulator, "its blank TWILIO_ACCOUNT_SID means: the simulator"
+    checked = settings.from_env(env)
+    assert checked["TWILIO_AUTH_TOKEN"] == "simulator-auth-token" and checked["REDIS_URL"] == "redis://127.0.0.1:6379/0"
 
 
 def test_with_a_twilio_account_the_simulators_settings_are_not_used(tmp_path):
