@@ -187,6 +187,7 @@ def ports_in_use(env: Mapping[str, str], simulator: bool) -> dict[str, str]:
     busy = {}
     for name in DEFAULT_PORTS if simulator else ("WEB_PORT", "REDIS_PORT"):
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn and redis do: TIME_WAIT is free
             try:
                 s.bind(("127.0.0.1", int(env[name])))
             except OSError:
