@@ -62,7 +62,11 @@ def _redis(cfg: dict[str, Any], bad: dict[str, str]) -> Result:
 
 
 def _twilio(cfg: dict[str, Any], bad: dict[str, str]) -> Iterator[Result]:
-    """Yields the Twilio line; returns True when Twilio (or the simulator) accepted the credentials."""
+    """Yields the Twilio line; returns True when Twilio (or the simulator) accepted the credentials.
+
+    Asks for one of the account's IncomingPhoneNumbers (twilio.com/docs/phone-numbers/api/
+    incomingphonenumber-resource): wrong credentials answer HTTP 401, error 20003.
+    """
     where = f"the simulator at {cfg['TWILIO_API_BASE']}" if cfg["TWILIO_API_BASE"] else "Twilio"
     label = "simulator" if cfg["TWILIO_API_BASE"] else "Twilio"
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_API_BASE"):

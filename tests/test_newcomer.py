@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 import requests
 
 from callchat import settings
-from callchat.devstack import DEFAULT_PORTS, LOCAL_ENV, ROOT, free_port, port_urls, run_env, wait_for
+from callchat.devstack import DEFAULT_PORTS, LOCAL_ENV, ROOT, free_port, port_urls, ports_in_use, run_env, wait_for
 from callchat.masking import builtin
 from simulator.client import SimulatorClient
 from tests.conftest import CALLER, ChatUser
@@ -173,6 +174,16 @@ def test_with_a_twilio_account_the_simulators_settings_are_not_used(tmp_path):
     assert not simulator
     assert env["REDIS_URL"] == "redis://127.0.0.1:6400/0"
     assert "TWILIO_API_BASE" not in env and "PUBLIC_BASE_URL" not in env and "TWILIO_PHONE_NUMBER" not in env
+
+
+def test_a_port_in_use_is_named(tmp_path):
+    env, simulator = run_env(bare_clone_settings(tmp_path, ""), {name: str(free_port()) for name in DEFAULT_PORTS})
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        env["SIM_PORT"] = str(listener.getsockname()[1])
+        assert list(ports_in_use(env, simulator)) == ["SIM_PORT"]
+        assert ports_in_use(env, simulator=False) == {}, "without the simulator, SIM_PORT is not used"
 
 
 def test_a_bad_port_is_named(tmp_path):

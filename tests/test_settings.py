@@ -14,6 +14,7 @@ from app import create_app
 from callchat.devstack import ROOT, free_port
 from callchat.settings import SettingError
 from tests.conftest import CALLER
+from tests.openapi_check import api_v2010
 
 BAD_POOL = "+815000000101,+815000000102"  # 050-0000-…: no such Japanese numbers
 
@@ -82,6 +83,8 @@ def test_doctor_says_ok_to_every_check_of_a_working_stack(stack):
         "ok       Redis", "ok       simulator", "ok       PUBLIC_BASE_URL", "ok       TWILIO_PHONE_NUMBER",
         "ok       OWNER_PHONE", "ok       PROXY_NUMBERS", "ok       other settings"]
     assert f"TWILIO_PHONE_NUMBER: {stack.app.config['TWILIO_PHONE_NUMBER']} is the account's number" in result.stdout
+    for exchange in stack.sim.requests():
+        api_v2010().validate_exchange(exchange)
 
 
 def test_doctor_names_every_problem_and_exits_non_zero(stack):
