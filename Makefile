@@ -1,12 +1,13 @@
-# make run: callchat on this machine (with the local Twilio simulator unless TWILIO_ACCOUNT_SID is set).
+# make run: callchat on this machine (with the local Twilio simulator unless TWILIO_ACCOUNT_SID is set);
+#           .env overrides simulator/local.env, ports included (WEB_PORT, SIM_PORT, REDIS_PORT).
+# make doctor: flask --app app doctor, with make run's settings: every check, one line each.
 # make test: the whole test suite.
 # make bench: the benchmarks of docs/benchmarks.md, printed as one table (about 13 minutes).
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
-TWILIO_ACCOUNT_SID ?= $(shell sed -n 's/^TWILIO_ACCOUNT_SID=//p' .env 2>/dev/null)
 
-.PHONY: run test bench clean
+.PHONY: run doctor test bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,17 +21,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	@mkdir -p instance
-ifeq ($(strip $(TWILIO_ACCOUNT_SID)),)
-	@echo "No TWILIO_ACCOUNT_SID set: running against the local Twilio simulator."
-	@echo "  Chat page:             http://127.0.0.1:5000/rooms/"
-	@echo "  Simulator phone page:  http://127.0.0.1:5100/"
-	@echo "Press Ctrl-C to stop."
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev -e .env,simulator/local.env start
-else
-	@echo "Using the Twilio account $(TWILIO_ACCOUNT_SID). Chat page: http://127.0.0.1:5000/rooms/"
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start web worker redis
-endif
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack run
+
+doctor: $(VENV)/.runtime
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack doctor
 
 test: $(VENV)/.dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
@@ -40,4 +34,4 @@ bench: $(VENV)/.dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) instance/*.aof instance/appendonlydir instance/dump.rdb
+	rm -rf $(VENV) instance/*.aof instance/appendonlydir instance/dump.rdb instance/make-run.env

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
+import click
 from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask.cli import ScriptInfo
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from redis import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
@@ -13,7 +15,7 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import settings
+from callchat import doctor, settings
 
 csrf = CSRFProtect()
 
@@ -32,13 +34,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Returns:
         The Flask app, with `app.redis` (decoded strings, for state), `app.redis_streams`
         (for live pages' pub/sub), `app.task_queue` (an RQ `Queue` on its own binary
-        connection) and every blueprint registered.
+        connection), every blueprint registered and the `flask --app app doctor` command.
+
+    Raises:
+        settings.SettingError: a setting has a bad value (each one named). Under the Flask
+            CLI the app loads anyway, with no routes, so that `doctor` can report them.
     """
-    app = Flask(__name__)
-    app.config.from_mapping(settings.from_env())
-    if test_config:
-        app.config.update(test_config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.cli.add_command(doctor.command)
+    try:
+        app.config.from_mapping(settings.from_env(overrides=test_config))
+    except settings.SettingError as exc:
+        if not _loaded_by_flask_cli():
+            raise
+        app.logger.error("%s", exc)
+        return app
 
     if app.config["PROXY_HOPS"]:
         hops = int(app.config["PROXY_HOPS"])
@@ -69,6 +80,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     _register_error_pages(app)
     return app
+
+
+def _loaded_by_flask_cli() -> bool:
+    """True when the `flask` command is loading the app (for `flask --app app doctor`)."""
+    context = click.get_current_context(silent=True)
+    return context is not None and context.find_object(ScriptInfo) is not None
 
 
 def _wants_json() -> bool:

@@ -37,7 +37,7 @@ RESULTS = ROOT / "bench" / "results"
 ACCOUNT_SID = "AC" + "be" * 16
 AUTH_TOKEN = "bench-auth-token"
 TWILIO_NUMBER = "+815011112222"
-OWNER = "+819000000001"
+OWNER = "+819010000001"
 SETTINGS: dict[str, Any] = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                             "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "SECRET_KEY": "bench", "API_TOKEN": "bench-token",
                             "OWNER_PHONE": OWNER, "WEB_CONCURRENCY": 2}

@@ -1,24 +1,35 @@
-"""The whole of `make run` (Procfile.dev under honcho) on free ports, for end-to-end tests and benchmarks.
+"""`make run` (Procfile.dev under honcho): its settings, its start (`python -m callchat.devstack`),
+and the same on free ports for end-to-end tests and benchmarks (`DevStack`).
 
 Starts redis (AOF on), gunicorn, RQ workers and the simulator as separate processes,
-exactly as `make run` does, with an env file of its own; stops them with SIGINT, as
-Ctrl-C does.
+with an env file of their own; Ctrl-C (SIGINT) stops them all.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import requests
+from dotenv import dotenv_values
+
+from callchat import settings as callchat_settings
+from callchat.urls import INCOMING
 
 ROOT = Path(__file__).resolve().parents[1]
+#: `make run`'s settings while TWILIO_ACCOUNT_SID is unset (the simulator's account and numbers), in the repository.
+LOCAL_ENV = Path("simulator") / "local.env"
+#: The ports `make run`'s processes listen on unless `.env` (or the environment) chooses others.
+DEFAULT_PORTS = {"WEB_PORT": 5000, "SIM_PORT": 5100, "REDIS_PORT": 6379}
+#: Where `make run` writes the settings it gives honcho.
+RUN_ENV = Path("instance") / "make-run.env"
 
 
 def free_port() -> int:
@@ -61,15 +72,12 @@ class DevStack:
 
     def __init__(self, folder: Path, settings: dict[str, Any], workers: int = 1,
                  processes: tuple[str, ...] = ()) -> None:
-        web, sim, redis = free_port(), free_port(), free_port()
-        self.web, self.sim = f"http://127.0.0.1:{web}", f"http://127.0.0.1:{sim}"
-        self.redis = f"redis://127.0.0.1:{redis}/0"
+        ports = {name: free_port() for name in DEFAULT_PORTS}
+        urls = port_urls({**ports, **settings})
+        self.web, self.sim, self.redis = urls["PUBLIC_BASE_URL"], urls["TWILIO_API_BASE"], urls["REDIS_URL"]
         self.folder, self.log = folder, folder / "honcho.log"
-        env = {"WEB_PORT": web, "SIM_PORT": sim, "REDIS_PORT": redis, "REDIS_DIR": folder, "REDIS_URL": self.redis,
-               "PUBLIC_BASE_URL": self.web, "TWILIO_API_BASE": self.sim, "SIM_VOICE_URL": f"{self.web}/voice/incoming",
-               "PYTHONUNBUFFERED": 1, **settings}
         self.env_file = folder / "devstack.env"
-        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        write_env_file(self.env_file, {**ports, **urls, "REDIS_DIR": folder, "PYTHONUNBUFFERED": 1, **settings})
         self.workers, self.processes = workers, processes
         self.proc: subprocess.Popen | None = None
 
@@ -107,3 +115,126 @@ class DevStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ---- make run ----------------------------------------------------------------------------------
+
+
+def port_urls(env: Mapping[str, Any], simulator: bool = True) -> dict[str, str]:
+    """The settings that follow `make run`'s ports unless set explicitly.
+
+    Args:
+        env: WEB_PORT, SIM_PORT and REDIS_PORT (port numbers), and PROXY_NUMBERS if any.
+        simulator: whether the local simulator stands in for Twilio.
+
+    Returns:
+        REDIS_URL; with the simulator also PUBLIC_BASE_URL, TWILIO_API_BASE, SIM_VOICE_URL
+        (callchat's incoming-call webhook) and SIM_NUMBERS (the masking pool, so that the
+        simulator has those numbers too). All on 127.0.0.1.
+    """
+    urls = {"REDIS_URL": f"redis://127.0.0.1:{env['REDIS_PORT']}/0"}
+    if simulator:
+        web = f"http://127.0.0.1:{env['WEB_PORT']}"
+        urls.update(PUBLIC_BASE_URL=web, TWILIO_API_BASE=f"http://127.0.0.1:{env['SIM_PORT']}",
+                    SIM_VOICE_URL=f"{web}{INCOMING}", SIM_NUMBERS=str(env.get("PROXY_NUMBERS", "")))
+    return urls
+
+
+def run_env(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], bool]:
+    """`make run`'s settings: the environment's, over `.env`'s, over `simulator/local.env`'s (read only
+    while TWILIO_ACCOUNT_SID is unset), over `DEFAULT_PORTS` and the `port_urls` that follow them.
+    An empty value counts as unset, as in `callchat.settings.read`: a `.env` copied from
+    `.env.example` with blanks left does not blank the simulator's settings.
+
+    Args:
+        root: the repository, with `.env` (optional) and `simulator/local.env`.
+        environ: the process environment (`os.environ` when None); only the names callchat,
+            the simulator and the two files use are taken from it.
+
+    Returns:
+        (the settings, as strings; True when they run the local simulator instead of Twilio).
+
+    Raises:
+        callchat.settings.SettingError: WEB_PORT, SIM_PORT or REDIS_PORT is not a port number.
+    """
+    environ = os.environ if environ is None else environ
+    dotenv = _env_file(root / ".env")
+    local = _env_file(root / LOCAL_ENV)
+    names = {*local, *dotenv, *DEFAULT_PORTS, *port_urls(DEFAULT_PORTS), *callchat_settings.DEFAULTS}
+    shell = {name: environ[name] for name in names if environ.get(name, "").strip()}
+    simulator = "TWILIO_ACCOUNT_SID" not in {**dotenv, **shell}
+    env = {**{name: str(port) for name, port in DEFAULT_PORTS.items()}, **(local if simulator else {}), **dotenv, **shell}
+    bad = {name: f"{env[name]!r} is not a port number (1-65535)." for name in DEFAULT_PORTS
+           if not env[name].strip().isdigit() or not 0 < int(env[name]) < 65536}
+    if bad:
+        raise callchat_settings.SettingError(bad)
+    return {**port_urls(env, simulator), **env}, simulator
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    """The non-empty settings of an env file (none if it does not exist)."""
+    values = dotenv_values(path, interpolate=False) if path.exists() else {}
+    return {name: value for name, value in values.items() if value and value.strip()}
+
+
+def write_env_file(path: Path, env: Mapping[str, Any]) -> None:
+    """Write `env` as an env file that honcho (`-e`) reads back exactly: one `NAME=value` a line, shell-quoted."""
+    path.write_text("".join(f"{name}={shlex.quote(str(value))}\n" for name, value in env.items()))
+
+
+def ports_in_use(env: Mapping[str, str], simulator: bool) -> dict[str, str]:
+    """Which of WEB_PORT, REDIS_PORT (and SIM_PORT with the simulator) something already listens on."""
+    busy = {}
+    for name in DEFAULT_PORTS if simulator else ("WEB_PORT", "REDIS_PORT"):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn and redis do: TIME_WAIT is free
+            try:
+                s.bind(("127.0.0.1", int(env[name])))
+            except OSError:
+                busy[name] = (f"127.0.0.1:{env[name]} is already in use (another program, or another make run); "
+                              f"choose a free port in .env, e.g. {name}={int(env[name]) + 1}.")
+    return busy
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m callchat.devstack [run|doctor]`: what `make run` and `make doctor` do.
+
+    `run` prints the chat page's and the simulator's URLs and replaces this process with
+    `honcho start` on Procfile.dev (all of it with the simulator; web, worker and redis
+    with a TWILIO_ACCOUNT_SID), given `run_env`'s settings in `RUN_ENV`. `doctor` runs
+    `flask --app app doctor` with the same settings. A bad setting or a port in use
+    stops `run` before anything starts, with a message naming the variable.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "run"
+    if command not in ("run", "doctor"):
+        sys.exit(f"usage: python -m callchat.devstack [run|doctor], not {command!r}")
+    os.chdir(ROOT)
+    bin_dir = Path(sys.executable).parent
+    try:
+        env, simulator = run_env()
+        if command == "doctor":
+            os.environ.update(env)
+            os.execv(bin_dir / "flask", [str(bin_dir / "flask"), "--app", "app", "doctor"])
+        callchat_settings.from_env({**os.environ, **env})
+        busy = ports_in_use(env, simulator)
+        if busy:
+            raise callchat_settings.SettingError(busy)
+    except callchat_settings.SettingError as exc:
+        sys.exit(str(exc))
+    RUN_ENV.parent.mkdir(exist_ok=True)
+    write_env_file(RUN_ENV, env)
+    chat = f"http://127.0.0.1:{env['WEB_PORT']}/rooms/"
+    if simulator:
+        print("No TWILIO_ACCOUNT_SID set: running against the local Twilio simulator.\n"
+              f"  Chat page:             {chat}\n  Simulator phone page:  http://127.0.0.1:{env['SIM_PORT']}/")
+    else:
+        print(f"Using the Twilio account {env['TWILIO_ACCOUNT_SID']}. Chat page: {chat}")
+    print("Press Ctrl-C to stop.", flush=True)
+    honcho = str(bin_dir / "honcho")
+    os.execv(honcho, [honcho, "-f", "Procfile.dev", "-e", str(RUN_ENV), "start",
+                      *(() if simulator else ("web", "worker", "redis"))])
+
+
+if __name__ == "__main__":
+    main()

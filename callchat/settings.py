@@ -1,14 +1,21 @@
-"""Settings: every environment variable callchat reads, with its default.
+"""Settings: every environment variable callchat reads, with its default, parsed and checked once.
 
-`.env.example` documents the same names for people; `app.json` for Heroku.
+`.env.example` documents the same names for people; `app.json` for Heroku. `from_env` is
+the one way they are read: by the web app (`create_app`) and by the workers (`jobs.config`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
+import phonenumbers
 from dotenv import load_dotenv
+
+from callchat import masking, numbers, voices
+from callchat.masking import builtin
 
 #: The RQ queue every job goes on; the Procfile's worker listens to it.
 QUEUE_NAME = "callchat"
@@ -42,28 +49,142 @@ DEFAULTS: dict[str, Any] = {
 
 _INTEGERS = {"PROXY_HOPS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
              "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS"}
+#: Settings holding a phone number; stored in E.164 once checked.
+PHONE_NUMBERS = ("TWILIO_PHONE_NUMBER", "OWNER_PHONE")
+#: Twilio SIDs: two letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).
+_SIDS = {"TWILIO_ACCOUNT_SID": "AC", "PROXY_SERVICE_SID": "KS"}
 
 
-def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Read callchat's settings from the environment (and `.env`, via python-dotenv).
+class SettingError(ValueError):
+    """Settings with bad values, found at start-up.
+
+    Args:
+        problems: {variable name: what is wrong with it}; str() lists them one a line.
+    """
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__("callchat cannot start; fix these settings (environment or .env):\n"
+                         + "\n".join(f"  {name}: {problem}" for name, problem in self.problems.items()))
+
+
+def read(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read callchat's settings from the environment (and `.env`, via python-dotenv), unchecked.
 
     Args:
         environ: the mapping to read; `os.environ` after loading `.env` when None.
+        overrides: settings that replace what the environment says (tests use it).
 
     Returns:
-        A dict with every key of `DEFAULTS`; integers are parsed, strings stripped.
-
-    Raises:
-        ValueError: an integer setting is not a whole number.
+        A dict with every key of `DEFAULTS` (plus the overrides), strings stripped, integers
+        parsed where they parse (a value that does not stays a string, for `problems`).
     """
     if environ is None:
         load_dotenv()
         environ = os.environ
     settings = dict(DEFAULTS)
-    for key, default in DEFAULTS.items():
+    for key in DEFAULTS:
         raw = environ.get(key)
-        if raw is None or raw.strip() == "":
-            continue
-        settings[key] = int(raw) if key in _INTEGERS else raw.strip()
-    settings["PUBLIC_BASE_URL"] = settings["PUBLIC_BASE_URL"].rstrip("/")
+        if raw is not None and raw.strip() != "":
+            settings[key] = _integer(raw) if key in _INTEGERS else raw.strip()
+    settings.update(overrides or {})
     return settings
+
+
+def from_env(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read callchat's settings as `read` does, and check them: the one way callchat reads its settings.
+
+    Returns:
+        The settings, with `PUBLIC_BASE_URL` without a trailing slash and phone numbers in
+        E.164. The masking pool (PROXY_NUMBERS) is parsed here too; an invalid one is logged
+        as an error and makes masked calling unavailable (`callchat.masking.builtin.pool`),
+        never a start-up failure: calls to the main number must keep working.
+
+    Raises:
+        SettingError: every problem `problems` finds, each naming its variable.
+    """
+    settings = read(environ, overrides)
+    found = problems(settings)
+    if found:
+        raise SettingError(found)
+    settings["PUBLIC_BASE_URL"] = settings["PUBLIC_BASE_URL"].rstrip("/")
+    for key in PHONE_NUMBERS:
+        if settings[key]:
+            settings[key] = numbers.normalize(settings[key], settings["DEFAULT_REGION"])
+    if settings["MASKING_BACKEND"] == "builtin":
+        builtin.pool(settings)  # parsed (and an invalid pool logged) once, at start-up
+    return settings
+
+
+def problems(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Check every setting's value (not whether Redis or Twilio answer: `callchat.doctor` does that).
+
+    Args:
+        settings: as `from_env` reads them, before normalizing.
+
+    Returns:
+        {variable name: what is wrong, as a sentence}; empty when all are fine.
+        PROXY_NUMBERS is not checked here (see `from_env`).
+    """
+    found: dict[str, str] = {}
+    for key in sorted(_INTEGERS):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            found[key] = f"{value!r} is not a whole number of 0 or more."
+    found.update(_url_problems(settings))
+    for key, prefix in _SIDS.items():
+        if settings[key] and not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", settings[key]):
+            found[key] = f"{settings[key]!r} is not a SID: {prefix} followed by 32 hex digits."
+    region = str(settings["DEFAULT_REGION"]).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        found["DEFAULT_REGION"] = f"{settings['DEFAULT_REGION']!r} is not an ISO 3166 alpha-2 region code, e.g. JP or US."
+    else:
+        for key in PHONE_NUMBERS:
+            if settings[key]:
+                try:
+                    numbers.normalize(settings[key], region)
+                except ValueError as exc:
+                    found[key] = str(exc)
+    unknown = sorted(code for code in numbers.allowed_countries(settings["ALLOWED_COUNTRIES"], region)
+                     if code not in phonenumbers.SUPPORTED_REGIONS)
+    if unknown:
+        found["ALLOWED_COUNTRIES"] = f"{', '.join(unknown)}: not ISO 3166 alpha-2 region codes."
+    try:
+        masking.backend(settings["MASKING_BACKEND"])
+    except ValueError as exc:
+        found["MASKING_BACKEND"] = f"{str(exc).removeprefix('MASKING_BACKEND ')}."
+    try:
+        voices.check_voice(settings["SAY_VOICE"], settings["SAY_LANGUAGE"])
+    except ValueError as exc:
+        found["SAY_LANGUAGE" if settings["SAY_LANGUAGE"] not in voices.VOICES else "SAY_VOICE"] = str(exc)
+    return found
+
+
+def _url_problems(settings: Mapping[str, Any]) -> dict[str, str]:
+    """REDIS_URL (redis://, rediss:// or unix://), PUBLIC_BASE_URL and TWILIO_API_BASE (http(s)://host[:port])."""
+    found = {}
+    checks = {"REDIS_URL": ({"redis", "rediss", "unix"}, "a redis://host:port/db URL"),
+              "PUBLIC_BASE_URL": ({"http", "https"}, "an http(s)://host[:port][/path] URL, with no query"),
+              "TWILIO_API_BASE": ({"http", "https"}, "an http(s)://host[:port] URL, with no path")}
+    for key, (schemes, shape) in checks.items():
+        value = settings[key]
+        if key != "REDIS_URL" and not value:
+            continue
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError as exc:
+            found[key] = f"{value!r} is not {shape}: {exc}."
+            continue
+        if (parts.scheme not in schemes or (parts.scheme != "unix" and not parts.hostname) or parts.query
+                or parts.fragment or (key == "TWILIO_API_BASE" and parts.path.strip("/"))):
+            found[key] = f"{value!r} is not {shape}."
+    return found
+
+
+def _integer(raw: str) -> int | str:
+    """The whole number in `raw`, or `raw` itself (which `problems` then reports)."""
+    try:
+        return int(raw)
+    except ValueError:
+        return raw.strip()

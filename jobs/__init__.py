@@ -22,7 +22,12 @@ CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
 def config() -> dict[str, Any]:
-    """Return the worker's settings (read from its environment each call; cheap)."""
+    """Return the worker's settings, read and checked from its environment each call (cheap).
+
+    Raises:
+        callchat.settings.SettingError: a setting has a bad value (`jobs.worker_config` checks
+            them when the worker starts, so a worker never starts with one).
+    """
     return _settings.from_env()
 
 

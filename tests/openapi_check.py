@@ -80,7 +80,7 @@ from openapi_core.validation.response.validators import V30ResponseValidator
 from openapi_core.validation.schemas import oas30_write_schema_validators_factory
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "twilio-oai"
+SPEC_DIR = Path(__file__).resolve().parents[1] / "specs" / "twilio-oai"
 FORM = "application/x-www-form-urlencoded"
 
 

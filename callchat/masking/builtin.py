@@ -10,6 +10,7 @@ answered with `<Dial callerId=P>B</Dial>`, and B's with `<Dial callerId=P>A</Dia
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import lru_cache
 from typing import Any
@@ -18,6 +19,8 @@ from redis import Redis
 
 from callchat import numbers, sessions
 from callchat.masking import MaskingError
+
+log = logging.getLogger(__name__)
 
 # Take the first pool number free for both parties, in one step: never half-assigned.
 _ASSIGN = """
@@ -42,17 +45,29 @@ return 1
 
 
 def pool(cfg: dict[str, Any]) -> tuple[str, ...]:
-    """The pool: PROXY_NUMBERS (comma separated) in E.164, in the order given (parsed once per setting).
+    """The pool: PROXY_NUMBERS (comma separated) in E.164, in the order given.
 
-    Raises:
-        numbers.RefusedNumber: an entry is not a valid number.
+    Parsed once per setting (`callchat.settings.from_env` does it at start-up). An invalid
+    pool is logged once, as an error naming PROXY_NUMBERS, and is empty here: masked
+    calling is unavailable (`pool_problem` says why), while calls to every other number
+    still work.
     """
-    return _pool(cfg["PROXY_NUMBERS"], cfg["DEFAULT_REGION"])
+    return _pool(cfg["PROXY_NUMBERS"], cfg["DEFAULT_REGION"])[0]
+
+
+def pool_problem(cfg: dict[str, Any]) -> str:
+    """Why PROXY_NUMBERS cannot be used, as a sentence naming it; "" when it can (or is empty)."""
+    return _pool(cfg["PROXY_NUMBERS"], cfg["DEFAULT_REGION"])[1]
 
 
 @lru_cache(maxsize=8)
-def _pool(setting: str, region: str) -> tuple[str, ...]:
-    return tuple(numbers.normalize(raw, region) for raw in setting.split(",") if raw.strip())
+def _pool(setting: str, region: str) -> tuple[tuple[str, ...], str]:
+    try:
+        return tuple(numbers.normalize(raw, region) for raw in setting.split(",") if raw.strip()), ""
+    except numbers.RefusedNumber as exc:
+        problem = f"PROXY_NUMBERS: {exc} Masked calling is unavailable until it is fixed."
+        log.error(problem)
+        return (), problem
 
 
 def route_key(proxy: str, caller: str) -> str:
@@ -64,11 +79,11 @@ def open(r: Redis, session: dict[str, Any], cfg: dict[str, Any]) -> tuple[str, s
     """Assign a pool number to the session for `ttl` seconds; both parties call that number.
 
     Raises:
-        MaskingError: PROXY_NUMBERS is empty, or every number already serves A or B.
+        MaskingError: PROXY_NUMBERS is empty or invalid, or every number already serves A or B.
     """
     numbers_ = pool(cfg)
     if not numbers_:
-        raise MaskingError("No proxy numbers are configured (PROXY_NUMBERS).")
+        raise MaskingError(pool_problem(cfg) or "No proxy numbers are configured (PROXY_NUMBERS).")
     proxy = r.eval(_ASSIGN, 2, session["id"], int(session["ttl"]) * 1000, session["a"], session["b"], *numbers_)
     if not proxy:
         raise MaskingError(f"All {len(numbers_)} proxy numbers are already in use by one of these two people.")
