@@ -31,6 +31,7 @@ from callchat.devstack import free_port
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
 from simulator.server import SimulatorServer
+from tests.openapi_check import api_v2010, proxy_v1
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "a1" * 16
@@ -39,6 +40,8 @@ TWILIO_NUMBER = "+815011112222"
 CALLER = "+819012345678"
 OWNER = "+819099998888"
 API_TOKEN = "test-api-token"
+#: The masked-calling pool of the `masking` fixture.
+POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -253,3 +256,31 @@ def stack(stack_config, redis_client, monkeypatch) -> Iterator[Stack]:
     finally:
         served.stop()
         sim_server.stop()
+
+
+@pytest.fixture(params=["builtin", "twilio-proxy"])
+def masking(request, stack, monkeypatch):
+    """The stack with a pool of 5 numbers, on one backend; afterwards, every REST exchange meets Twilio's specs."""
+    settings = {"MASKING_BACKEND": request.param, "PROXY_NUMBERS": ",".join(POOL)}
+    if request.param == "builtin":
+        for number in POOL:
+            stack.sim.add_number(number, voice_url=f"{stack.url}/voice/incoming")
+    else:
+        settings["PROXY_SERVICE_SID"] = stack.sim.create_proxy_service(
+            "callchat", POOL, out_of_session_callback_url=f"{stack.url}/voice/masked/out-of-session")
+    stack.app.config.update(settings)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    stack.backend = request.param
+    yield stack
+    for exchange in stack.sim.requests():
+        (proxy_v1() if exchange["path"].startswith("/v1/") else api_v2010()).validate_exchange(exchange)
+
+
+def open_session(stack, user, a, b, ttl=3600):
+    """POST /api/sessions for `user` between `a` and `b`, let it settle, and return the session as GET shows it."""
+    response = stack.api("POST", "/api/sessions", json={"user": user, "a": a, "b": b, "ttl": ttl})
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    stack.settle()
+    return stack.api("GET", f"/api/sessions/{response.json()['id']}").json()

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CALLER
-from tests.test_masking import masking, open_session  # noqa: F401 (fixture)
+from tests.conftest import CALLER, open_session
 from callchat.settings import DEFAULTS
 
 CHROMIUM = "/usr/bin/chromium"

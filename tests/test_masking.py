@@ -8,39 +8,10 @@ import time
 import pytest
 
 from callchat.devstack import wait_for
-from tests.conftest import start_procfile_worker, stop_procfile_worker
-from tests.openapi_check import api_v2010, proxy_v1
+from tests.conftest import POOL, open_session, start_procfile_worker, stop_procfile_worker
 
-POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
 A, B, C = "+819011112222", "+819033334444", "+819055556666"
 REFUSAL = "申し訳ございません。この番号は現在ご利用いただけません。メッセージをご利用ください。"
-
-
-@pytest.fixture(params=["builtin", "twilio-proxy"])
-def masking(request, stack, monkeypatch):
-    """The stack with a pool of 5 numbers, on one backend; afterwards, every REST exchange meets Twilio's specs."""
-    settings = {"MASKING_BACKEND": request.param, "PROXY_NUMBERS": ",".join(POOL)}
-    if request.param == "builtin":
-        for number in POOL:
-            stack.sim.add_number(number, voice_url=f"{stack.url}/voice/incoming")
-    else:
-        settings["PROXY_SERVICE_SID"] = stack.sim.create_proxy_service(
-            "callchat", POOL, out_of_session_callback_url=f"{stack.url}/voice/masked/out-of-session")
-    stack.app.config.update(settings)
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    stack.backend = request.param
-    yield stack
-    for exchange in stack.sim.requests():
-        (proxy_v1() if exchange["path"].startswith("/v1/") else api_v2010()).validate_exchange(exchange)
-
-
-def open_session(stack, user, a, b, ttl=3600):
-    response = stack.api("POST", "/api/sessions", json={"user": user, "a": a, "b": b, "ttl": ttl})
-    assert response.status_code == 202, response.text
-    assert response.json()["status"] == "pending"
-    stack.settle()
-    return stack.api("GET", f"/api/sessions/{response.json()['id']}").json()
 
 
 def incoming(stack, number):
