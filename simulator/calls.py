@@ -170,11 +170,12 @@ def _answer(engine: Engine, call: Call, answered_by: str | None = None) -> None:
         if caller is not None and caller.plan and caller.plan["kind"] == "loopback":
             engine.signal(caller, "poke")  # the looped-back call is answered too
         if call.async_amd and call.amd_callback and answered_by:
-            chaos.deliver(engine, call, {
+            chaos.deliver(engine, call.world, f"call:{call.sid}", {
                 "purpose": "amd-status", "url": call.amd_callback,
                 "method": call.amd_callback_method, "call_sid": call.sid,
                 "params": {"AccountSid": call.account_sid, "CallSid": call.sid,
-                           "AnsweredBy": answered_by, "MachineDetectionDuration": "2000"}})
+                           "AnsweredBy": answered_by, "MachineDetectionDuration": "2000"}},
+                chaotic=call.direction == "outbound-api")
 
 
 def _finish(engine: Engine, call: Call, status: str, silent: bool) -> None:
@@ -197,7 +198,7 @@ def _finish(engine: Engine, call: Call, status: str, silent: bool) -> None:
             _transcription_event(engine, call, transcription, "transcription-stopped")
         if not silent:
             engine.call_event(call, "completed")
-        chaos.release(engine, call)
+        chaos.release(engine, world, f"call:{call.sid}")
         engine.cond.notify_all()
 
 
@@ -347,11 +348,13 @@ def run_twiml(engine: Engine, call: Call, source: dict[str, Any]) -> None:
             source = None
             if call.status == "ringing":  # an inbound call is answered by its TwiML
                 _answer(engine, call)
-            for verb in verbs:
+            for index, verb in enumerate(verbs):
                 _check(engine, call)
                 if verb.name == "Hangup":
                     return
-                source = _execute(engine, call, verb, base)
+                silent = verb.name == "Pause" and [v.name for v in verbs[index + 1:]] == [
+                    "Redirect"]
+                source = _execute(engine, call, verb, base, silent)
                 if source is not None:
                     break
         except Redirect as redirect:
@@ -385,19 +388,36 @@ def _load(engine: Engine, call: Call, source: dict[str, Any]) -> tuple[list[twim
         raise Ended("failed" if call.answered_at is None else "completed") from None
 
 
-def _execute(engine: Engine, call: Call, verb: twiml.Node, base: str) -> dict[str, Any] | None:
-    """Run one verb; return a new TwiML source if it moves the call elsewhere."""
+def _execute(engine: Engine, call: Call, verb: twiml.Node, base: str,
+             silent_wait: bool = False) -> dict[str, Any] | None:
+    """Run one verb; return a new TwiML source if it moves the call elsewhere.
+
+    Args:
+        silent_wait: The verb is a <Pause> followed only by a <Redirect>: a call waiting
+            in a silent loop. It waits idle (settle does not wait for it, and the auto
+            clock does not jump to its end), so an app can park a call there until it
+            modifies the call (twilio.com/docs/voice/api/call-resource#update-a-call-resource).
+    """
     attrs = verb.attrs
     if verb.name in ("Say", "Play", "Pause"):
         for _ in range(1 if verb.name == "Pause" else twiml.loops(verb)):
             if verb.name == "Say":
-                engine.hear(call, "say", text=verb.text, voice=attrs.get("voice"),
-                            language=attrs.get("language"))
+                heard = engine.hear(call, "say", text=verb.text, voice=attrs.get("voice"),
+                                    language=attrs.get("language"))
             elif verb.name == "Play":
-                engine.hear(call, "play", url=verb.text or None, text=attrs.get("digits"))
+                heard = engine.hear(call, "play", url=verb.text or None, text=attrs.get("digits"))
             else:
-                engine.hear(call, "pause")
-            _sleep(engine, call, twiml.seconds(verb))
+                heard = engine.hear(call, "pause")
+            try:
+                if silent_wait:
+                    _wait_until(engine, call, lambda: False, twiml.seconds(verb))
+                else:
+                    _sleep(engine, call, twiml.seconds(verb))
+            except (Hangup, Redirect):
+                with engine.lock:  # a modified or hung-up call cuts the verb short
+                    for entry in heard:
+                        entry["interrupted"] = True
+                raise
     elif verb.name == "Redirect":
         return {"url": urljoin(base, verb.text), "method": attrs.get("method", "POST"),
                 "purpose": "redirect"}

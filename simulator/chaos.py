@@ -1,15 +1,24 @@
-"""Callback chaos for idempotency tests: call status callbacks repeated and out of order.
+"""Callback chaos for idempotency tests: status callbacks repeated and out of order.
 
-Twilio documents that status callbacks may arrive out of order (use
-SequenceNumber) and that a failed delivery is retried, so an app can see one
-callback twice (twilio.com/docs/voice/api/call-resource,
-twilio.com/docs/usage/webhooks/webhooks-connection-overrides). With chaos on,
-each call status callback and AMD callback of a Calls- or Participants-created
-call (direction ``outbound-api``) is sent ``repeat`` times, every copy with the
-same parameters and the same ``I-Twilio-Idempotency-Token``, as a retry would
-be. With ``shuffle``, a call's copies are held until the call reaches a
-terminal status and then sent in a random order. Conference callbacks, voice
-requests, <Dial> legs and transcriptions are never touched.
+Twilio documents that status callbacks may arrive out of order (each carries a
+SequenceNumber to order them by) and that a failed delivery is retried, so an
+app can see one callback twice (twilio.com/docs/voice/api/call-resource#statuscallback,
+twilio.com/docs/voice/twiml/conference#attributes-statusCallback,
+twilio.com/docs/usage/webhooks/webhooks-connection-overrides). With chaos on:
+
+- each call status callback and AMD callback of a Calls- or Participants-created
+  call (direction ``outbound-api``) is sent ``repeat`` times; with ``shuffle``, a
+  call's copies are held until the call reaches a terminal status, then sent in a
+  random order;
+- each conference status callback is sent ``repeat`` times; with ``shuffle``, a
+  conference's copies are held until the simulator has nothing else in flight
+  (it would otherwise settle) or the conference ends, then sent in a random order,
+  so a burst of events (participant-join, conference-start, ...) arrives shuffled
+  while the app can still react to it.
+
+Every copy of one callback has the same parameters and the same
+``I-Twilio-Idempotency-Token``, as a retry would. Voice requests, <Dial> legs and
+transcriptions are never touched.
 """
 
 from __future__ import annotations
@@ -18,14 +27,14 @@ import random
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .state import Call, World
+from .state import World
 
 if TYPE_CHECKING:
     from .engine import Engine
 
-__all__ = ["configure", "view", "deliver", "release", "PURPOSES"]
+__all__ = ["configure", "view", "deliver", "release", "release_all", "PURPOSES"]
 
-PURPOSES = frozenset({"call-status", "amd-status"})
+PURPOSES = frozenset({"call-status", "amd-status", "conference-status"})
 
 
 def configure(world: World, repeat: int = 1, shuffle: bool = False,
@@ -34,7 +43,7 @@ def configure(world: World, repeat: int = 1, shuffle: bool = False,
 
     Args:
         repeat: Deliveries of each callback, >= 1.
-        shuffle: Hold a call's callbacks until it ends, then send them shuffled.
+        shuffle: Hold callbacks (see the module docstring), then send them shuffled.
         seed: Seeds the shuffle, for a reproducible order.
 
     Returns:
@@ -54,34 +63,45 @@ def view(world: World) -> dict[str, Any]:
     return {"repeat": chaos["repeat"], "shuffle": chaos["shuffle"], "seed": chaos["seed"]}
 
 
-def deliver(engine: Engine, call: Call, job: dict[str, Any]) -> None:
-    """Queue one call status or AMD callback, applying chaos (lock held).
+def deliver(engine: Engine, world: World, key: str, job: dict[str, Any],
+            chaotic: bool = True) -> None:
+    """Queue one status callback on the ordered queue ``key``, applying chaos (lock held).
 
     Args:
-        job: As for ``Engine.enqueue``; its ``purpose`` is "call-status" or "amd-status".
+        key: "call:CA…" or "conference:CF…": the queue, and the hold it is released from.
+        job: As for ``Engine.enqueue``; its ``purpose`` is one of :data:`PURPOSES`.
+        chaotic: False for callbacks chaos leaves alone (calls not created through the API).
     """
-    world, key = call.world, f"call:{call.sid}"
     chaos = world.chaos
-    if chaos is None or call.direction != "outbound-api" or job["purpose"] not in PURPOSES:
+    if chaos is None or not chaotic or job["purpose"] not in PURPOSES:
         engine.enqueue(world, key, job)
         return
     token = str(uuid.uuid4())
     copies = [{**job, "token": token} for _ in range(chaos["repeat"])]
     if chaos["shuffle"]:
-        world.held.setdefault(call.sid, []).extend(copies)
+        world.held.setdefault(key, []).extend(copies)
         return
     for copy in copies:
         engine.enqueue(world, key, copy)
 
 
-def release(engine: Engine, call: Call) -> None:
-    """The call has ended: send its held callbacks, shuffled (lock held)."""
-    world = call.world
-    held = world.held.pop(call.sid, [])
+def release(engine: Engine, world: World, key: str) -> None:
+    """Send the callbacks held on ``key`` (a call that ended, a conference that ended or
+    went quiet), shuffled (lock held)."""
+    held = world.held.pop(key, [])
     if not held:
         return
     (world.chaos or {}).get("random", random).shuffle(held)
-    engine.record(world, "chaos", call_sid=call.sid, released=len(held),
+    kind, _, sid = key.partition(":")
+    engine.record(world, "chaos", call_sid=sid if kind == "call" else None,
+                  conference=world.conferences.get(sid), released=len(held),
                   order=[job["params"].get("SequenceNumber") for job in held])
     for job in held:
-        engine.enqueue(world, f"call:{call.sid}", job)
+        engine.enqueue(world, key, job)
+
+
+def release_all(engine: Engine, world: World) -> None:
+    """The simulator has nothing else in flight: send every conference's held callbacks
+    (lock held). Calls' callbacks stay held until each call ends."""
+    for key in [k for k in world.held if k.startswith("conference:")]:
+        release(engine, world, key)

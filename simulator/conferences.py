@@ -6,7 +6,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from . import twiml
+from . import chaos, twiml
 from .resources import ApiError, rfc2822
 from .state import Call, Conference, Participant, World, new_sid
 
@@ -204,6 +204,7 @@ def end(engine: Engine, conf: Conference, reason: str, ending_call_sid: str | No
         if ending_call_sid:
             extra["CallSidEndingConference"] = ending_call_sid
         event(engine, conf, "conference-end", **extra)
+        chaos.release(engine, world, f"conference:{conf.sid}")
     else:
         engine.record(world, "conference", conference=conf, event="ended-before-start",
                       reason=reason)
@@ -254,7 +255,7 @@ def event(engine: Engine, conf: Conference, name: str, part: Participant | None 
         return
     params["SequenceNumber"] = str(conf.sequence)
     conf.sequence += 1
-    engine.enqueue(conf.world, f"conference:{conf.sid}", {
+    chaos.deliver(engine, conf.world, f"conference:{conf.sid}", {
         "purpose": "conference-status", "url": conf.callback_url,
         "method": conf.callback_method, "params": params,
         "call_sid": part.call_sid if part else None, "conference": conf})

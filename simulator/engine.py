@@ -11,6 +11,7 @@ from typing import Any
 
 from . import calls, chaos, conferences, numbers, proxy, webhooks
 from .clock import Clock
+from .locations import location_params
 from .resources import (ApiError, billed_minutes, call_duration, call_json, conference_json,
                         not_found, participant_json, rfc2822)
 from .state import Call, Conference, Participant, Phone, World, is_e164, new_sid
@@ -92,6 +93,8 @@ class Engine:
         """Count one thing in flight as done (lock held); in auto mode, time may jump now."""
         world.in_flight -= 1
         world.activity += 1
+        if world.held and self._busy(world) == 0:
+            chaos.release_all(self, world)  # shuffled conference callbacks go out when quiet
         self.cond.notify_all()
         self._autopilot()
 
@@ -137,7 +140,7 @@ class Engine:
 
     def hear(self, call: Call, kind: str, *, text: str | None = None, url: str | None = None,
              voice: str | None = None, language: str | None = None, source: str = "twiml",
-             conference: Conference | None = None) -> None:
+             conference: Conference | None = None) -> list[dict[str, Any]]:
         """Record that the phone on ``call`` heard a Say/Play/Pause.
 
         Args:
@@ -148,22 +151,27 @@ class Engine:
             voice, language: The Say's attributes, or None.
             source: "twiml" or "announcement".
             conference: The conference that played it, if an announcement.
+
+        Returns:
+            The heard entries recorded (one, or one per listener of a looped-back
+            call); set an entry's ``interrupted`` to True if the verb is cut short.
         """
         if call.plan and call.plan["kind"] == "loopback":
-            self._hear_loopback(call, kind, text=text, url=url, voice=voice, language=language)
-            return
+            return self._hear_loopback(call, kind, text=text, url=url, voice=voice,
+                                       language=language)
         with self.lock:
             world = call.world
             entry = {"call_sid": call.sid, "kind": kind, "text": text, "url": url,
                      "voice": voice, "language": language, "source": source,
                      "conference": conference.friendly_name if conference else None,
-                     "at": self.clock.now()}
+                     "at": self.clock.now(), "interrupted": False}
             self.phone(world, call.phone_number).heard.append(entry)
             self.record(world, "heard", call_sid=call.sid, conference=conference,
                         number=call.phone_number, kind=kind, text=text, url=url,
                         voice=voice, language=language, source=source)
+            return [entry]
 
-    def _hear_loopback(self, call: Call, kind: str, **heard: Any) -> None:
+    def _hear_loopback(self, call: Call, kind: str, **heard: Any) -> list[dict[str, Any]]:
         """What a looped-back call (see ``loops_back``) says or plays is heard by everyone
         else in the conference its inbound leg is in, with source "loopback"."""
         with self.lock:
@@ -171,8 +179,9 @@ class Engine:
             conf = call.world.conferences.get(leg.conference_sid or "")
             listeners = [call.world.calls[p.call_sid] for p in conf.connected()
                          if not p.hold and p.call_sid != leg.sid] if conf else []
-        for listener in listeners:
-            self.hear(listener, kind, source="loopback", conference=conf, **heard)
+        return [entry for listener in listeners
+                for entry in self.hear(listener, kind, source="loopback", conference=conf,
+                                       **heard)]
 
     def loops_back(self, call: Call) -> bool:
         """True if ``call`` is a Calls API call to one of the account's own numbers and
@@ -263,11 +272,12 @@ class Engine:
     # ---- call webhook parameters (lock held) ---------------------------------
 
     def voice_params(self, call: Call, status: str | None = None) -> dict[str, str]:
-        """The parameters of every voice request (twilio.com/docs/voice/twiml)."""
+        """The parameters of every voice request and call status callback
+        (twilio.com/docs/voice/twiml#request-parameters), location ones included."""
         params = {"CallSid": call.sid, "AccountSid": call.account_sid, "From": call.from_,
                   "To": call.to, "Caller": call.from_, "Called": call.to,
                   "CallStatus": status or call.status, "ApiVersion": "2010-04-01",
-                  "Direction": call.direction}
+                  "Direction": call.direction, **location_params(call.from_, call.to)}
         if call.parent_call_sid:
             params["ParentCallSid"] = call.parent_call_sid
         if call.answered_by and not call.async_amd:
@@ -298,9 +308,10 @@ class Engine:
             params["SipResponseCode"] = str(SIP_CODES[call.status])
             if call.status == "completed":
                 params["Duration"] = str(billed_minutes(call))
-        chaos.deliver(self, call, {
+        chaos.deliver(self, call.world, f"call:{call.sid}", {
             "purpose": "call-status", "url": call.status_callback,
-            "method": call.status_callback_method, "params": params, "call_sid": call.sid})
+            "method": call.status_callback_method, "params": params, "call_sid": call.sid},
+            chaotic=call.direction == "outbound-api")
 
     def new_call(self, world: World, **fields: Any) -> Call:
         """Create and register a Call (lock held); both phones on it record it.
@@ -556,6 +567,10 @@ class Engine:
         voice webhook, or Twilio Proxy if the number is in a Proxy service's pool) or
         another virtual phone (a plain phone-to-phone call, invisible to the REST API).
 
+        A call to a number with a StatusCallback sends it the call's completed event
+        (twilio.com/docs/phone-numbers/api/incomingphonenumber-resource: "The URL we
+        should call ... to send status information to your application").
+
         Raises:
             ApiError: 20001 if ``number`` is one of the account's numbers.
         """
@@ -568,6 +583,9 @@ class Engine:
                                  from_=number, to=to, status="ringing" if inbound else "queued")
             if inbound:
                 call.start_time = call.created_at
+                record = self.world.numbers[to]
+                call.status_callback = record.status_callback or None
+                call.status_callback_method = record.status_callback_method
             self.start(call)
             return call
 

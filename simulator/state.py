@@ -202,7 +202,7 @@ class World:
     errors: list[dict[str, Any]] = field(default_factory=list)
     queues: dict[str, deque] = field(default_factory=dict)  # key -> pending deliveries
     chaos: dict[str, Any] | None = None  # {"repeat", "shuffle", "seed"} (see chaos.py)
-    held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # CallSid -> held callbacks
+    held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # queue key -> held
     expected: frozenset[str] | None = None  # numbers the app may call; None: any
     proxy: Any = None  # proxy.ProxyAccount: Twilio Proxy services, sessions, participants
     in_flight: int = 0

@@ -152,10 +152,13 @@ def test_incoming_call_hears_greeting_and_joins_conference(sim, app, twilio):
     call_sid = join_room(sim, app, CALLER)[0]
 
     voice = app.params("/voice")[0]
+    where = {f"{side}{field}": "JP" if field == "Country" else ""
+             for side in ("From", "To", "Caller", "Called")
+             for field in ("City", "State", "Zip", "Country")}
     assert voice == {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": CALLER,
                      "To": NUMBER, "Caller": CALLER, "Called": NUMBER,
                      "CallStatus": "ringing", "ApiVersion": "2010-04-01",
-                     "Direction": "inbound"}
+                     "Direction": "inbound", **where}
     heard = sim.phone(CALLER).heard()
     assert [(h["kind"], h["text"], h["voice"], h["language"], h["source"]) for h in heard] == [
         ("say", "ようこそ", "Polly.Mizuki", "ja-JP", "twiml")]
