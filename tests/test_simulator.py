@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from simulator import SimulatorClient, SimulatorError, SimulatorServer
 from simulator.twiml import TwimlError, parse
-from simulator.webhooks import sign
+from simulator.core.webhooks import sign
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token"

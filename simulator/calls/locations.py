@@ -1,24 +1,12 @@
-"""Where a phone number is: the location parameters of Twilio's voice requests."""
+"""Where the parties of a call are: the location parameters of Twilio's voice requests."""
 
 from __future__ import annotations
 
-import phonenumbers
+from ..core.formats import country
 
-__all__ = ["country", "location_params"]
+__all__ = ["location_params"]
 
 _FIELDS = ("City", "State", "Zip", "Country")
-
-
-def country(number: str | None) -> str:
-    """The ISO 3166-1 alpha-2 country of an E.164 number, from its calling code
-    (``+81…`` -> ``JP``, ``+1…`` -> ``US``); "" if unknown or not E.164."""
-    try:
-        parsed = phonenumbers.parse(number or "")
-    except phonenumbers.NumberParseException:
-        return ""
-    region = (phonenumbers.region_code_for_number(parsed)
-              or phonenumbers.region_code_for_country_code(parsed.country_code))
-    return "" if region in (None, "ZZ") else region
 
 
 def location_params(from_: str, to: str) -> dict[str, str]:

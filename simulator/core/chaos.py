@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .state import World
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from ..world import World
+from . import delivery, timeline
+from .kernel import Kernel
 
 __all__ = ["configure", "view", "deliver", "release", "release_all", "PURPOSES"]
 
@@ -63,18 +62,18 @@ def view(world: World) -> dict[str, Any]:
     return {"repeat": chaos["repeat"], "shuffle": chaos["shuffle"], "seed": chaos["seed"]}
 
 
-def deliver(engine: Engine, world: World, key: str, job: dict[str, Any],
+def deliver(kernel: Kernel, world: World, key: str, job: dict[str, Any],
             chaotic: bool = True) -> None:
     """Queue one status callback on the ordered queue ``key``, applying chaos (lock held).
 
     Args:
         key: "call:CA…" or "conference:CF…": the queue, and the hold it is released from.
-        job: As for ``Engine.enqueue``; its ``purpose`` is one of :data:`PURPOSES`.
+        job: As for ``delivery.enqueue``; its ``purpose`` is one of :data:`PURPOSES`.
         chaotic: False for callbacks chaos leaves alone (calls not created through the API).
     """
     chaos = world.chaos
     if chaos is None or not chaotic or job["purpose"] not in PURPOSES:
-        engine.enqueue(world, key, job)
+        delivery.enqueue(kernel, world, key, job)
         return
     token = str(uuid.uuid4())
     copies = [{**job, "token": token} for _ in range(chaos["repeat"])]
@@ -82,10 +81,10 @@ def deliver(engine: Engine, world: World, key: str, job: dict[str, Any],
         world.held.setdefault(key, []).extend(copies)
         return
     for copy in copies:
-        engine.enqueue(world, key, copy)
+        delivery.enqueue(kernel, world, key, copy)
 
 
-def release(engine: Engine, world: World, key: str) -> None:
+def release(kernel: Kernel, world: World, key: str) -> None:
     """Send the callbacks held on ``key`` (a call that ended, a conference that ended or
     went quiet), shuffled (lock held)."""
     held = world.held.pop(key, [])
@@ -93,15 +92,15 @@ def release(engine: Engine, world: World, key: str) -> None:
         return
     (world.chaos or {}).get("random", random).shuffle(held)
     kind, _, sid = key.partition(":")
-    engine.record(world, "chaos", call_sid=sid if kind == "call" else None,
-                  conference=world.conferences.get(sid), released=len(held),
-                  order=[job["params"].get("SequenceNumber") for job in held])
+    timeline.record(kernel, world, "chaos", call_sid=sid if kind == "call" else None,
+                    conference=world.conferences.get(sid), released=len(held),
+                    order=[job["params"].get("SequenceNumber") for job in held])
     for job in held:
-        engine.enqueue(world, key, job)
+        delivery.enqueue(kernel, world, key, job)
 
 
-def release_all(engine: Engine, world: World) -> None:
+def release_all(kernel: Kernel, world: World) -> None:
     """The simulator has nothing else in flight: send every conference's held callbacks
-    (lock held). Calls' callbacks stay held until each call ends."""
+    (lock held; a ``Kernel.on_quiet`` hook). Calls' callbacks stay held until each call ends."""
     for key in [k for k in world.held if k.startswith("conference:")]:
-        release(engine, world, key)
+        release(kernel, world, key)
