@@ -7,7 +7,7 @@ Layout (per Twilio service, as moto does: ``models`` hold state and its REST sha
 - ``calls/``: the Call resource; ``runner`` (the call state machine), ``dial``,
   ``callbacks`` (voice request parameters, status callbacks), ``signals``.
 - ``conferences/``: Conference and Participant; ``lifecycle`` (join, wait, start,
-  leave, end), ``events`` (status callbacks), ``announce``.
+  leave, end), ``wait`` (hold music), ``events`` (status callbacks), ``announce``.
 - ``numbers/``, ``proxy/``, ``phones/`` (virtual phones), ``control/`` (``/_sim``).
 - ``twiml/``: ``parser`` and the one ``interpreter`` for calls, announcements and
   hold music.

@@ -271,9 +271,11 @@ class PhoneHandle:
         return self.client._request("GET", self._path)
 
     def heard(self) -> list[dict[str, Any]]:
-        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause"),
-        text, url, voice, language, source ("twiml"/"announcement"), conference, at, and
-        interrupted (True if the verb was cut short: the call was modified or hung up
+        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause",
+        or "wait": hold music while alone in a conference that has not started, ``url``
+        being the waitUrl), text, url, voice, language, source ("twiml", "announcement",
+        "wait" for a waitUrl's TwiML, "loopback"), conference, at, and interrupted (True
+        if it was cut short: the call was modified or hung up, or the conference started,
         while it played, so the phone heard only its beginning)."""
         return self.state()["heard"]
 

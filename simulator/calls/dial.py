@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import urljoin
 
-from ..conferences import lifecycle
+from ..conferences import lifecycle, wait
 from ..core import timeline
 from ..core.ids import is_e164
 from ..core.kernel import Kernel
@@ -33,22 +33,27 @@ def dial(kernel: Kernel, call: Call, verb: Node, base: str, launch: Launch) -> d
     noun = verb.children[0] if verb.children else None
     time_limit = int(verb.attrs.get("timeLimit", DIAL_TIME_LIMIT))
     if noun is not None and noun.name == "Conference":
-        return _conference(kernel, call, noun, time_limit)
+        return _conference(kernel, call, noun, base, time_limit)
     return _number(kernel, call, verb, noun, base, time_limit, launch)
 
 
-def _conference(kernel: Kernel, call: Call, noun: Node, time_limit: int) -> dict[str, str]:
-    """<Dial><Conference>: sit in the named conference until it ends, the call is kicked or
-    modified, or timeLimit passes (DialCallStatus "answered")."""
-    settings = lifecycle.settings_from_twiml(noun)
+def _conference(kernel: Kernel, call: Call, noun: Node, base: str,
+                time_limit: int) -> dict[str, str]:
+    """<Dial><Conference>: join the named conference (created if it is not live), wait
+    with hold music while it has not started, then sit in it until it ends, the call is
+    kicked or modified, or timeLimit passes (DialCallStatus "answered")."""
+    settings = lifecycle.settings_from_twiml(noun, base)
     with kernel.lock:
         conf = lifecycle.find_active(call.world, noun.text) or lifecycle.create(
             kernel, call.world, noun.text, noun.attrs.get("region"))
         lifecycle.new_participant(kernel, conf, call, settings)
-    if not lifecycle.join(kernel, call, conf.sid, settings):
+    deadline = kernel.clock.now() + time_limit
+    if lifecycle.join(kernel, call, conf.sid, settings) is None:
         return {"DialCallStatus": "failed"}
     try:
-        signals.wait_until(kernel, call, lambda: call.conference_sid is None, time_limit)
+        wait.hold(kernel, call, conf, deadline)
+        signals.wait_until(kernel, call, lambda: call.conference_sid is None,
+                           max(0.0, deadline - kernel.clock.now()))
     except signals.Redirect:  # a participant whose call gets new TwiML leaves the conference
         with kernel.lock:
             lifecycle.leave(kernel, call, "participant_updated_via_api", "in-progress")

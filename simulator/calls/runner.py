@@ -8,7 +8,7 @@ import threading
 from typing import Any
 from urllib.parse import urljoin
 
-from ..conferences import lifecycle
+from ..conferences import lifecycle, wait
 from ..core import chaos, ledger, timeline
 from ..core.kernel import Kernel
 from ..numbers import backend as numbers
@@ -308,10 +308,13 @@ def _loopback(kernel: Kernel, call: Call) -> None:
 
 
 def _participant(kernel: Kernel, call: Call) -> None:
-    """A Participants API call, answered: sit in the conference until it ends or we are kicked."""
-    if not lifecycle.join(kernel, call, call.plan["conference_sid"], call.plan["settings"]):
+    """A Participants API call, answered: join the conference, wait with hold music while
+    it has not started, then sit in it until it ends or we are kicked."""
+    conf = lifecycle.join(kernel, call, call.plan["conference_sid"], call.plan["settings"])
+    if conf is None:
         return
     try:
+        wait.hold(kernel, call, conf)
         signals.wait_until(kernel, call, lambda: call.conference_sid is None)
     except Redirect as redirect:
         with kernel.lock:

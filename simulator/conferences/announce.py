@@ -14,7 +14,9 @@ from ..twiml import interpreter
 from .events import event
 from .models import Conference
 
-__all__ = ["announce", "AnnouncementTarget"]
+__all__ = ["announce", "AnnouncementTarget", "NOT_BRIDGED"]
+
+NOT_BRIDGED = 16001  # twilio.com/docs/api/errors/16001
 
 
 class AnnouncementTarget(interpreter.Target):
@@ -54,11 +56,22 @@ def announce(kernel: Kernel, conf: Conference, url: str, method: str = "POST",
     announcement while one still plays is recorded as an "announcement-overlap"
     error, and played anyway.
 
+    Announcements play only in a started conference: Twilio's docs say what an announce
+    plays to ("participants", twilio.com/docs/voice/conference#lifecycle-of-a-conference:
+    "During the active Conference ... Announcements can be played to participants"), not
+    what it answers before the conference starts. Refusing it with HTTP 400 and
+    error 16001 "Conference is not bridged: the conference you have tried to access is
+    not currently active" (twilio.com/docs/api/errors/16001) is our choice.
+
     Raises:
-        ApiError: 20404 if the conference is not in-progress (or the participant is
-            not connected).
+        ApiError: 16001 (HTTP 400) if the conference has not started (status init);
+            20404 if it is over (or the participant is not connected).
     """
     world = conf.world
+    if conf.status == "init":
+        raise ApiError(NOT_BRIDGED, f"Conference {conf.sid} has not started: it is init, "
+                       "waiting for a second participant (or its moderator); cannot "
+                       "announce into it", 400)
     if conf.status != "in-progress":
         raise ApiError(20404, f"Conference {conf.sid} is not in-progress; cannot announce", 404)
     if call_sid and conf.participants.get(call_sid) is None:

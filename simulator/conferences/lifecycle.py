@@ -1,9 +1,23 @@
-"""A conference's life: created, participants connecting, joining and leaving, started,
-ended (twilio.com/docs/voice/conference#lifecycle-of-a-conference)."""
+"""A conference's life: created, participants connecting, joining (and waiting), started,
+leaving, ended (twilio.com/docs/voice/conference#lifecycle-of-a-conference).
+
+Twilio's rule, quoted from that page: "The Conference is created when the first
+participant connects to the Conference. At that time the participant is in a waiting
+state and will hear hold music. If the Conference is configured with a moderator, then
+the Conference will not start until the moderator joins and all participants will hear
+hold music until then. If there is no moderator, the Conference starts when the second
+participant joins." A moderator is a participant with startConferenceOnEnter=true among
+ones with false: "If this is false and the participant joins a conference that has not
+started, they are muted and hear background music until a participant joins where
+startConferenceOnEnter is true" (twilio.com/docs/voice/twiml/conference#attributes-startConferenceOnEnter).
+So a conference starts once it has two connected participants, one of them with
+startConferenceOnEnter=true (:func:`can_start`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urljoin
 
 from ..calls import signals
 from ..calls.models import Call
@@ -16,7 +30,7 @@ from .events import event
 from .models import Conference, Participant
 
 __all__ = ["find_active", "create", "settings_from_twiml", "new_participant", "call_progress",
-           "drop_pending", "join", "leave", "end", "update_participant"]
+           "drop_pending", "join", "can_start", "leave", "end", "update_participant"]
 
 
 def find_active(world: World, friendly_name: str) -> Conference | None:
@@ -37,17 +51,24 @@ def create(kernel: Kernel, world: World, friendly_name: str, region: str | None 
     return conf
 
 
-def settings_from_twiml(node: Node) -> dict[str, Any]:
+def settings_from_twiml(node: Node, base: str) -> dict[str, Any]:
     """Participant settings from a ``<Conference>`` noun's attributes
     (twilio.com/docs/voice/twiml/conference#attributes).
 
+    Args:
+        base: The document's URL, against which a relative waitUrl is resolved.
+
     Returns:
         A dict with muted, beep, start_conference_on_enter, end_conference_on_exit,
-        label, coaching, call_sid_to_coach and the conference callback:
-        callback_url, callback_method, callback_events.
+        label, coaching, call_sid_to_coach, wait_url (None: the default hold music;
+        "": silence), wait_method and the conference callback: callback_url,
+        callback_method, callback_events.
     """
     attrs = node.attrs
+    wait_url = attrs.get("waitUrl")
     return {
+        "wait_url": urljoin(base, wait_url) if wait_url else wait_url,
+        "wait_method": attrs.get("waitMethod"),
         "muted": attrs.get("muted") == "true",
         "beep": attrs.get("beep", "true"),
         "start_conference_on_enter": attrs.get("startConferenceOnEnter", "true") == "true",
@@ -71,7 +92,8 @@ def new_participant(kernel: Kernel, conf: Conference, call: Call,
         beep=settings.get("beep", "true"), coaching=settings.get("coaching", False),
         call_sid_to_coach=settings.get("call_sid_to_coach"),
         start_conference_on_enter=settings.get("start_conference_on_enter", True),
-        end_conference_on_exit=settings.get("end_conference_on_exit", False))
+        end_conference_on_exit=settings.get("end_conference_on_exit", False),
+        wait_url=settings.get("wait_url"), wait_method=settings.get("wait_method"))
     conf.participants[call.sid] = part
     return part
 
@@ -107,23 +129,25 @@ def _pending(call: Call) -> Participant | None:
     return part if part is not None and part.status != "connected" else None
 
 
-def join(kernel: Kernel, call: Call, conference_sid: str, settings: dict[str, Any]) -> bool:
-    """Connect an answered call to its conference (participant-join, maybe
-    conference-start) (lock taken).
+def join(kernel: Kernel, call: Call, conference_sid: str, settings: dict[str, Any]
+         ) -> Conference | None:
+    """Connect an answered call to its conference: participant-join, and conference-start
+    if the conference can start now (:func:`can_start`) (lock taken). A participant who
+    joins a conference that has not started waits in it (``conferences.wait.hold``).
 
-    The first participant to join sets the conference's status callback; later
-    ones are ignored (twilio.com/docs/voice/twiml/conference#attributes-statusCallback).
+    The first participant to join sets the conference's status callback; later ones
+    are ignored (twilio.com/docs/voice/twiml/conference#attributes-statusCallback).
 
     Returns:
-        False if the conference completed (or the participant was removed) meanwhile.
+        The conference, or None if it completed (or the participant was removed)
+        meanwhile.
     """
     with kernel.lock:
         conf = call.world.conferences.get(conference_sid)
         part = conf.participants.get(call.sid) if conf else None
         if conf is None or conf.status == "completed" or part is None:
-            return False
-        now = kernel.clock.now()
-        part.status, part.updated_at = "connected", now
+            return None
+        part.status, part.updated_at = "connected", kernel.clock.now()
         call.conference_sid = conf.sid
         if not conf.callback_set:
             conf.callback_set = True
@@ -131,10 +155,26 @@ def join(kernel: Kernel, call: Call, conference_sid: str, settings: dict[str, An
             conf.callback_method = settings.get("callback_method") or "POST"
             conf.callback_events = settings.get("callback_events") or frozenset()
         event(kernel, conf, "participant-join", part)
-        if part.start_conference_on_enter and not conf.started:
-            conf.started, conf.status, conf.updated_at = True, "in-progress", now
-            event(kernel, conf, "conference-start")
-        return True
+        if can_start(conf):
+            _start(kernel, conf)
+        return conf
+
+
+def can_start(conf: Conference) -> bool:
+    """True if ``conf`` has not started and now may: two participants connected, one of
+    them with startConferenceOnEnter=true (see the module docstring)."""
+    present = conf.connected()
+    return (not conf.started and len(present) >= 2
+            and any(p.start_conference_on_enter for p in present))
+
+
+def _start(kernel: Kernel, conf: Conference) -> None:
+    """The conference starts: in-progress, conference-start, the waiting stop waiting
+    (their hold music ends) (lock held)."""
+    conf.started, conf.status, conf.updated_at = True, "in-progress", kernel.clock.now()
+    event(kernel, conf, "conference-start")
+    for part in conf.connected():
+        signals.signal(kernel, conf.world.calls[part.call_sid], "poke")
 
 
 def leave(kernel: Kernel, call: Call, reason: str, call_status: str,

@@ -28,6 +28,8 @@ class Participant:
     start_conference_on_enter: bool = True
     end_conference_on_exit: bool = False
     beep: str = "true"
+    wait_url: str | None = None  # None: Twilio's default hold music; "": silence
+    wait_method: str | None = None  # None: GET for the default music, else POST
 
 
 @dataclass(eq=False)
@@ -40,7 +42,7 @@ class Conference:
     created_at: float
     updated_at: float
     world: Any = field(repr=False)
-    status: str = "init"  # init | in-progress | completed
+    status: str = "init"  # init (not started yet) | in-progress | completed
     region: str = "us1"
     reason_ended: str | None = None
     call_sid_ending: str | None = None

@@ -52,7 +52,10 @@ def create_participant(conference: str) -> tuple[Response, int]:
                 amd_callback=form_url("AmdStatusCallback"),
                 amd_callback_method=form_method("AmdStatusCallbackMethod"))
     start = form_bool("StartConferenceOnEnter")
+    wait_url = form_url("WaitUrl")  # "" (no music) stays "", absent stays None
     settings = {
+        "wait_url": "" if request.form.get("WaitUrl") == "" else wait_url,
+        "wait_method": request.form.get("WaitMethod") and form_method("WaitMethod"),
         "label": request.form.get("Label"), "muted": bool(form_bool("Muted")),
         "beep": request.form.get("Beep", "true"),
         "start_conference_on_enter": True if start is None else start,

@@ -11,7 +11,7 @@ at <Hangup>; any other verb (<Dial>, <Start>) is the target's.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urldefrag, urljoin
 
 from ..calls.models import Call
 from ..calls.signals import Redirect
@@ -133,7 +133,10 @@ def _load(target: Target, source: Source) -> tuple[list[Node], str] | str:
                                 call_sid=target.call_sid, conference=target.conference)
         if not result.ok:
             return f"Error {result.error_code}: HTTP retrieval failure: {result.error}"
-        content_type, content, url = result.content_type, result.content, result.url
+        # The document's URL as asked for (an audio answer is played from it; relative
+        # URLs resolve against it), without a GET's parameters or a #fragment.
+        content_type, content, url = (result.content_type, result.content,
+                                      urldefrag(source["url"])[0])
     try:
         verbs = parser.parse_document(content_type, content, url, announcement=target.restricted)
     except parser.TwimlError as exc:
