@@ -10,6 +10,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from simulator.conferences.wait import DEFAULT_WAIT_URL
+from tests.openapi_check import api_v2010
 from tests.test_simulator import CALLEE, CALLER, NUMBER, SETTLE, join_room, say_twiml
 from tests.test_simulator import app, app_under_test, server, sim, twilio  # noqa: F401 (fixtures)
 
@@ -117,6 +118,8 @@ def test_an_announce_into_a_conference_with_one_participant_is_refused(sim, app,
     assert sim.settle(SETTLE) == []
     for number in (CALLER, CALLEE):
         assert sim.phone(number).heard()[-1]["text"] == "こんにちは"
+    for exchange in sim.requests():  # the refusal is a Twilio error body, as the spec wants
+        api_v2010().validate_exchange(exchange)
 
 
 def test_the_participants_api_creates_the_conference_and_its_participant_waits(
@@ -141,3 +144,5 @@ def test_the_participants_api_creates_the_conference_and_its_participant_waits(
     assert twilio.conferences(participant.conference_sid).fetch().status == "in-progress"
     assert [e["StatusCallbackEvent"] for e in app.params("/conference-events")] == [
         "participant-join", "participant-join", "conference-start"]
+    for exchange in sim.requests():  # WaitUrl and WaitMethod are Twilio's parameters
+        api_v2010().validate_exchange(exchange)
