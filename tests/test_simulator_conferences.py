@@ -146,3 +146,22 @@ def test_the_participants_api_creates_the_conference_and_its_participant_waits(
         "participant-join", "participant-join", "conference-start"]
     for exchange in sim.requests():  # WaitUrl and WaitMethod are Twilio's parameters
         api_v2010().validate_exchange(exchange)
+
+
+def test_modifying_a_waiting_call_takes_it_out_of_the_conference(sim, app, twilio):
+    sim.set_clock("manual")
+    app.routes["/voice"] = dial_conference(app, wait_url="/hold")
+    app.routes["/hold"] = HOLD
+    call_sid = sim.phone(CALLER).call(NUMBER)
+    assert sim.settle(SETTLE) == []
+
+    twilio.calls(call_sid).update(twiml=say_twiml("会議を出ます"))
+    assert sim.settle(SETTLE) == []
+
+    wait, hold_say, said = sim.phone(CALLER).heard()
+    assert (hold_say["source"], hold_say["interrupted"]) == ("wait", True)
+    assert (said["text"], said["source"]) == ("会議を出ます", "twiml")
+    [leave] = app.params("/conference-events", "participant-leave")
+    assert (leave["CallSid"], leave["ReasonParticipantLeft"]) == (
+        call_sid, "participant_updated_via_api")
+    assert twilio.conferences.list(friendly_name="room-1")[0].status == "completed"

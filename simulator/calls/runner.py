@@ -18,6 +18,7 @@ from ..twiml import Node, interpreter
 from . import callbacks, dial, registry, signals, transcription
 from .models import Call
 from .signals import Ended, Hangup, Redirect
+from .target import OnCall
 
 __all__ = ["start", "run_twiml", "CallTarget"]
 
@@ -90,23 +91,9 @@ def _inbound_source(kernel: Kernel, call: Call) -> dict[str, Any]:
 # ---- TwiML on a call ------------------------------------------------------------------
 
 
-class CallTarget(interpreter.Target):
-    """TwiML running on a call: its phone hears it, a hangup or a modification cuts it
-    short, and <Dial> and <Start> run here."""
-
-    def __init__(self, kernel: Kernel, call: Call) -> None:
-        super().__init__(kernel, call.world, call.sid)
-        self.call = call
-
-    def params(self) -> dict[str, str]:
-        return callbacks.voice_params(self.call)
-
-    def listeners(self) -> list[Call]:
-        return [self.call]
-
-    def going_on(self) -> bool:
-        signals.check(self.kernel, self.call)
-        return True
+class CallTarget(OnCall):
+    """The call's own TwiML: a hangup or a modification cuts it short, and <Dial> and
+    <Start> run here."""
 
     def loaded(self) -> None:
         if self.call.status == "ringing":  # an inbound call is answered by its TwiML
@@ -144,7 +131,13 @@ def run_twiml(kernel: Kernel, call: Call, source: dict[str, Any]) -> None:
             timeline.error(kernel, call.world, 11200, f"no voice URL for {call.to} "
                            "(set SIM_VOICE_URL, or the number's VoiceUrl)", call_sid=call.sid)
         raise Ended("failed" if call.answered_at is None else "completed")
-    if interpreter.run(CallTarget(kernel, call), source) is not None:
+    while True:  # a modified call runs its new TwiML at once
+        try:  # (twilio.com/docs/voice/api/call-resource#update-a-call-resource)
+            failure = interpreter.run(CallTarget(kernel, call), source)
+            break
+        except Redirect as redirect:
+            source = redirect.source
+    if failure is not None:
         raise Ended("failed" if call.answered_at is None else "completed")
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..calls import callbacks, signals
+from ..calls import signals
 from ..calls.models import Call
+from ..calls.target import OnCall
 from ..core import timeline
 from ..core.kernel import Kernel
 from ..phones import backend as phones
@@ -39,7 +40,7 @@ def wait_source(part: Participant) -> tuple[str, str]:
     return part.wait_url, part.wait_method or "POST"
 
 
-class WaitTarget(interpreter.Target):
+class WaitTarget(OnCall):
     """A waitUrl's TwiML: only Say, Play, Pause and Redirect (twilio.com/docs/api/errors/13238);
     the waiting phone hears it (source "wait") until the conference starts."""
 
@@ -50,17 +51,10 @@ class WaitTarget(interpreter.Target):
 
     def __init__(self, kernel: Kernel, call: Call, conf: Conference,
                  deadline: float | None) -> None:
-        super().__init__(kernel, call.world, call.sid, conf)
-        self.call, self.deadline = call, deadline
-
-    def params(self) -> dict[str, str]:
-        return callbacks.voice_params(self.call)
-
-    def listeners(self) -> list[Call]:
-        return [self.call]
+        super().__init__(kernel, call, conf)
+        self.deadline = deadline
 
     def going_on(self) -> bool:
-        signals.check(self.kernel, self.call)
         return super().going_on() and waiting(self.call, self.conference)
 
     def wait(self, seconds: float, silent: bool) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 from ..calls.models import Call
-from ..calls.signals import Redirect
 from ..conferences.models import Conference
 from ..core import delivery, timeline
 from ..core.kernel import Kernel
@@ -83,9 +82,6 @@ class Target:
 def run(target: Target, source: Source) -> str | None:
     """Fetch and run TwiML until it runs out, says <Hangup>, or the target stops it.
 
-    A modified call (``calls.signals.Redirect``, raised by the target's hooks) runs
-    its new TwiML at once (twilio.com/docs/voice/api/call-resource#update-a-call-resource).
-
     Args:
         target: Where it runs.
         source: The first document: ``{"twiml": text}`` or ``{"url", "method",
@@ -96,23 +92,19 @@ def run(target: Target, source: Source) -> str | None:
         failure: …" (the error is already recorded).
 
     Raises:
-        Whatever the target's hooks raise (a hung-up call's ``Hangup``).
+        Whatever the target's hooks raise: a hung-up call's ``Hangup``, a modified
+        call's ``Redirect`` (its new TwiML is the call runner's to run).
     """
     redirects = 0
     current: Source | None = source
     while current is not None:
-        try:
-            loaded = _load(target, current)
-            if isinstance(loaded, str):
-                return loaded
-            verbs, base = loaded
-            current = None
-            with target.kernel.lock:
-                target.loaded()
-            current = _perform(target, verbs, base)
-        except Redirect as redirect:
-            current = redirect.source
-            continue
+        loaded = _load(target, current)
+        if isinstance(loaded, str):
+            return loaded
+        verbs, base = loaded
+        with target.kernel.lock:
+            target.loaded()
+        current = _perform(target, verbs, base)
         if current is not None and "twiml" not in current:
             redirects += 1
             if target.max_redirects is not None and redirects > target.max_redirects:
