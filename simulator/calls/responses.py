@@ -70,6 +70,8 @@ def _source() -> dict[str, Any] | None:
 
 @bp.post("/Calls.json")
 def create_call() -> tuple[Response, int]:
+    """POST Calls.json: place a call
+    (twilio.com/docs/voice/api/call-resource#create-a-call-resource)."""
     spec = call_spec()
     source = _source()
     if source is None:
@@ -84,6 +86,7 @@ def create_call() -> tuple[Response, int]:
 
 @bp.get("/Calls.json")
 def list_calls() -> Response:
+    """GET Calls.json, filtered by To, From, Status, ParentCallSid; newest first."""
     filters = {name: request.args.get(name) for name in ("To", "From", "Status",
                                                          "ParentCallSid")}
     with locked() as kernel:
@@ -94,12 +97,14 @@ def list_calls() -> Response:
 
 @bp.get("/Calls/<sid>.json")
 def get_call(sid: str) -> Response:
+    """GET Calls/{Sid}.json."""
     with locked() as kernel:
         return jsonify(call_json(backend.get_call(kernel, sid)))
 
 
 @bp.post("/Calls/<sid>.json")
 def update_call(sid: str) -> Response:
+    """POST Calls/{Sid}.json: modify (Url/Twiml) or end (Status) a live call."""
     status = request.form.get("Status")
     if status not in (None, "completed", "canceled"):
         raise ApiError(20001, f"Status must be completed or canceled, got {status!r}")

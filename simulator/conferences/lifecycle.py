@@ -9,7 +9,8 @@ hold music until then. If there is no moderator, the Conference starts when the 
 participant joins." A moderator is a participant with startConferenceOnEnter=true among
 ones with false: "If this is false and the participant joins a conference that has not
 started, they are muted and hear background music until a participant joins where
-startConferenceOnEnter is true" (twilio.com/docs/voice/twiml/conference#attributes-startConferenceOnEnter).
+startConferenceOnEnter is true"
+(twilio.com/docs/voice/twiml/conference#attributes-startConferenceOnEnter).
 So a conference starts once it has two connected participants, one of them with
 startConferenceOnEnter=true (:func:`can_start`).
 """

@@ -20,6 +20,7 @@ bp = v2010_blueprint("conferences")
 
 @bp.get("/Conferences.json")
 def list_conferences() -> Response:
+    """GET Conferences.json, filtered by FriendlyName and Status; newest first."""
     filters = {"FriendlyName": request.args.get("FriendlyName"),
                "Status": request.args.get("Status")}
     with locked() as kernel:
@@ -29,12 +30,14 @@ def list_conferences() -> Response:
 
 @bp.get("/Conferences/<sid>.json")
 def get_conference(sid: str) -> Response:
+    """GET Conferences/{Sid}.json."""
     with locked() as kernel:
         return jsonify(conference_json(backend.get_conference(kernel, sid)))
 
 
 @bp.post("/Conferences/<sid>.json")
 def update_conference(sid: str) -> Response:
+    """POST Conferences/{Sid}.json: Status=completed, or AnnounceUrl."""
     status = request.form.get("Status")
     if status not in (None, "completed"):
         raise ApiError(20001, f"Status must be completed, got {status!r}")
@@ -46,6 +49,8 @@ def update_conference(sid: str) -> Response:
 
 @bp.post("/Conferences/<conference>/Participants.json")
 def create_participant(conference: str) -> tuple[Response, int]:
+    """POST Conferences/{Sid or FriendlyName}/Participants.json: call someone in
+    (twilio.com/docs/voice/api/conference-participant-resource#create-a-participant)."""
     spec = call_spec()
     spec.update(async_amd=spec["machine_detection"] is not None and bool(
                     request.form.get("AmdStatusCallback")),
@@ -73,6 +78,7 @@ def create_participant(conference: str) -> tuple[Response, int]:
 
 @bp.get("/Conferences/<conference>/Participants.json")
 def list_participants(conference: str) -> Response:
+    """GET Conferences/{Sid}/Participants.json, in joining order."""
     with locked() as kernel:
         return v2010_page("participants", backend.list_participants(kernel, conference),
                           lambda p: participant_json(p, kernel.account_sid), {})
@@ -80,6 +86,7 @@ def list_participants(conference: str) -> Response:
 
 @bp.get("/Conferences/<conference>/Participants/<key>.json")
 def get_participant(conference: str, key: str) -> Response:
+    """GET Conferences/{Sid}/Participants/{CallSid or Label}.json."""
     with locked() as kernel:
         return jsonify(participant_json(backend.get_participant(kernel, conference, key),
                                         kernel.account_sid))
@@ -87,6 +94,7 @@ def get_participant(conference: str, key: str) -> Response:
 
 @bp.post("/Conferences/<conference>/Participants/<key>.json")
 def update_participant(conference: str, key: str) -> Response:
+    """POST Conferences/{Sid}/Participants/{CallSid}.json: mute, hold, whisper."""
     changes = {"muted": form_bool("Muted"), "hold": form_bool("Hold"),
                "label": request.form.get("Label"),
                "end_conference_on_exit": form_bool("EndConferenceOnExit"),
@@ -100,6 +108,7 @@ def update_participant(conference: str, key: str) -> Response:
 
 @bp.delete("/Conferences/<conference>/Participants/<key>.json")
 def delete_participant(conference: str, key: str) -> tuple[str, int]:
+    """DELETE Conferences/{Sid}/Participants/{CallSid}.json: kick (or cancel)."""
     with locked() as kernel:
         backend.delete_participant(kernel, conference, key)
     return "", 204

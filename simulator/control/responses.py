@@ -47,6 +47,7 @@ def _seconds(body: dict[str, Any], name: str, default: float | None = None) -> f
 
 @bp.errorhandler(ApiError)
 def control_error(exc: ApiError) -> tuple[Response, int]:
+    """A refused control request: ``{"error", "code"}`` with its HTTP status."""
     return jsonify({"error": exc.message, "code": exc.code}), exc.status
 
 
@@ -55,12 +56,14 @@ def control_error(exc: ApiError) -> tuple[Response, int]:
 
 @bp.get("/phones")
 def list_phones() -> Response:
+    """Every phone seen so far, with its calls and what it heard."""
     with locked() as kernel:
         return jsonify(phones.phones_view(kernel))
 
 
 @bp.get("/phones/<number>")
 def phone(number: str) -> Response:
+    """One phone: number, script, calls, heard."""
     number = _number(number)
     with locked() as kernel:
         return jsonify(phones.phone_view(kernel, number))
@@ -68,6 +71,7 @@ def phone(number: str) -> Response:
 
 @bp.post("/phones/<number>/script")
 def script(number: str) -> Response:
+    """Body ``{"script": [...], "answer_after"?, "default"?}``: how it answers next."""
     body = _body()
     steps = body.get("script", [])
     default = body.get("default")
@@ -85,6 +89,7 @@ def script(number: str) -> Response:
 
 @bp.post("/phones/<number>/call")
 def dial(number: str) -> Response:
+    """Body ``{"to"?}``: the phone calls ``to`` (default: the primary Twilio number)."""
     body = _body()
     number = _number(number)
     with locked() as kernel:
@@ -97,6 +102,7 @@ def dial(number: str) -> Response:
 
 @bp.post("/calls/<sid>/hangup")
 def hang_up(sid: str) -> Response:
+    """The phone on the call hangs up (or rejects it while ringing)."""
     with locked() as kernel:
         call = backend.hang_up(kernel, sid)
         return jsonify({"call_sid": sid, "status": call.status})
@@ -104,12 +110,14 @@ def hang_up(sid: str) -> Response:
 
 @bp.get("/calls")
 def calls() -> Response:
+    """Every call, as Call resources plus ``conference``."""
     with locked() as kernel:
         return jsonify(backend.calls_view(kernel))
 
 
 @bp.get("/conferences")
 def conferences() -> Response:
+    """Every conference, with its participants."""
     with locked() as kernel:
         return jsonify(backend.conferences_view(kernel))
 
@@ -119,6 +127,7 @@ def conferences() -> Response:
 
 @bp.get("/timeline")
 def timeline_view() -> Response:
+    """Timeline events, optionally for ``call_sid`` and/or ``conference``."""
     with locked() as kernel:
         return jsonify(timeline.timeline_view(kernel, request.args.get("call_sid"),
                                               request.args.get("conference")))
@@ -126,17 +135,20 @@ def timeline_view() -> Response:
 
 @bp.get("/requests")
 def requests_journal() -> Response:
+    """The REST journal: every request to the REST APIs and its answer."""
     return jsonify(timeline.journal(_kernel()))
 
 
 @bp.get("/errors")
 def errors() -> Response:
+    """Every error so far."""
     with locked() as kernel:
         return jsonify(timeline.errors_view(kernel))
 
 
 @bp.post("/reset")
 def reset() -> Response:
+    """Forget everything (live calls are dropped without callbacks)."""
     with locked() as kernel:
         backend.reset(kernel)
     return jsonify({"reset": True})
@@ -144,6 +156,7 @@ def reset() -> Response:
 
 @bp.post("/settle")
 def settle() -> Response:
+    """Body ``{"timeout"?}``: wait until nothing is in flight; answers settled and errors."""
     timeout = _seconds(_body(), "timeout", 10)
     kernel = _kernel()
     settled = ledger.settle(kernel, timeout)
@@ -186,6 +199,7 @@ def advance() -> Response:
 
 @bp.get("/chaos")
 def chaos() -> Response:
+    """``{"repeat", "shuffle", "seed"}``."""
     with locked() as kernel:
         return jsonify(backend.chaos_view(kernel))
 
@@ -207,6 +221,7 @@ def set_chaos() -> Response:
 
 @bp.get("/expect")
 def expectations() -> Response:
+    """``{"numbers": [...] or null}``: the numbers the app may call."""
     with locked() as kernel:
         return jsonify(backend.expect_view(kernel))
 
@@ -250,6 +265,7 @@ def add_number() -> Response:
 
 @bp.get("/proxy")
 def proxy_state() -> Response:
+    """Twilio Proxy's services, pools and sessions."""
     with locked() as kernel:
         return jsonify(routing.view(kernel))
 

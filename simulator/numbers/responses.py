@@ -38,6 +38,7 @@ def number_json(kernel: Kernel, record: IncomingNumber) -> dict[str, Any]:
 
 @bp.get("/IncomingPhoneNumbers.json")
 def list_numbers() -> Response:
+    """GET IncomingPhoneNumbers.json, filtered by PhoneNumber and FriendlyName."""
     filters = {"PhoneNumber": request.args.get("PhoneNumber"),
                "FriendlyName": request.args.get("FriendlyName")}
     with locked() as kernel:
@@ -48,12 +49,14 @@ def list_numbers() -> Response:
 
 @bp.get("/IncomingPhoneNumbers/<sid>.json")
 def get_number(sid: str) -> Response:
+    """GET IncomingPhoneNumbers/{Sid}.json."""
     with locked() as kernel:
         return jsonify(number_json(kernel, backend.get_number(kernel, sid)))
 
 
 @bp.post("/IncomingPhoneNumbers/<sid>.json")
 def update_number(sid: str) -> Response:
+    """POST IncomingPhoneNumbers/{Sid}.json: VoiceUrl, StatusCallback, ..."""
     unsupported = [name for name in _UNSUPPORTED if name in request.form]
     if unsupported:
         raise ApiError(20001, f"The simulator does not support updating {unsupported}")

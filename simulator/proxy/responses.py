@@ -81,6 +81,7 @@ def _session_fields() -> dict[str, Any]:
 
 @bp.get("")
 def list_services() -> Response:
+    """GET /v1/Services."""
     with locked() as kernel:
         return v1_page(HOST, "services", services.list_services(kernel),
                        lambda s: service_json(s, kernel.account_sid))
@@ -88,6 +89,7 @@ def list_services() -> Response:
 
 @bp.post("")
 def create_service() -> tuple[Response, int]:
+    """POST /v1/Services."""
     name = request.form.get("UniqueName")
     if not name:
         raise ApiError(20001, "Missing required parameter UniqueName in the post body")
@@ -99,6 +101,7 @@ def create_service() -> tuple[Response, int]:
 
 @bp.get("/<sid>")
 def get_service(sid: str) -> Response:
+    """GET /v1/Services/{Sid or UniqueName}."""
     with locked() as kernel:
         return jsonify(service_json(services.get_service(kernel, sid, by_name=True),
                                     kernel.account_sid))
@@ -106,6 +109,7 @@ def get_service(sid: str) -> Response:
 
 @bp.post("/<sid>")
 def update_service(sid: str) -> Response:
+    """POST /v1/Services/{Sid}."""
     changes = {**_service_settings(), "unique_name": request.form.get("UniqueName")}
     with locked() as kernel:
         return jsonify(service_json(services.update_service(kernel, sid, changes),
@@ -114,6 +118,7 @@ def update_service(sid: str) -> Response:
 
 @bp.delete("/<sid>")
 def delete_service(sid: str) -> tuple[str, int]:
+    """DELETE /v1/Services/{Sid}."""
     with locked() as kernel:
         services.delete_service(kernel, sid)
     return "", 204
@@ -124,6 +129,7 @@ def delete_service(sid: str) -> tuple[str, int]:
 
 @bp.get("/<service>/PhoneNumbers")
 def list_numbers(service: str) -> Response:
+    """GET /v1/Services/{Sid}/PhoneNumbers."""
     with locked() as kernel:
         found = services.get_service(kernel, service)
         return v1_page(HOST, "phone_numbers", list(found.numbers.values()),
@@ -132,6 +138,7 @@ def list_numbers(service: str) -> Response:
 
 @bp.post("/<service>/PhoneNumbers")
 def add_number(service: str) -> tuple[Response, int]:
+    """POST /v1/Services/{Sid}/PhoneNumbers."""
     sid, number = request.form.get("Sid"), request.form.get("PhoneNumber")
     if not sid and not number:
         raise ApiError(20001, "Either Sid or PhoneNumber is required")
@@ -145,6 +152,7 @@ def add_number(service: str) -> tuple[Response, int]:
 
 @bp.get("/<service>/PhoneNumbers/<sid>")
 def get_number(service: str, sid: str) -> Response:
+    """GET /v1/Services/{Sid}/PhoneNumbers/{Sid or E.164}."""
     with locked() as kernel:
         return jsonify(phone_number_json(*services.get_number(kernel, service, sid),
                                          kernel.account_sid))
@@ -152,6 +160,7 @@ def get_number(service: str, sid: str) -> Response:
 
 @bp.post("/<service>/PhoneNumbers/<sid>")
 def update_number(service: str, sid: str) -> Response:
+    """POST /v1/Services/{Sid}/PhoneNumbers/{Sid}: IsReserved."""
     reserved = form_bool("IsReserved")
     with locked() as kernel:
         return jsonify(phone_number_json(
@@ -160,6 +169,7 @@ def update_number(service: str, sid: str) -> Response:
 
 @bp.delete("/<service>/PhoneNumbers/<sid>")
 def remove_number(service: str, sid: str) -> tuple[str, int]:
+    """DELETE /v1/Services/{Sid}/PhoneNumbers/{Sid}."""
     with locked() as kernel:
         services.remove_number(kernel, service, sid)
     return "", 204
@@ -170,6 +180,7 @@ def remove_number(service: str, sid: str) -> tuple[str, int]:
 
 @bp.get("/<service>/Sessions")
 def list_sessions(service: str) -> Response:
+    """GET /v1/Services/{Sid}/Sessions, newest first."""
     with locked() as kernel:
         found = services.get_service(kernel, service)
         return v1_page(HOST, "sessions", list(reversed(found.sessions.values())),
@@ -178,6 +189,7 @@ def list_sessions(service: str) -> Response:
 
 @bp.post("/<service>/Sessions")
 def create_session(service: str) -> tuple[Response, int]:
+    """POST /v1/Services/{Sid}/Sessions."""
     fields, participants = _session_fields(), _session_participants()
     with locked() as kernel:
         session = sessions.create_session(kernel, service, fields, participants)
@@ -186,6 +198,7 @@ def create_session(service: str) -> tuple[Response, int]:
 
 @bp.get("/<service>/Sessions/<sid>")
 def get_session(service: str, sid: str) -> Response:
+    """GET /v1/Services/{Sid}/Sessions/{Sid or UniqueName}."""
     with locked() as kernel:
         return jsonify(session_json(sessions.get_session(kernel, service, sid, by_name=True)[1],
                                     kernel.account_sid))
@@ -193,6 +206,7 @@ def get_session(service: str, sid: str) -> Response:
 
 @bp.post("/<service>/Sessions/<sid>")
 def update_session(service: str, sid: str) -> Response:
+    """POST /v1/Services/{Sid}/Sessions/{Sid}: Ttl, DateExpiry, Status."""
     fields = _session_fields()
     with locked() as kernel:
         return jsonify(session_json(sessions.update_session(kernel, service, sid, fields)[1],
@@ -201,6 +215,7 @@ def update_session(service: str, sid: str) -> Response:
 
 @bp.delete("/<service>/Sessions/<sid>")
 def delete_session(service: str, sid: str) -> tuple[str, int]:
+    """DELETE /v1/Services/{Sid}/Sessions/{Sid}."""
     with locked() as kernel:
         sessions.delete_session(kernel, service, sid)
     return "", 204
@@ -211,6 +226,7 @@ def delete_session(service: str, sid: str) -> tuple[str, int]:
 
 @bp.get("/<service>/Sessions/<session>/Participants")
 def list_participants(service: str, session: str) -> Response:
+    """GET /v1/Services/{Sid}/Sessions/{Sid}/Participants."""
     with locked() as kernel:
         found = sessions.get_session(kernel, service, session)[1]
         return v1_page(HOST, "participants", list(found.participants.values()),
@@ -219,6 +235,7 @@ def list_participants(service: str, session: str) -> Response:
 
 @bp.post("/<service>/Sessions/<session>/Participants")
 def create_participant(service: str, session: str) -> tuple[Response, int]:
+    """POST /v1/Services/{Sid}/Sessions/{Sid}/Participants."""
     if not request.form.get("Identifier"):
         raise ApiError(20001, "Missing required parameter Identifier in the post body")
     spec = _participant_spec(request.form.to_dict())
@@ -229,6 +246,7 @@ def create_participant(service: str, session: str) -> tuple[Response, int]:
 
 @bp.get("/<service>/Sessions/<session>/Participants/<sid>")
 def get_participant(service: str, session: str, sid: str) -> Response:
+    """GET /v1/Services/{Sid}/Sessions/{Sid}/Participants/{Sid}."""
     with locked() as kernel:
         part = sessions.get_participant(kernel, service, session, sid)[1]
         return jsonify(participant_json(part, kernel.account_sid))
@@ -236,6 +254,7 @@ def get_participant(service: str, session: str, sid: str) -> Response:
 
 @bp.delete("/<service>/Sessions/<session>/Participants/<sid>")
 def delete_participant(service: str, session: str, sid: str) -> tuple[str, int]:
+    """DELETE /v1/Services/{Sid}/Sessions/{Sid}/Participants/{Sid}."""
     with locked() as kernel:
         sessions.delete_participant(kernel, service, session, sid)
     return "", 200  # the spec documents 200 (not 204) for this one
