@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from .clock import MODES
+from .core.clock import MODES
 from .server import SimulatorServer
 
 log = logging.getLogger("simulator")

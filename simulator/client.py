@@ -160,10 +160,11 @@ class SimulatorClient:
 
     def chaos(self, repeat: int = 1, shuffle: bool = False,
               seed: int | None = None) -> dict[str, Any]:
-        """Deliver each call status / AMD callback ``repeat`` times (same parameters and
-        I-Twilio-Idempotency-Token, like a retry), and with ``shuffle`` hold a call's
-        callbacks until it ends and send them in random order. ``chaos()`` turns it off.
-        Conference callbacks and voice requests are never affected.
+        """Deliver each call status, AMD and conference status callback ``repeat`` times
+        (same parameters and I-Twilio-Idempotency-Token, like a retry). With ``shuffle``,
+        hold a call's callbacks until it ends, and a conference's until the simulator
+        has nothing else in flight or the conference ends, then send them in random
+        order. ``chaos()`` turns it off. Voice requests are never affected.
 
         Returns:
             ``{"repeat", "shuffle", "seed"}``.
@@ -270,8 +271,12 @@ class PhoneHandle:
         return self.client._request("GET", self._path)
 
     def heard(self) -> list[dict[str, Any]]:
-        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause"),
-        text, url, voice, language, source ("twiml"/"announcement"), conference, at."""
+        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause",
+        or "wait": hold music while alone in a conference that has not started, ``url``
+        being the waitUrl), text, url, voice, language, source ("twiml", "announcement",
+        "wait" for a waitUrl's TwiML, "loopback"), conference, at, and interrupted (True
+        if it was cut short: the call was modified or hung up, or the conference started,
+        while it played, so the phone heard only its beginning)."""
         return self.state()["heard"]
 
     def calls(self) -> list[dict[str, Any]]:

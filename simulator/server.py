@@ -1,4 +1,9 @@
-"""The simulator's Flask app (REST APIs, control API, phone page) and an in-process server for tests."""
+"""The simulator's Flask app (REST APIs, control API, phone page) and an in-process server.
+
+This is the composition root: it builds the kernel, wires the core hooks (the auto
+clock, chaos releasing held callbacks when things go quiet) and registers each
+service's blueprint.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,16 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, render_template
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import control, numbers, proxy_rest, rest
-from .clock import MODES
-from .engine import Engine
+from .calls.responses import bp as calls_bp
+from .conferences.responses import bp as conferences_bp
+from .control import backend as control
+from .control.responses import bp as control_bp
+from .core import chaos, ledger, rest
+from .core.clock import MODES
+from .core.kernel import Kernel
+from .numbers import backend as numbers
+from .numbers.responses import bp as numbers_bp
+from .proxy.responses import bp as proxy_bp
 
 __all__ = ["create_simulator", "SimulatorServer"]
 
@@ -35,7 +47,7 @@ def create_simulator(config: dict[str, Any]) -> Flask:
             account's numbers, even From == To, arrives there as an inbound call).
 
     Returns:
-        The app; its Engine is ``app.extensions["simulator"]``.
+        The app; its Kernel is ``app.extensions["simulator"]``.
 
     Raises:
         ValueError: If the account SID, a phone number or the clock is malformed.
@@ -48,13 +60,15 @@ def create_simulator(config: dict[str, Any]) -> Flask:
     numbers.configured(config)  # raises ValueError for a malformed number
     if isinstance(config.get("clock"), str) and config["clock"] not in MODES:
         raise ValueError(f"clock must be one of {MODES}, got {config['clock']!r}")
+    kernel = Kernel(config, control.new_world)
+    kernel.clock.listener = lambda: ledger.autopilot(kernel)
+    kernel.on_quiet.append(lambda world: chaos.release_all(kernel, world))
     app = Flask(__name__)
     app.json.sort_keys = False
-    app.extensions["simulator"] = Engine(config)
+    app.extensions["simulator"] = kernel
     rest.init_app(app)
-    proxy_rest.init_app(app)
-    app.register_blueprint(control.bp)
-    app.register_blueprint(page)
+    for blueprint in (calls_bp, conferences_bp, numbers_bp, proxy_bp, control_bp, page):
+        app.register_blueprint(blueprint)
     return app
 
 
@@ -63,8 +77,9 @@ def create_simulator(config: dict[str, Any]) -> Flask:
 
 @page.get("/")
 def phone_page() -> str:
-    engine: Engine = current_app.extensions["simulator"]
-    return render_template("phones.html", account_number=engine.phone_number,
+    """The phone page: virtual phones, their live calls and what they heard."""
+    kernel: Kernel = current_app.extensions["simulator"]
+    return render_template("phones.html", account_number=kernel.phone_number,
                            default_caller=DEFAULT_CALLER)
 
 
@@ -90,7 +105,7 @@ class SimulatorServer:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config  # live: e.g. set config["voice_url"] once the app's port is known
         self.app = create_simulator(config)
-        self.engine: Engine = self.app.extensions["simulator"]
+        self.kernel: Kernel = self.app.extensions["simulator"]
         self.host = config.get("host", "127.0.0.1")
         self.port = int(config.get("port", 0))
         self._server: BaseWSGIServer | None = None
@@ -122,4 +137,5 @@ class SimulatorServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        self.engine.reset()
+        with self.kernel.lock:
+            control.reset(self.kernel)

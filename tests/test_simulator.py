@@ -18,8 +18,9 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from werkzeug.serving import make_server
 
 from simulator import SimulatorClient, SimulatorError, SimulatorServer
+from simulator.conferences.wait import DEFAULT_WAIT_URL
 from simulator.twiml import TwimlError, parse
-from simulator.webhooks import sign
+from simulator.core.webhooks import sign
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token"
@@ -148,29 +149,44 @@ def join_room(sim: SimulatorClient, app: AppUnderTest, *numbers: str) -> list[st
     return sids
 
 
-def test_incoming_call_hears_greeting_and_joins_conference(sim, app, twilio):
+def test_incoming_call_hears_greeting_then_waits_alone_with_hold_music(sim, app, twilio):
     call_sid = join_room(sim, app, CALLER)[0]
 
     voice = app.params("/voice")[0]
+    where = {f"{side}{field}": "JP" if field == "Country" else ""
+             for side in ("From", "To", "Caller", "Called")
+             for field in ("City", "State", "Zip", "Country")}
     assert voice == {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": CALLER,
                      "To": NUMBER, "Caller": CALLER, "Called": NUMBER,
                      "CallStatus": "ringing", "ApiVersion": "2010-04-01",
-                     "Direction": "inbound"}
+                     "Direction": "inbound", **where}
     heard = sim.phone(CALLER).heard()
-    assert [(h["kind"], h["text"], h["voice"], h["language"], h["source"]) for h in heard] == [
-        ("say", "ようこそ", "Polly.Mizuki", "ja-JP", "twiml")]
+    assert [(h["kind"], h["text"], h["url"], h["voice"], h["language"], h["source"])
+            for h in heard] == [
+        ("say", "ようこそ", None, "Polly.Mizuki", "ja-JP", "twiml"),
+        ("wait", None, DEFAULT_WAIT_URL, None, None, "wait")]
 
-    events = app.params("/conference-events")
-    assert [e["StatusCallbackEvent"] for e in events] == ["participant-join", "conference-start"]
-    assert [e["SequenceNumber"] for e in events] == ["0", "1"]
-    join = events[0]
-    conference = twilio.conferences.list(friendly_name="room-1", status="in-progress")[0]
+    [join] = app.params("/conference-events")
+    assert (join["StatusCallbackEvent"], join["SequenceNumber"]) == ("participant-join", "0")
+    conference = twilio.conferences.list(friendly_name="room-1")[0]
+    assert conference.status == "init"
     assert join["ConferenceSid"] == conference.sid and join["FriendlyName"] == "room-1"
     assert (join["CallSid"], join["Muted"], join["Hold"], join["Coaching"]) == (
         call_sid, "false", "false", "false")
     assert (join["StartConferenceOnEnter"], join["EndConferenceOnExit"]) == ("true", "false")
     assert join["AccountSid"] == ACCOUNT_SID and join["Timestamp"].endswith("+0000")
     assert twilio.calls(call_sid).fetch().status == "in-progress"
+
+
+def test_the_conference_starts_when_the_second_participant_joins(sim, app, twilio):
+    first, second = join_room(sim, app, CALLER, CALLEE)
+
+    events = app.params("/conference-events")
+    assert [(e["StatusCallbackEvent"], e.get("CallSid"), e["SequenceNumber"]) for e in events] == [
+        ("participant-join", first, "0"), ("participant-join", second, "1"),
+        ("conference-start", None, "2")]
+    assert twilio.conferences(events[0]["ConferenceSid"]).fetch().status == "in-progress"
+    assert [h["kind"] for h in sim.phone(CALLEE).heard()] == ["say"]  # no wait: it started
 
 
 def test_announce_is_heard_by_every_participant(sim, app, twilio):
@@ -195,7 +211,7 @@ def test_announce_is_heard_by_every_participant(sim, app, twilio):
 
 
 def test_overlapping_announcements_are_recorded(sim, app, twilio):
-    join_room(sim, app, CALLER)
+    join_room(sim, app, CALLER, CALLEE)
     conference = twilio.conferences.list(friendly_name="room-1")[0]
     app.routes["/announce"] = say_twiml("一つ目のメッセージはかなり長いので、まだ話しています。")
 
@@ -237,9 +253,9 @@ def test_participants_api_by_friendly_name_calls_and_joins(sim, app, twilio):
         ("initiated", "0"), ("ringing", "1"), ("in-progress", "2")]
     assert all(s["Direction"] == "outbound-api" and
                s["CallbackSource"] == "call-progress-events" for s in statuses)
-    events = app.params("/conference-events")
-    assert [e["StatusCallbackEvent"] for e in events] == ["participant-join", "conference-start"]
-    assert events[0]["ParticipantLabel"] == "guest"
+    [join] = app.params("/conference-events")  # alone: it waits, the conference is init
+    assert (join["StatusCallbackEvent"], join["ParticipantLabel"]) == ("participant-join", "guest")
+    assert twilio.conferences(participant.conference_sid).fetch().status == "init"
     guest = twilio.conferences(participant.conference_sid).participants("guest")
     assert (guest.fetch().call_sid, guest.fetch().status) == (participant.call_sid, "connected")
 
@@ -414,7 +430,10 @@ def test_settle_waits_for_ringing_and_times_out(sim, app, twilio):
 
 
 def test_hang_up_ends_the_conference(sim, app, twilio):
-    [call_sid] = join_room(sim, app, CALLER)
+    call_sid, other = join_room(sim, app, CALLER, CALLEE)
+    sim.hang_up(other)
+    assert sim.settle(SETTLE) == []
+    assert twilio.conferences.list(friendly_name="room-1")[0].status == "in-progress"
     sim.hang_up(call_sid)
     assert sim.settle(SETTLE) == []
 
@@ -435,7 +454,7 @@ def test_ending_conference_via_api_continues_after_dial(sim, app, twilio):
     response = ElementTree.fromstring(conference_twiml(app))
     ElementTree.SubElement(response, "Say").text = "さようなら"
     app.routes["/voice"] = ElementTree.tostring(response, encoding="unicode")
-    call_sid = sim.phone(CALLER).call(NUMBER)
+    call_sid, _ = [sim.phone(n).call(NUMBER) for n in (CALLER, CALLEE)]
     sim.settle(SETTLE)
     conference = twilio.conferences.list(friendly_name="room-1")[0]
 
@@ -467,5 +486,6 @@ def test_redirect_and_kick_take_calls_out_of_the_conference(sim, app, twilio):
         (first, "participant_updated_via_api"), (second, "participant_updated_via_api")}
     end = app.params("/conference-events", "conference-end")[0]
     assert end["ReasonConferenceEnded"] in ("last-participant-left", "last-participant-kicked")
-    assert {e["type"] for e in sim.timeline(conference="room-1")} == {"conference", "webhook"}
+    assert {e["type"] for e in sim.timeline(conference="room-1")} == {
+        "conference", "webhook", "heard"}  # heard: the first one's hold music
     assert {"status", "webhook", "heard"} <= {e["type"] for e in sim.timeline(call_sid=first)}

@@ -8,7 +8,7 @@ import pytest
 import requests
 from twilio.twiml.voice_response import VoiceResponse
 
-from tests.test_simulator import CALLEE, CALLER, NUMBER, SETTLE, say_twiml
+from tests.test_simulator import CALLEE, CALLER, NUMBER, SETTLE, join_room, say_twiml
 from tests.test_simulator import app, app_under_test, server, sim, twilio  # noqa: F401 (fixtures)
 
 EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -57,7 +57,7 @@ def test_chaos_shuffle_holds_a_calls_callbacks_until_it_ends(sim, app, twilio):
     assert min(sent) > ended
 
 
-def test_chaos_leaves_conference_callbacks_alone_and_repeats_amd(sim, app, twilio):
+def test_chaos_repeats_amd_and_conference_callbacks(sim, app, twilio):
     sim.chaos(repeat=2)
     sim.phone(CALLEE).script(["machine"])
     participant = twilio.conferences("room-9").participants.create(
@@ -71,8 +71,27 @@ def test_chaos_leaves_conference_callbacks_alone_and_repeats_amd(sim, app, twili
     assert [s["CallStatus"] for s in app.params("/call-status")] == ["in-progress"] * 2
     assert [a["AnsweredBy"] for a in app.params("/amd")] == ["machine_start"] * 2
     assert [e["StatusCallbackEvent"] for e in app.params("/conference-events")] == [
-        "participant-join", "conference-start"]
+        "participant-join", "participant-join"]  # alone, so the conference has not started
     assert app.params("/amd")[0]["CallSid"] == participant.call_sid
+    tokens = app.tokens("/conference-events")
+    assert tokens[0] == tokens[1]
+
+
+def test_chaos_repeats_and_shuffles_conference_callbacks(sim, app, twilio):
+    sim.chaos(repeat=3, shuffle=True, seed=11)
+    join_room(sim, app, CALLER, CALLEE)
+
+    events = app.params("/conference-events")
+    assert Counter(e["SequenceNumber"] for e in events) == {"0": 3, "1": 3, "2": 3}
+    assert Counter(e["StatusCallbackEvent"] for e in events) == {
+        "participant-join": 6, "conference-start": 3}
+    order = [int(e["SequenceNumber"]) for e in events]
+    assert order != sorted(order)
+    by_number = {}
+    for event, token in zip(events, app.tokens("/conference-events")):
+        by_number.setdefault(event["SequenceNumber"], set()).add(token)
+    assert all(len(tokens) == 1 for tokens in by_number.values())  # a repeat is a retry
+    assert [e["type"] for e in sim.timeline(conference="room-1")].count("chaos") >= 1
 
 
 def test_chaos_off_again(sim, app, twilio):

@@ -1,23 +1,30 @@
-"""The control API (``/_sim/...``, JSON): phones, clock, chaos, expected calls, numbers, Proxy."""
+"""The control API (``/_sim/...``, JSON): phones, clock, chaos, expected calls, numbers, Proxy.
+
+Not Twilio's: it is how tests and the phone page drive the simulator. Errors are
+``{"error", "code"}`` with an HTTP status.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from . import numbers, proxy
-from .engine import Engine
-from .resources import ApiError
-from .state import PHONE_BEHAVIOURS, is_e164
+from ..core import ledger, timeline
+from ..core.errors import ApiError
+from ..core.ids import is_e164
+from ..core.rest import kernel as _kernel
+from ..core.rest import locked
+from ..numbers import backend as numbers
+from ..numbers.responses import number_json
+from ..phones import backend as phones
+from ..phones.models import BEHAVIOURS
+from ..proxy import routing, services
+from . import backend
 
 __all__ = ["bp"]
 
 bp = Blueprint("control", __name__, url_prefix="/_sim")
-
-
-def _engine() -> Engine:
-    return current_app.extensions["simulator"]
 
 
 def _body() -> dict[str, Any]:
@@ -40,6 +47,7 @@ def _seconds(body: dict[str, Any], name: str, default: float | None = None) -> f
 
 @bp.errorhandler(ApiError)
 def control_error(exc: ApiError) -> tuple[Response, int]:
+    """A refused control request: ``{"error", "code"}`` with its HTTP status."""
     return jsonify({"error": exc.message, "code": exc.code}), exc.status
 
 
@@ -47,86 +55,113 @@ def control_error(exc: ApiError) -> tuple[Response, int]:
 
 
 @bp.get("/phones")
-def phones() -> Response:
-    return jsonify(_engine().phones_view())
+def list_phones() -> Response:
+    """Every phone seen so far, with its calls and what it heard."""
+    with locked() as kernel:
+        return jsonify(phones.phones_view(kernel))
 
 
 @bp.get("/phones/<number>")
 def phone(number: str) -> Response:
-    return jsonify(_engine().phone_view(_number(number)))
+    """One phone: number, script, calls, heard."""
+    number = _number(number)
+    with locked() as kernel:
+        return jsonify(phones.phone_view(kernel, number))
 
 
 @bp.post("/phones/<number>/script")
 def script(number: str) -> Response:
+    """Body ``{"script": [...], "answer_after"?, "default"?}``: how it answers next."""
     body = _body()
     steps = body.get("script", [])
     default = body.get("default")
-    bad = [s for s in [*steps, *([default] if default else [])] if s not in PHONE_BEHAVIOURS]
+    bad = [s for s in [*steps, *([default] if default else [])] if s not in BEHAVIOURS]
     if not isinstance(steps, list) or bad:
-        raise ApiError(20001, f"script entries must be among {sorted(PHONE_BEHAVIOURS)}: {bad}")
+        raise ApiError(20001, f"script entries must be among {sorted(BEHAVIOURS)}: {bad}")
     answer_after = body.get("answer_after")
     if answer_after is not None:
         answer_after = _seconds(body, "answer_after")
-    return jsonify(_engine().set_script(_number(number), steps, answer_after, default))
+    number = _number(number)
+    with locked() as kernel:
+        phones.set_script(kernel, number, steps, answer_after, default)
+        return jsonify(phones.phone_view(kernel, number))
 
 
 @bp.post("/phones/<number>/call")
 def dial(number: str) -> Response:
+    """Body ``{"to"?}``: the phone calls ``to`` (default: the primary Twilio number)."""
     body = _body()
-    engine = _engine()
-    to = _number(body.get("to") or engine.phone_number)
-    if to == number:
-        raise ApiError(20001, "a phone cannot call itself")
-    call = engine.dial(_number(number), to)
-    return jsonify({"call_sid": call.sid})
+    number = _number(number)
+    with locked() as kernel:
+        to = _number(body.get("to") or kernel.phone_number)
+        if to == number:
+            raise ApiError(20001, "a phone cannot call itself")
+        call = backend.dial(kernel, number, to)
+        return jsonify({"call_sid": call.sid})
 
 
 @bp.post("/calls/<sid>/hangup")
 def hang_up(sid: str) -> Response:
-    return jsonify(_engine().hang_up(sid))
+    """The phone on the call hangs up (or rejects it while ringing)."""
+    with locked() as kernel:
+        call = backend.hang_up(kernel, sid)
+        return jsonify({"call_sid": sid, "status": call.status})
 
 
 @bp.get("/calls")
 def calls() -> Response:
-    return jsonify(_engine().calls_view())
+    """Every call, as Call resources plus ``conference``."""
+    with locked() as kernel:
+        return jsonify(backend.calls_view(kernel))
 
 
 @bp.get("/conferences")
 def conferences() -> Response:
-    return jsonify(_engine().conferences_view())
+    """Every conference, with its participants."""
+    with locked() as kernel:
+        return jsonify(backend.conferences_view(kernel))
 
 
 # ---- what happened ------------------------------------------------------------------------
 
 
 @bp.get("/timeline")
-def timeline() -> Response:
-    return jsonify(_engine().timeline(request.args.get("call_sid"),
-                                      request.args.get("conference")))
+def timeline_view() -> Response:
+    """Timeline events, optionally for ``call_sid`` and/or ``conference``."""
+    with locked() as kernel:
+        return jsonify(timeline.timeline_view(kernel, request.args.get("call_sid"),
+                                              request.args.get("conference")))
 
 
 @bp.get("/requests")
 def requests_journal() -> Response:
-    return jsonify(_engine().journal())
+    """The REST journal: every request to the REST APIs and its answer."""
+    return jsonify(timeline.journal(_kernel()))
 
 
 @bp.get("/errors")
 def errors() -> Response:
-    return jsonify(_engine().errors())
+    """Every error so far."""
+    with locked() as kernel:
+        return jsonify(timeline.errors_view(kernel))
 
 
 @bp.post("/reset")
 def reset() -> Response:
-    _engine().reset()
+    """Forget everything (live calls are dropped without callbacks)."""
+    with locked() as kernel:
+        backend.reset(kernel)
     return jsonify({"reset": True})
 
 
 @bp.post("/settle")
 def settle() -> Response:
-    engine = _engine()
+    """Body ``{"timeout"?}``: wait until nothing is in flight; answers settled and errors."""
     timeout = _seconds(_body(), "timeout", 10)
-    settled = engine.settle(timeout)
-    return jsonify({"settled": settled, "errors": engine.errors()})
+    kernel = _kernel()
+    settled = ledger.settle(kernel, timeout)
+    with locked():
+        return jsonify({"settled": settled, "errors": timeline.errors_view(kernel)})
 
 
 # ---- clock ------------------------------------------------------------------------------------
@@ -135,7 +170,7 @@ def settle() -> Response:
 @bp.get("/clock")
 def clock() -> Response:
     """``{"mode", "now" (simulated epoch seconds), "speed", "pending" (timers)}``."""
-    return jsonify(_engine().clock_view())
+    return jsonify(ledger.clock_view(_kernel()))
 
 
 @bp.post("/clock")
@@ -145,7 +180,8 @@ def set_clock() -> Response:
     speed = body.get("speed")
     if speed is not None and (isinstance(speed, bool) or not isinstance(speed, (int, float))):
         raise ApiError(20001, "speed must be a positive number")
-    return jsonify(_engine().set_clock(body.get("mode"), speed))
+    with locked() as kernel:
+        return jsonify(ledger.set_clock(kernel, body.get("mode"), speed))
 
 
 @bp.post("/clock/advance")
@@ -153,9 +189,9 @@ def advance() -> Response:
     """Body ``{"seconds": N, "timeout"?: real seconds (default 30)}``; answers the clock
     view plus ``settled`` (false if the work each timer set off outlasted the timeout)."""
     body = _body()
-    engine = _engine()
-    settled = engine.advance(_seconds(body, "seconds"), _seconds(body, "timeout", 30))
-    return jsonify({**engine.clock_view(), "settled": settled})
+    kernel = _kernel()
+    settled = ledger.advance(kernel, _seconds(body, "seconds"), _seconds(body, "timeout", 30))
+    return jsonify({**ledger.clock_view(kernel), "settled": settled})
 
 
 # ---- chaos and expectations ---------------------------------------------------------------
@@ -163,7 +199,9 @@ def advance() -> Response:
 
 @bp.get("/chaos")
 def chaos() -> Response:
-    return jsonify(_engine().chaos_view())
+    """``{"repeat", "shuffle", "seed"}``."""
+    with locked() as kernel:
+        return jsonify(backend.chaos_view(kernel))
 
 
 @bp.post("/chaos")
@@ -177,12 +215,15 @@ def set_chaos() -> Response:
         raise ApiError(20001, "shuffle must be true or false")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ApiError(20001, "seed must be an integer")
-    return jsonify(_engine().set_chaos(repeat, shuffle, seed))
+    with locked() as kernel:
+        return jsonify(backend.set_chaos(kernel, repeat, shuffle, seed))
 
 
 @bp.get("/expect")
 def expectations() -> Response:
-    return jsonify(_engine().expect_view())
+    """``{"numbers": [...] or null}``: the numbers the app may call."""
+    with locked() as kernel:
+        return jsonify(backend.expect_view(kernel))
 
 
 @bp.post("/expect")
@@ -191,7 +232,9 @@ def expect() -> Response:
     allowed = _body().get("numbers")
     if allowed is not None and not isinstance(allowed, list):
         raise ApiError(20001, "numbers must be a list of E.164 numbers, or null")
-    return jsonify(_engine().expect(None if allowed is None else [_number(n) for n in allowed]))
+    allowed = None if allowed is None else [_number(n) for n in allowed]
+    with locked() as kernel:
+        return jsonify(backend.expect(kernel, allowed))
 
 
 # ---- the account's numbers -------------------------------------------------------------------
@@ -200,7 +243,8 @@ def expect() -> Response:
 @bp.get("/numbers")
 def account_numbers() -> Response:
     """The account's IncomingPhoneNumber resources, primary first."""
-    return jsonify(numbers.list_numbers(_engine()))
+    with locked() as kernel:
+        return jsonify([number_json(kernel, n) for n in numbers.list_numbers(kernel)])
 
 
 @bp.post("/numbers")
@@ -210,8 +254,10 @@ def add_number() -> Response:
     method = str(body.get("voice_method") or "POST").upper()
     if method not in ("GET", "POST"):
         raise ApiError(20001, "voice_method must be GET or POST")
-    return jsonify(numbers.add_number(_engine(), _number(body.get("phone_number")),
-                                      body.get("voice_url") or None, method))
+    number = _number(body.get("phone_number"))
+    with locked() as kernel:
+        record = numbers.add_number(kernel, number, body.get("voice_url") or None, method)
+        return jsonify(number_json(kernel, record))
 
 
 # ---- Twilio Proxy ------------------------------------------------------------------------------
@@ -219,7 +265,9 @@ def add_number() -> Response:
 
 @bp.get("/proxy")
 def proxy_state() -> Response:
-    return jsonify(proxy.view(_engine()))
+    """Twilio Proxy's services, pools and sessions."""
+    with locked() as kernel:
+        return jsonify(routing.view(kernel))
 
 
 @bp.post("/proxy")
@@ -228,8 +276,9 @@ def set_proxy() -> Response:
     closed = _body().get("closed")
     if not isinstance(closed, bool):
         raise ApiError(20001, "closed must be true or false")
-    proxy.set_closed(_engine(), closed)
-    return jsonify(proxy.view(_engine()))
+    with locked() as kernel:
+        services.set_closed(kernel, closed)
+        return jsonify(routing.view(kernel))
 
 
 @bp.post("/proxy/services")
@@ -238,15 +287,16 @@ def create_proxy_service() -> Response:
     "out_of_session_callback_url"?}``; works even while Proxy is closed. Numbers that
     are not yet the account's are added to it. Answers ``{"sid": "KS…", ...}``."""
     body = _body()
-    engine = _engine()
     name = body.get("friendly_name") or body.get("unique_name")
     if not isinstance(name, str) or not name:
         raise ApiError(20001, "friendly_name is required")
     pool = [_number(n) for n in body.get("numbers") or []]
-    for number in pool:
-        if not engine.is_account_number(number):
-            numbers.add_number(engine, number)
     settings = {"default_ttl": body.get("default_ttl"),
                 "out_of_session_callback_url": body.get("out_of_session_callback_url")}
-    service = proxy.create_service(engine, name, settings, numbers=pool, via_api=False)
-    return jsonify({"sid": service.sid, "unique_name": service.unique_name, "numbers": pool})
+    with locked() as kernel:
+        for number in pool:
+            if number not in kernel.world.numbers:
+                numbers.add_number(kernel, number)
+        service = services.create_service(kernel, name, settings, numbers=pool, via_api=False)
+        return jsonify({"sid": service.sid, "unique_name": service.unique_name,
+                        "numbers": pool})

@@ -10,11 +10,13 @@ __all__ = ["Node", "TwimlError", "parse", "parse_document", "parse_events", "say
            "seconds", "loops",
            "ANNOUNCEMENT_VERBS", "CALL_EVENTS", "CONFERENCE_EVENTS"]
 
-# Twilio error codes: 12100 document parse failure, 12200 schema validation,
-# 12300 invalid Content-Type.
+# Twilio error codes (twilio.com/docs/api/errors/<code>): 12100 document parse failure,
+# 12200 schema validation, 12300 invalid Content-Type, 13238 a verb other than Say, Play,
+# Pause or Redirect in waitUrl, holdUrl or announceUrl TwiML.
 PARSE_FAILURE = 12100
 SCHEMA_VIOLATION = 12200
 BAD_CONTENT_TYPE = 12300
+INVALID_WAIT_VERB = 13238
 PLAY_SECONDS = 2.0  # simulated length of any <Play> audio
 
 _BOOL = {"true", "false"}
@@ -75,8 +77,9 @@ class TwimlError(Exception):
     """A TwiML document the simulator refuses to run.
 
     Attributes:
-        code: Twilio's error code: 12100 (not XML / no <Response>) or 12200 (an
-            unknown verb, noun, attribute or attribute value).
+        code: Twilio's error code: 12100 (not XML / no <Response>), 12200 (an
+            unknown verb, noun, attribute or attribute value), 12300 (not TwiML
+            nor audio) or 13238 (a verb an announcement or wait music may not use).
     """
 
     def __init__(self, message: str, code: int = SCHEMA_VIOLATION) -> None:
@@ -106,8 +109,8 @@ def parse(xml: str | bytes, *, announcement: bool = False) -> list[Node]:
 
     Args:
         xml: The document, e.g. ``'<Response><Say>Hi</Say></Response>'``.
-        announcement: If True, allow only the verbs an announcement may use
-            (Say, Play, Pause, Redirect; twilio.com/docs/voice/api/conference-resource).
+        announcement: If True, allow only the verbs an announceUrl or waitUrl document
+            may use: Say, Play, Pause, Redirect (twilio.com/docs/api/errors/13238).
 
     Returns:
         The verbs under ``<Response>``, in order.
@@ -115,7 +118,8 @@ def parse(xml: str | bytes, *, announcement: bool = False) -> list[Node]:
     Raises:
         TwimlError: Code 12100 if it is not XML or the root is not ``<Response>``;
             code 12200 for any verb, noun, attribute or value outside the set
-            the simulator knows. Nothing is ever skipped silently.
+            the simulator knows; code 13238 for a verb an announcement may not
+            use. Nothing is ever skipped silently.
     """
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
@@ -133,8 +137,9 @@ def parse(xml: str | bytes, *, announcement: bool = False) -> list[Node]:
         if element.tag not in _VERBS:
             raise TwimlError(f"Unknown TwiML verb <{element.tag}>")
         if announcement and element.tag not in ANNOUNCEMENT_VERBS:
-            raise TwimlError(f"<{element.tag}> is not allowed in an announcement; "
-                             "only Say, Play, Pause and Redirect are")
+            raise TwimlError(f"<{element.tag}> is not allowed in an announcement or wait "
+                             "music; only Say, Play, Pause and Redirect are",
+                             INVALID_WAIT_VERB)
         verbs.append(_verb(element))
     return verbs
 

@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 
 from flask import request
 
-from .resources import ApiError
+from ..twiml.parser import TwimlError, parse_events
+from .errors import ApiError
 
-__all__ = ["form_bool", "form_method", "form_url", "form_int", "form_datetime", "paging"]
+__all__ = ["form_bool", "form_method", "form_url", "form_int", "form_datetime", "form_events",
+           "paging"]
 
 
 def form_bool(name: str) -> bool | None:
@@ -92,3 +94,16 @@ def paging() -> tuple[int, int]:
     if not 1 <= size <= 1000 or page < 0:
         raise ApiError(20001, "PageSize must be 1..1000 and Page >= 0")
     return page, size
+
+
+def form_events(name: str, allowed: frozenset[str]) -> frozenset[str]:
+    """A statusCallbackEvent-style form field: repeated values, each possibly
+    space-separated, every name among ``allowed`` (empty set if absent).
+
+    Raises:
+        ApiError: 20001 for a name not in ``allowed``.
+    """
+    try:
+        return parse_events(request.form.getlist(name), allowed)
+    except TwimlError as exc:
+        raise ApiError(20001, f"{name}: {exc}") from None

@@ -36,13 +36,13 @@ class Clock:
 
     - ``real``: ``speed`` simulated seconds pass per real second.
     - ``manual``: time stands still until :meth:`advance_to` moves it.
-    - ``auto``: as manual, but the Engine calls :meth:`advance_to` with
+    - ``auto``: as manual, but the ledger calls :meth:`advance_to` with
       :meth:`next_deadline` whenever its only work in flight is timed waits
       (so a 60 s ring timeout takes no wall time).
 
     Every wait in the simulator is a :meth:`sleep` on this clock, registered as
     a :class:`Timer`, so switching modes mid-wait is safe. The clock shares the
-    Engine's condition (:meth:`attach`): an interrupt set under that lock, then
+    kernel's condition (:meth:`attach`): an interrupt set under that lock, then
     ``notify_all``, wakes a sleeper at once.
 
     Args:
@@ -68,7 +68,7 @@ class Clock:
         self._timers: list[Timer] = []
 
     def attach(self, cond: threading.Condition) -> None:
-        """Use ``cond`` (the Engine's) as this clock's lock and wake-up signal."""
+        """Use ``cond`` (the kernel's) as this clock's lock and wake-up signal."""
         self.cond = cond
 
     def now(self) -> float:

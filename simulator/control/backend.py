@@ -1,0 +1,124 @@
+"""Control operations: virtual phones calling and hanging up, chaos, expected calls, the
+views the control API shows, and reset. Every function expects the kernel's lock held."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..calls import registry, runner, signals
+from ..calls.models import Call, call_json
+from ..conferences.models import conference_json, participant_json
+from ..core import chaos
+from ..core.errors import ApiError, not_found
+from ..core.kernel import Kernel
+from ..numbers import backend as numbers
+from ..world import World
+
+__all__ = ["new_world", "reset", "dial", "hang_up", "calls_view", "conferences_view",
+           "set_chaos", "chaos_view", "expect", "expect_view"]
+
+
+def new_world(kernel: Kernel) -> World:
+    """A fresh World: the configured numbers, nothing else (``Kernel``'s factory)."""
+    return World(numbers=numbers.build(kernel))
+
+
+def reset(kernel: Kernel) -> None:
+    """Forget everything; live calls are dropped without sending any callback.
+
+    The account's numbers go back to the configured ones, chaos and call
+    expectations are cleared, Proxy is emptied and reopened, and the clock returns
+    to its configured mode and speed (time never goes back).
+    """
+    old = kernel.world
+    old.dead = True
+    for call in old.calls.values():
+        signals.signal(kernel, call, "hangup", "reset")
+    kernel.clock.release(old)
+    kernel.world = kernel.new_world(kernel)
+    kernel.clock.set_mode(*kernel.clock_default)
+    kernel.cond.notify_all()
+
+
+def dial(kernel: Kernel, number: str, to: str) -> Call:
+    """A virtual phone calls ``to``: one of the account's numbers (runs that number's
+    voice webhook, or Twilio Proxy if the number is in a Proxy service's pool) or
+    another virtual phone (a plain phone-to-phone call, invisible to the REST API).
+
+    A call to a number with a StatusCallback sends it the call's completed event
+    (twilio.com/docs/phone-numbers/api/incomingphonenumber-resource: "The URL we
+    should call ... to send status information to your application").
+
+    Raises:
+        ApiError: 20001 if ``number`` is one of the account's numbers.
+    """
+    world = kernel.world
+    if number in world.numbers:
+        raise ApiError(20001, f"{number} is one of the account's Twilio numbers, "
+                       "not a virtual phone")
+    inbound = to in world.numbers
+    call = registry.new_call(kernel, world, direction="inbound" if inbound else "pstn",
+                             from_=number, to=to, status="ringing" if inbound else "queued")
+    if inbound:
+        call.start_time = call.created_at
+        record = world.numbers[to]
+        call.status_callback = record.status_callback or None
+        call.status_callback_method = record.status_callback_method
+    runner.start(kernel, call)
+    return call
+
+
+def hang_up(kernel: Kernel, sid: str) -> Call:
+    """The phone on ``sid`` hangs up (or rejects it while ringing).
+
+    Raises:
+        ApiError: 20404 if the call is unknown.
+    """
+    call = kernel.world.calls.get(sid)
+    if call is None:
+        raise not_found(f"/_sim/calls/{sid}")
+    signals.signal(kernel, call, "hangup", "phone")
+    return call
+
+
+def calls_view(kernel: Kernel) -> list[dict[str, Any]]:
+    """Every call (also phone-to-phone ones), oldest first, as Call resources plus
+    ``conference`` (FriendlyName or None)."""
+    world = kernel.world
+    return [{**call_json(call), "conference": conf.friendly_name if conf else None}
+            for call in world.calls.values()
+            for conf in [world.conferences.get(call.conference_sid or "")]]
+
+
+def conferences_view(kernel: Kernel) -> list[dict[str, Any]]:
+    """Every conference, oldest first, with its ``participants``."""
+    return [{**conference_json(c), "participants": [
+        participant_json(p, kernel.account_sid) for p in c.participants.values()]}
+        for c in kernel.world.conferences.values()]
+
+
+def set_chaos(kernel: Kernel, repeat: int = 1, shuffle: bool = False,
+              seed: int | None = None) -> dict[str, Any]:
+    """Repeat (and maybe shuffle) status callbacks; see ``core.chaos``."""
+    return chaos.configure(kernel.world, repeat, shuffle, seed)
+
+
+def chaos_view(kernel: Kernel) -> dict[str, Any]:
+    """``{"repeat", "shuffle", "seed"}``."""
+    return chaos.view(kernel.world)
+
+
+def expect(kernel: Kernel, allowed: list[str] | None) -> dict[str, Any]:
+    """Allow calls only to the ``allowed`` numbers (E.164), or to any number if None.
+
+    A call to any other number (Calls API, Participants API, <Dial>, or a Proxy
+    connection) fails, and an "unexpected-call" error names it.
+    """
+    kernel.world.expected = None if allowed is None else frozenset(allowed)
+    return expect_view(kernel)
+
+
+def expect_view(kernel: Kernel) -> dict[str, Any]:
+    """``{"numbers": [E.164, ...] or None}``."""
+    expected = kernel.world.expected
+    return {"numbers": None if expected is None else sorted(expected)}

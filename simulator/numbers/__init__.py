@@ -1,0 +1,1 @@
+"""The account's Twilio numbers (IncomingPhoneNumbers) and their voice webhooks."""
