@@ -254,7 +254,6 @@ def participant_status(room_id: str):
     if status == "in-progress":  # shown as "in the call" by participant-join
         request_move(r, current_app.task_queue, room_id)
         return "", 204
-    current = (rooms.participant(r, room_id, call_sid) or {}).get("status", "")
-    if status in OVER or (current not in rooms.GONE and current != "in the call"):
-        rooms.upsert_participant(r, room_id, call_sid, status=_CALL_STATUS_TEXT.get(status, status))
+    later = frozenset() if status in OVER else rooms.GONE | {"in the call"}
+    rooms.upsert_participant(r, room_id, call_sid, unless_status=later, status=_CALL_STATUS_TEXT.get(status, status))
     return "", 204

@@ -49,8 +49,9 @@ MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
 CALL_ENDED = "The call ended before this message was spoken."
 HUNG_UP_EARLY = "The caller hung up before the call connected."
-#: Participant statuses after which a participant is no longer on the call.
-GONE = frozenset({"left", "not reached", "busy", "no answer", "failed", "canceled"})
+#: Participant statuses of someone no longer on the call. A dial entry's "no answer" means a
+#: redial is due: that number is still being called into the room (see `add_dialed`).
+GONE = frozenset({"left", "not reached", "cancelled", "canceled", "busy", "failed", "no answer"})
 
 
 def key(room_id: str, suffix: str = "") -> str:
@@ -189,6 +190,7 @@ def first_time(r: Redis, room_id: str, conference_sid: str, sequence_number: str
 
 
 def upsert_participant(r: Redis, room_id: str, call_sid: str, *, conference_seq: int | None = None,
+                       status_if_new: str = "", unless_status: frozenset[str] = frozenset(),
                        **fields: Any) -> dict[str, Any] | None:
     """Merge fields into a participant (by CallSid, or `dial-…` for someone callchat dials) and publish it.
 
@@ -200,10 +202,15 @@ def upsert_participant(r: Redis, room_id: str, call_sid: str, *, conference_seq:
         room_id: the room's id.
         call_sid: the participant's key: its CallSid (`CA…`) or `dial-<call id>`.
         conference_seq: the SequenceNumber of the conference callback this comes from, if any.
+        status_if_new: a status to set only if the participant has none yet (a job that placed
+            the call may finish after its callbacks have already said more).
+        unless_status: change nothing if the participant's status is one of these (checked in the
+            same transaction as the write: two callbacks may be handled at once).
         **fields: e.g. label, number, status (connecting|ringing|in the call|left|…), muted.
 
     Returns:
-        The participant after the merge, or None if the event was older than one already applied.
+        The participant after the merge, or None if nothing changed (an older event, an ended
+        room, or `unless_status`).
     """
     pkey = key(room_id, ":participants")
     merged: dict[str, Any] | None = None
@@ -220,6 +227,11 @@ def upsert_participant(r: Redis, room_id: str, call_sid: str, *, conference_seq:
                 merged = None
                 return
             participant["conference_seq"] = conference_seq
+        if participant.get("status") in unless_status:
+            merged = None
+            return
+        if status_if_new and not participant.get("status"):
+            participant["status"] = status_if_new
         participant.update(fields)
         ttl = max(int(pipe.pttl(key(room_id))), 1)
         pipe.multi()
@@ -496,10 +508,6 @@ def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
     return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id)}
 
 
-#: Participant statuses of someone no longer on the call nor being called into it. A dial
-#: entry's "no answer" means a redial is due, so "no answer" ends only other participants.
-GONE = ("left", "not reached", "cancelled", "canceled", "busy", "failed")
-
 # Atomically: add a participant for a number being called in, unless someone with that
 # number is already in the room or being called into it (then return that participant).
 _ADD_DIALED = """
@@ -507,7 +515,7 @@ local gone = {}
 for i = 4, #ARGV do gone[ARGV[i]] = true end
 for _, raw in ipairs(redis.call('HVALS', KEYS[1])) do
   local p = cjson.decode(raw)
-  local over = gone[p.status] or (p.status == 'no answer' and p.dial_id == nil)
+  local over = gone[p.status] and not (p.status == 'no answer' and p.dial_id ~= nil)
   if p.number == ARGV[1] and not over then return raw end
 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
@@ -536,7 +544,7 @@ def add_dialed(r: Redis, room_id: str, entry: str, number: str, **fields: Any) -
     """
     participant = dict(fields, call_sid=entry, number=number)
     found = r.eval(_ADD_DIALED, 2, key(room_id, ":participants"), key(room_id), number, entry,
-                   json.dumps(participant, ensure_ascii=False), *GONE)
+                   json.dumps(participant, ensure_ascii=False), *sorted(GONE))
     if found:
         return json.loads(found)
     _publish(r, room_id, {"type": "participant", "participant": participant})

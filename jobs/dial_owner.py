@@ -59,6 +59,7 @@ def dial_owner(room_id: str) -> str | None:
         conference_status_callback_method="POST",
         conference_status_callback_event=CONFERENCE_EVENTS.split(),
     )
-    rooms.upsert_participant(r, room_id, participant.call_sid, label="owner", number=owner, status="dialing", muted=True)
+    rooms.upsert_participant(r, room_id, participant.call_sid, label="owner", number=owner, status_if_new="dialing",
+                             muted=True)
     log.info("dialing owner into room %s: CallSid %s", room_id, participant.call_sid)
     return participant.call_sid

@@ -79,3 +79,38 @@ def test_every_change_is_published_for_live_pages(redis_client):
             break
     assert states == ["queued", "speaking", "spoken"]
     pubsub.close()
+
+
+def test_a_job_that_finishes_after_the_join_callback_does_not_show_the_owner_dialing_again(redis_client):
+    """Bug (seen in the make-run test): dial_owner stored 'dialing' after participant-join had said 'in the call'."""
+    open_room(redis_client)
+    owner = "CA" + "d5" * 16
+    rooms.upsert_participant(redis_client, ROOM, owner, conference_seq=0, status="in the call", label="owner")
+    rooms.upsert_participant(redis_client, ROOM, owner, status_if_new="dialing", number="+819099998888", muted=True)
+    assert rooms.participant(redis_client, ROOM, owner)["status"] == "in the call"
+
+
+def test_an_older_conference_event_never_moves_a_participant_back(redis_client):
+    open_room(redis_client)
+    guest = "CA" + "e6" * 16
+    assert rooms.upsert_participant(redis_client, ROOM, guest, conference_seq=5, status="left")
+    assert rooms.upsert_participant(redis_client, ROOM, guest, conference_seq=3, status="in the call") is None
+    assert rooms.participant(redis_client, ROOM, guest)["status"] == "left"
+
+
+def test_an_ended_room_never_changes_again(redis_client):
+    open_room(redis_client)
+    assert rooms.end(redis_client, ROOM, 60)
+    assert rooms.update(redis_client, ROOM, status="live") is None
+    assert rooms.get(redis_client, ROOM)["status"] == "ended"
+    assert rooms.end(redis_client, ROOM, 60) is False
+
+
+def test_a_ringing_callback_handled_at_the_same_time_as_the_join_never_wins(redis_client):
+    """Bug (seen in the make-run test): 'ringing' read the status before 'in the call' was written, then wrote over it."""
+    open_room(redis_client)
+    owner = "CA" + "f7" * 16
+    rooms.upsert_participant(redis_client, ROOM, owner, conference_seq=0, status="in the call", label="owner")
+    later = rooms.GONE | {"in the call"}
+    assert rooms.upsert_participant(redis_client, ROOM, owner, unless_status=later, status="ringing") is None
+    assert rooms.participant(redis_client, ROOM, owner)["status"] == "in the call"
