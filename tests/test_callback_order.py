@@ -71,7 +71,8 @@ def test_nobody_joins_a_room_that_has_ended(stack):
 
 @pytest.mark.parametrize("seed", [1])
 def test_twenty_full_calls_under_repeated_and_shuffled_callbacks(stack, seed):
-    """Join, three messages, a dial-in, a hang-up, in 20 rooms, with every callback sent 3 times in random order."""
+    """Join, three messages, a dial-in, one more message, a hang-up, in 20 rooms, with every callback sent 3 times
+    in random order (conference callbacks included)."""
     stack.sim.chaos(repeat=3, shuffle=True, seed=seed)
     room_ids = [stack.sim.phone(caller).call(stack.app.config["TWILIO_PHONE_NUMBER"]) for caller in CALLERS]
     stack.settle()
@@ -86,6 +87,14 @@ def test_twenty_full_calls_under_repeated_and_shuffled_callbacks(stack, seed):
         response = stack.user.post(f"/rooms/{room_id}/calls", {"to": callee, "max_attempts": 1})
         assert response.status_code == 202, response.text
     stack.settle()
+    assert [stack.user.state(room_id)["room"]["mode"] for room_id in room_ids] == ["conference"] * 20, \
+        "each caller was moved into a conference with the person dialed in"
+    for room_id in room_ids:
+        typed[room_id].append(f"{room_id[-6:]} to both")
+        assert stack.user.say(room_id, typed[room_id][-1]).status_code == 202
+    stack.settle()
+    for room_id, callee in zip(room_ids, CALLEES):
+        assert said_after_greeting(stack.sim.phone(callee)) == typed[room_id][-1:], "announced once to the new party"
     for room_id in room_ids:
         stack.sim.hang_up(room_id)
     stack.settle()
@@ -93,6 +102,16 @@ def test_twenty_full_calls_under_repeated_and_shuffled_callbacks(stack, seed):
         assert said_after_greeting(stack.sim.phone(caller)) == typed[room_id], "each message spoken exactly once, in order"
         state = stack.user.state(room_id)
         assert state["room"]["status"] == "ended"
-        assert [m["state"] for m in state["messages"]] == ["spoken"] * 3
+        assert [m["state"] for m in state["messages"]] == ["spoken"] * 4
         assert not [p for p in state["participants"] if p["status"] == "in the call"], state["participants"]
     assert rooms.live(stack.redis) == []
+    # The simulator really did repeat and reorder the conference callbacks.
+    sent = [e["params"] for e in stack.sim.timeline() if e["type"] == "webhook"
+            and "SequenceNumber" in (e.get("params") or {}) and "FriendlyName" in e["params"]]
+    by_event = {}
+    for params in sent:
+        by_event.setdefault((params["ConferenceSid"], params["SequenceNumber"]), []).append(params)
+    assert by_event and all(len(copies) == 3 for copies in by_event.values()), "each conference callback sent 3 times"
+    assert any([int(p["SequenceNumber"]) for p in sent if p["ConferenceSid"] == sid]
+               != sorted(int(p["SequenceNumber"]) for p in sent if p["ConferenceSid"] == sid)
+               for sid in {sid for sid, _ in by_event}), "and out of order"

@@ -28,7 +28,7 @@ def record(kernel: Kernel, world: World, type_: str, *, call_sid: str | None = N
     Returns:
         The entry: ``at`` (simulated epoch seconds), ``real_at`` (wall clock, for
         benchmarks that time the app against the real clock), ``type``, ``call_sid``,
-        ``conference`` (FriendlyName), ``conference_sid`` and ``details``.
+        ``conference`` (FriendlyName), ``conference_sid``, and the fields of ``details`` beside them.
     """
     entry = {"at": kernel.clock.now(), "real_at": time.time(), "type": type_,
              "call_sid": call_sid, "conference": conference.friendly_name if conference else None,
