@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from callchat import calls, rooms, urls
+from callchat import calls, urls
 from callchat.signatures import require_twilio_signature
 from jobs.announce import request_move
 from jobs.attempts import after_attempt, dial_entry, hang_up, update_dial_entry
@@ -21,6 +21,9 @@ from jobs.attempts import after_attempt, dial_entry, hang_up, update_dial_entry
 log = logging.getLogger(__name__)
 
 bp = Blueprint("outbound", __name__)
+
+#: A dial entry in one of these statuses is past ringing: a late "ringing" must not show it again.
+_ANSWERED = frozenset({"in the call", "left"})
 bp.before_request(require_twilio_signature)
 
 
@@ -62,9 +65,9 @@ def attempt_status(call_id: str, n: int):
     if result == "ok" and status == "in-progress" and call["room"]:  # a second phone party: into the conference
         request_move(r, current_app.task_queue, call["room"])
     if result != "terminal":
-        joined = call["room"] and (rooms.participant(r, call["room"], dial_entry(call_id)) or {}).get("status") == "in the call"
-        if result == "ok" and not joined and call["outcome"] == "pending" and status in ("initiated", "ringing"):
-            update_dial_entry(r, call, status="ringing", attempt=n, next_try_at="")
+        if result == "ok" and call["outcome"] == "pending" and status in ("initiated", "ringing"):
+            # Checked in the write's own transaction: the join may be handled at the same moment.
+            update_dial_entry(r, call, unless_status=_ANSWERED, status="ringing", attempt=n, next_try_at="")
         return "", 204
     answered_by = (calls.attempt(r, call_id, n) or {}).get("answered_by", "")
     if status == "completed" and is_machine(answered_by) and call["machine"] == "retry":

@@ -117,6 +117,10 @@ def test_make_run_on_a_fresh_clone_speaks_what_is_typed_into_a_call(tmp_path):
         assert response.status_code == 202, response.text
         wait_for(lambda: answers(f"{web}/healthz") and typed in [h.get("text") for h in phone.heard()], 120,
                  "the phone to hear the typed message")
+        doctor = subprocess.run(["make", "doctor"], cwd=clone, env=users_environment(), capture_output=True,
+                                text=True, timeout=120)
+        assert doctor.returncode == 0 and "PROBLEM" not in doctor.stdout, \
+            f"make doctor finds the shipped settings wrong:\n{doctor.stdout}{doctor.stderr}"
     finally:
         left = press_ctrl_c(make, clone)
         log.close()
