@@ -37,10 +37,20 @@ RESULTS = ROOT / "bench" / "results"
 ACCOUNT_SID = "AC" + "be" * 16
 AUTH_TOKEN = "bench-auth-token"
 TWILIO_NUMBER = "+815011112222"
-OWNER = "+819010000001"
+#: The owner's phone in the conference mode: one phonenumbers accepts, as OWNER_PHONE must be, and outside
+#: every block of `callers` that a benchmark uses (block 10 would make a caller the owner).
+OWNER = "+819099990001"
+#: The usual case: OWNER_PHONE unset, so a caller is alone with the typist (no conference).
 SETTINGS: dict[str, Any] = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                             "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "SECRET_KEY": "bench", "API_TOKEN": "bench-token",
-                            "OWNER_PHONE": OWNER, "WEB_CONCURRENCY": 2}
+                            "OWNER_PHONE": "", "WEB_CONCURRENCY": 2}
+
+#: How a room speaks typed messages: `lone`, the caller alone in a `<Pause>`/`<Redirect>` loop, each
+#: message a `POST Calls/{sid}` (Url=…/speak); `conference`, OWNER_PHONE set and answered, so the
+#: caller is moved into a conference and each message is a `POST Conferences/{sid}` (AnnounceUrl).
+MODES = ("lone", "conference")
+#: The Twilio number that reaches callchat in each mode (`two_modes` runs one callchat per mode).
+NUMBERS = {"lone": TWILIO_NUMBER, "conference": "+815011113333"}
 
 
 # ---- statistics ------------------------------------------------------------------------------------
@@ -212,11 +222,22 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def start_workers(stack: DevStack, count: int, folder: Path) -> Process:
-    """`honcho start -c worker=<count> worker` on Procfile.dev with the stack's env: RQ workers as `make run` starts them."""
+def start_workers(stack: DevStack, count: int, folder: Path, name: str = "") -> Process:
+    """`honcho start -c worker=<count> worker` on Procfile.dev with the stack's env: RQ workers as `make run` starts them.
+
+    Their output (RQ logs every job it starts) goes to `folder/workers-<name or count>.log`.
+    """
     env = base_env()
     return Process([str(BIN / "honcho"), "-f", "Procfile.dev", "-e", str(stack.env_file), "start",
-                    "-c", f"worker={count}", "worker"], folder / f"workers-{count}.log", env)
+                    "-c", f"worker={count}", "worker"], folder / f"workers-{name or count}.log", env)
+
+
+_JOB_STARTED = re.compile(rb"\b(?:callchat|default): jobs\.\w+\.(\w+)\(")
+
+
+def jobs_run(log: Path) -> Counter:
+    """How many jobs each function ran, from an RQ worker log (`callchat: jobs.announce.announce_next('CA…') (id)`)."""
+    return Counter(m.decode() for m in _JOB_STARTED.findall(log.read_bytes())) if log.exists() else Counter()
 
 
 def stop_workers(workers: Process) -> None:
@@ -233,6 +254,39 @@ def dev_stack(settings: dict[str, Any], workers: int = 1, processes: tuple[str, 
             yield stack
         finally:
             stack.stop()
+
+
+@contextmanager
+def two_modes(settings: dict[str, Any], workers: int = 1) -> Iterator[dict[str, DevStack]]:
+    """callchat twice on one simulator, to measure both delivery modes side by side (see MODES).
+
+    `lone`: the whole of `make run` (DevStack), OWNER_PHONE unset, on NUMBERS["lone"].
+    `conference`: a second `make run` without its own simulator (Procfile.dev's redis, web and
+    `workers` workers), OWNER_PHONE set, on NUMBERS["conference"], a second number of the same
+    simulated account. Both stacks' `sim` is the one simulator.
+
+    Yields:
+        {"lone": DevStack, "conference": DevStack}.
+    """
+    from simulator.client import SimulatorClient
+    with tempfile.TemporaryDirectory(prefix="callchat-bench-") as folder:
+        lone_dir, conference_dir = Path(folder, "lone"), Path(folder, "conference")
+        lone_dir.mkdir()
+        conference_dir.mkdir()
+        lone = DevStack(lone_dir, {**SETTINGS, **settings}, workers=workers)
+        conference = DevStack(conference_dir, {**SETTINGS, **settings, "OWNER_PHONE": OWNER, "TWILIO_API_BASE": lone.sim,
+                                               "TWILIO_PHONE_NUMBER": NUMBERS["conference"]},
+                              workers=workers, processes=("redis", "web", "worker"))
+        conference.sim = lone.sim
+        try:
+            lone.start(timeout=60)
+            conference.start(timeout=60)
+            sim = SimulatorClient(lone.sim)
+            sim.add_number(NUMBERS["conference"], voice_url=conference.web + "/voice/incoming")
+            yield {"lone": lone, "conference": conference}
+        finally:
+            conference.stop()
+            lone.stop()
 
 
 # ---- signing -----------------------------------------------------------------------------------
@@ -419,32 +473,42 @@ def callers(count: int, block: int = 0) -> list[str]:
     return [f"+8190{block:02d}{i:06d}" for i in range(count)]
 
 
-def open_rooms(stack: DevStack, numbers: list[str], timeout: float = 120) -> list[str]:
-    """Each number calls the Twilio number through the simulator; return the room ids once every room is live."""
+def open_rooms(stack: DevStack, numbers: list[str], timeout: float = 120, mode: str = "lone") -> list[str]:
+    """Each number calls NUMBERS[mode] through the simulator; return the room ids once every room is ready
+    to speak in that mode (see `ready_count`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from simulator.client import SimulatorClient
     sim = SimulatorClient(stack.sim, timeout=30)
     with ThreadPoolExecutor(8) as pool:
-        room_ids = list(pool.map(lambda number: sim.phone(number).call(TWILIO_NUMBER), numbers))
-    wait_for(lambda: live_count(stack.redis, room_ids) == len(room_ids), timeout, f"{len(room_ids)} rooms to go live")
+        room_ids = list(pool.map(lambda number: sim.phone(number).call(NUMBERS[mode]), numbers))
+    wait_for(lambda: ready_count(stack.redis, room_ids, mode) == len(room_ids), timeout,
+             f"{len(room_ids)} rooms to be ready ({mode})")
     return room_ids
 
 
-def live_count(redis_url: str, room_ids: list[str]) -> int:
-    """How many of these rooms are live (their conference started), read from Redis."""
+def ready_count(redis_url: str, room_ids: list[str], mode: str = "lone") -> int:
+    """How many of these rooms would speak a message now in `mode`, read from Redis.
+
+    `lone`: the room is live (the caller reached the waiting loop) and its mode is `call`.
+    `conference`: the caller was moved into the room's conference and it started.
+    """
     from redis import Redis
 
     from callchat import rooms
     r = Redis.from_url(redis_url, decode_responses=True)
     with r.pipeline(transaction=False) as p:
         for room_id in room_ids:
-            p.hget(rooms.key(room_id), "status")
-        return sum(status == "live" for status in p.execute())
+            p.hmget(rooms.key(room_id), "status", "mode", "conference_started", "conference_sid")
+        states = p.execute()
+    if mode == "lone":
+        return sum(status == "live" and room_mode == "call" for status, room_mode, _, _ in states)
+    return sum(status == "live" and room_mode == "conference" and bool(started and sid)
+               for status, room_mode, started, sid in states)
 
 
 def hang_up(stack: DevStack, room_ids: list[str]) -> None:
-    """Every caller hangs up (each room's conference ends)."""
+    """Every caller hangs up (each room ends: the caller's status callback, or its conference's end)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from simulator.client import SimulatorClient
@@ -497,29 +561,47 @@ def message_states(redis_url: str, messages: list[dict[str, Any]]) -> list[str]:
         return p.execute()
 
 
-ANNOUNCE_PATH = re.compile(r"/voice/rooms/([^/]+)/messages/(\d+)/announce")
+def _route(rule: str) -> re.Pattern:
+    """A callchat.urls rule as a pattern whose groups are the room id and the message id."""
+    return re.compile(re.escape(rule).replace(re.escape("<room_id>"), "([^/]+)").replace(re.escape("<int:msg_id>"), r"(\d+)") + "$")
 
 
-def announce_times(sim_url: str) -> tuple[dict[tuple[str, int], float], dict[tuple[str, int], float]]:
-    """From the simulator's journal and timeline, by (room, message id): when the Conference update
-    (AnnounceUrl) arrived, and when the simulator sent the AnnounceUrl fetch (wall clock)."""
-    from urllib.parse import parse_qs
+def deliveries(sim_url: str) -> dict[tuple[str, int], dict[str, Any]]:
+    """How each message was handed to Twilio, from the simulator's journal and timeline, by (room, message id).
 
+    Returns:
+        {(room_id, msg_id): {"via": "call" | "conference", "requested_at": when the simulator received
+        `POST Calls/{sid}` with Url=…/speak, or `POST Conferences/{sid}` with AnnounceUrl=…/announce;
+        "fetched_at": when it sent the fetch of that TwiML, the moment speaking starts (wall clock, s)}}.
+        Either time is missing if the simulator has no record of it.
+    """
+    from urllib.parse import parse_qs, urlsplit
+
+    from callchat import urls
     from simulator.client import SimulatorClient
     sim = SimulatorClient(sim_url, timeout=60)
-    updates, fetches = {}, {}
+    routes = {"call": _route(urls.SPEAK), "conference": _route(urls.ANNOUNCE)}
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def match(url: str) -> tuple[str, tuple[str, int]] | None:
+        path = urlsplit(url).path
+        for via, route in routes.items():
+            if m := route.search(path):
+                return via, (m.group(1), int(m.group(2)))
+        return None
+
     for entry in sim.requests():
-        if entry["method"] == "POST" and "/Conferences/" in entry["path"] and "AnnounceUrl" in entry["body"]:
-            url = parse_qs(entry["body"])["AnnounceUrl"][0]
-            m = ANNOUNCE_PATH.search(url)
-            if m:
-                updates.setdefault((m.group(1), int(m.group(2))), entry["received_at"])
+        if entry["method"] == "POST" and ("/Calls/" in entry["path"] or "/Conferences/" in entry["path"]):
+            body = parse_qs(entry["body"])
+            hit = match((body.get("Url") or body.get("AnnounceUrl") or [""])[0])
+            if hit:
+                found.setdefault(hit[1], {"via": hit[0]}).setdefault("requested_at", entry["received_at"])
     for entry in sim.timeline():
-        if entry["type"] == "webhook" and entry.get("purpose") == "announce":
-            m = ANNOUNCE_PATH.search(entry["url"])
-            if m:
-                fetches.setdefault((m.group(1), int(m.group(2))), entry["sent_at"])
-    return updates, fetches
+        if entry["type"] == "webhook" and entry.get("purpose") in ("announce", "redirect"):
+            hit = match(entry["url"])
+            if hit:
+                found.setdefault(hit[1], {"via": hit[0]}).setdefault("fetched_at", entry["sent_at"])
+    return found
 
 
 def descendants(pid: int) -> list[int]:

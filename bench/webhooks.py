@@ -2,12 +2,18 @@
 
 Both apps run under gunicorn exactly as the Procfile's `web:` (gunicorn.conf.py: gevent,
 WEB_CONCURRENCY=2 workers, 1,000 connections each, access log on), callchat with a real
-Redis (AOF on, as Procfile.dev) and OWNER_PHONE set (each new call enqueues dial_owner;
-no worker runs, so the jobs just queue up). wrk (Debian's) sends, from one thread:
+Redis (AOF on, as Procfile.dev) and OWNER_PHONE unset, the usual case (each new call
+enqueues watch_caller and schedules check_room; no worker runs, so the jobs just queue up).
+wrk (Debian's) sends, from one thread:
 
 - callchat `POST /voice/incoming`, signed, a new CallSid on every request (every request
   opens a room, as a real call does);
-- callchat `POST /voice/rooms/<room>/messages/<n>/announce`, signed, for a stored message;
+- callchat `POST /voice/rooms/<room>/messages/<n>/announce`, signed, for a stored message
+  in a conference room (the conference mode's TwiML fetch);
+- callchat `POST /voice/rooms/<room>/wait`, signed: a lone caller's `<Pause>` loop fetching
+  its next `<Pause>` (every 30 s per waiting room);
+- callchat `POST /voice/rooms/<room>/messages/<n>/speak`, signed: a lone caller's call,
+  redirected to hear a message being spoken (the lone mode's TwiML fetch);
 - callchat `POST /voice/incoming` repeating one CallSid (Twilio retrying a webhook);
 - the baseline `POST /voice` of bench/baselines/quickstart.py, with the same bodies.
 
@@ -34,20 +40,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (ACCOUNT_SID, SETTINGS, TWILIO_NUMBER, Table, children, finish, free_port,  # noqa: E402
                           machine, median, ms, py_spy, ratio, save, start_gunicorn, start_redis, summarize_profile,
                           wrk, write_bodies)
+from callchat import urls  # noqa: E402
 
 #: Paced runs: 16 connections, each waiting 50 ms after every answer (~250-300 req/s, below both apps' capacity).
 PAUSE_MS = 50
 PACED_CONNECTIONS = 16
 
 #: What each wrk run loads: (case, app, pause between requests per connection in ms (0: flat out)).
-CASES = (("incoming", "callchat", 0), ("announce", "callchat", 0), ("repeat", "callchat", 0), ("quickstart", "baseline", 0),
+CASES = (("incoming", "callchat", 0), ("announce", "callchat", 0), ("wait", "callchat", 0), ("speak", "callchat", 0),
+         ("repeat", "callchat", 0), ("quickstart", "baseline", 0),
          ("incoming-paced", "callchat", PAUSE_MS), ("quickstart-paced", "baseline", PAUSE_MS))
 
 
-def incoming_params(call_sid: str, caller: str) -> dict[str, str]:
-    """A voice request for a new inbound call, with the parameters the simulator (and Twilio) send."""
+def incoming_params(call_sid: str, caller: str, status: str = "ringing") -> dict[str, str]:
+    """A voice request for an inbound call (`status` ringing: a new one), with the parameters the simulator (and Twilio) send."""
     return {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": caller, "To": TWILIO_NUMBER, "Caller": caller,
-            "Called": TWILIO_NUMBER, "CallStatus": "ringing", "ApiVersion": "2010-04-01", "Direction": "inbound"}
+            "Called": TWILIO_NUMBER, "CallStatus": status, "ApiVersion": "2010-04-01", "Direction": "inbound"}
 
 
 def new_calls(count: int) -> list[dict[str, str]]:
@@ -55,7 +63,7 @@ def new_calls(count: int) -> list[dict[str, str]]:
 
 
 def stored_message(redis_url: str) -> tuple[str, int, str]:
-    """A live room with one message, written with callchat.rooms; return (room_id, msg_id, ConferenceSid)."""
+    """A live room in the conference mode with one message, written with callchat.rooms; return (room_id, msg_id, ConferenceSid)."""
     from redis import Redis
 
     from callchat import rooms
@@ -65,6 +73,22 @@ def stored_message(redis_url: str) -> tuple[str, int, str]:
     rooms.update(r, room_id, status="live", mode="conference", conference_started="1", conference_sid=conference_sid)
     message = rooms.add_message(r, room_id, "say", "少々お待ちください。ただいま確認しております。", "Polly.Mizuki", "ja-JP")
     return room_id, message["id"], conference_sid
+
+
+def lone_caller(redis_url: str) -> tuple[str, int]:
+    """A live room whose caller waits alone, with one message being spoken; return (room_id, msg_id).
+
+    Its `…/wait` answers the waiting loop (nothing queued) and its `…/speak` the message's `<Say>`.
+    """
+    from redis import Redis
+
+    from callchat import rooms
+    r = Redis.from_url(redis_url, decode_responses=True)
+    room_id = "CA" + secrets.token_hex(16)
+    rooms.create(r, room_id, "+819012345678", "Polly.Mizuki", "ja-JP", 86400)
+    rooms.update(r, room_id, status="live")
+    rooms.add_message(r, room_id, "say", "少々お待ちください。ただいま確認しております。", "Polly.Mizuki", "ja-JP")
+    return room_id, rooms.claim_next(r, room_id, hold_seconds=86400)["id"]
 
 
 def redis_commands(redis_url: str) -> int:
@@ -89,18 +113,23 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
                                                     {"WEB_CONCURRENCY": SETTINGS["WEB_CONCURRENCY"]})
         try:
             room_id, msg_id, conference_sid = stored_message(redis_url)
-            announce_path = f"/voice/rooms/{room_id}/messages/{msg_id}/announce"
-            fixed = {"announce": folder / "announce.txt", "repeat": folder / "repeat.txt"}
-            write_bodies(fixed["announce"], base + announce_path,
+            lone_id, lone_msg = lone_caller(redis_url)
+            targets = {"incoming": base + "/voice/incoming",
+                       "announce": urls.absolute(base, urls.ANNOUNCE, room_id=room_id, msg_id=msg_id),
+                       "wait": urls.absolute(base, urls.WAIT, room_id=lone_id),
+                       "speak": urls.absolute(base, urls.SPEAK, room_id=lone_id, msg_id=lone_msg),
+                       "repeat": base + "/voice/incoming", "quickstart": quickstart_url + "/voice"}
+            fixed = {case: folder / f"{case}.txt" for case in ("announce", "wait", "speak", "repeat")}
+            write_bodies(fixed["announce"], targets["announce"],
                          [{"AccountSid": ACCOUNT_SID, "ConferenceSid": conference_sid, "FriendlyName": room_id,
                            "ApiVersion": "2010-04-01"}])
+            for case in ("wait", "speak"):
+                write_bodies(fixed[case], targets[case], [incoming_params(lone_id, "+819012345678", "in-progress")])
             write_bodies(fixed["repeat"], base + "/voice/incoming", new_calls(1))
-            targets = {"incoming": base + "/voice/incoming", "announce": base + announce_path,
-                       "repeat": base + "/voice/incoming", "quickstart": quickstart_url + "/voice"}
             per_run = int(seconds * 4000)  # more new CallSids than a run sends (checked: "wrapped")
             warm = folder / "warm.txt"
             write_bodies(warm, targets["incoming"], new_calls(2000))
-            for case in ("incoming", "announce", "quickstart"):  # warm-up, not measured
+            for case in ("incoming", "announce", "wait", "quickstart"):  # warm-up, not measured
                 wrk(targets[case], fixed.get(case, warm), 2, connections)
             for n in range(rounds):
                 for case, app, pause in (CASES if n % 2 == 0 else tuple(reversed(CASES))):
@@ -134,6 +163,8 @@ def _profile(folder: Path, callchat_pid: int, quickstart_pid: int, targets: dict
     for name, master, target, fixed in (
             ("callchat /voice/incoming (new call)", callchat_pid, targets["incoming"], None),
             ("callchat …/announce", callchat_pid, targets["announce"], folder / "announce.txt"),
+            ("callchat …/wait (lone caller's loop)", callchat_pid, targets["wait"], folder / "wait.txt"),
+            ("callchat …/speak (lone caller)", callchat_pid, targets["speak"], folder / "speak.txt"),
             ("callchat /voice/incoming (repeated CallSid)", callchat_pid, targets["repeat"], folder / "repeat.txt"),
             ("quickstart /voice", quickstart_pid, targets["quickstart"], None)):
         bodies = fixed or folder / "profile-calls.txt"
@@ -153,8 +184,9 @@ def _profile(folder: Path, callchat_pid: int, quickstart_pid: int, targets: dict
 #: Frames whose time the profile summary splits among their callees.
 PROFILE_BREAKDOWN = ("GeventWorker.handle_request", "Flask.wsgi_app", "Flask.full_dispatch_request",
                      "Flask.preprocess_request", "require_twilio_signature", "incoming (blueprints/voice.py)",
-                     "announce (blueprints/voice.py)", "create (callchat/rooms.py)", "upsert_participant",
-                     "schedule_check", "Queue.enqueue_call", "Redis.execute_command")
+                     "announce (blueprints/voice.py)", "wait (blueprints/voice.py)", "speak (blueprints/voice.py)",
+                     "_keep_waiting (blueprints/voice.py)", "create (callchat/rooms.py)", "upsert_participant",
+                     "watch_room", "schedule_check", "Queue.enqueue_call", "Redis.execute_command")
 
 
 def _table(results: dict[str, list[dict]], connections: int) -> Table:
@@ -166,6 +198,8 @@ def _table(results: dict[str, list[dict]], connections: int) -> Table:
             ("incoming", "quickstart", "POST /voice/incoming, new call"),
             ("incoming-paced", "quickstart-paced", f"… paced ({PACED_CONNECTIONS} conns, {PAUSE_MS} ms pauses)"),
             ("announce", "quickstart", "POST …/announce (TwiML fetch)"),
+            ("wait", "quickstart", "POST …/wait (lone caller's loop fetch)"),
+            ("speak", "quickstart", "POST …/speak (lone caller's TwiML fetch)"),
             ("repeat", "quickstart", "POST /voice/incoming, repeated CallSid")):
         a, b = fig[case], fig[baseline]
         errors = sum(r["errors"] for r in results[case]) + sum(r["errors"] for r in results[baseline])
