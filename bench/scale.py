@@ -1,27 +1,34 @@
-"""Item 4, scale on one machine: 1,000 live rooms with messages queued; throughput by worker count; Redis memory.
+"""Item 4, scale on one machine: 1,000 waiting rooms; what they cost idle; throughput by worker count; Redis memory.
 
 Runs `make run`'s processes (Procfile.dev under honcho: redis, gunicorn, the simulator with
-its clock at ×20) and starts the RQ workers separately, as Procfile.dev does
-(`honcho start -c worker=N worker`), so that their number can change. OWNER_PHONE is unset
-(no dial-in per room) and ROOM_RETENTION_SECONDS is 5.
+its clock at real speed) and starts the RQ workers separately, as Procfile.dev does
+(`honcho start -c worker=N worker`), so that their number can change. OWNER_PHONE is unset,
+the usual case: every caller waits alone in a silent `<Pause length=30>`/`<Redirect>` loop,
+and ROOM_RETENTION_SECONDS is 5. The clock runs at real speed because the loop is timed by
+the simulator's clock and check_room by RQ's (real) one: at ×20, 1,000 loops would fetch
+667 times a second.
 
-1. 1,000 virtual phones call in; every room goes live. Each new room scheduled a
-   check_room job 60 s ahead: 2 workers run those first, so no run gets them.
-2. `--per-room` messages are typed into every room (through the chat endpoint) with no
-   worker running. Then for 1, 2 and 4 workers in turn: the workers start, and stop once
-   `--batch` more messages are spoken. Messages announced per second = messages the run spoke
-   / (last `finished_at` - first `speaking_at`), read from Redis. Also measured: the cores each
-   process of `make run` used meanwhile (/proc), and the workers' CPU per message. Runs follow
-   each other, so each carries about one announcement watchdog job per message (they run 30 s
-   after their message).
-3. Redis `used_memory` (INFO memory): at the start, with the rooms live, with the messages
+1. 1,000 virtual phones call in (no worker running); every room goes live when its caller
+   reaches the loop.
+2. Idle: 2 workers start, run the rooms' watch_caller jobs and their first check_room, then
+   for `--idle` seconds nothing is typed: what 1,000 waiting rooms cost, in loop fetches
+   (`…/wait`) and `GET Calls/{sid}` a second (from the simulator's timeline and journal),
+   jobs a second (from the workers' log), and the cores each process of `make run` used (/proc).
+3. For 1, 2 and 4 workers in turn: with no worker running, one message is typed into each
+   of `--batch` rooms that have none yet (through the chat endpoint); then the workers start,
+   and stop once those messages are spoken. Messages delivered per second = messages handed to
+   Twilio (`speaking_at`, read from Redis) over the first to the last; also measured: the cores
+   each process used meanwhile, the workers' CPU per message, and the jobs they ran per
+   message (their log). Each run carries the watchdogs of the one before (30 s after each
+   message) and every room's check_room once a minute.
+4. Redis `used_memory` (INFO memory): at the start, with the rooms live, with the first batch
    queued; per live room and per queued message, also counting only callchat's own keys
    (MEMORY USAGE) and naming the largest kinds of keys. Then every caller hangs up, retention
    passes, and the memory is compared with the start, listing what is left (keys by kind,
    the longest TTL, keys without a TTL). `--wait-expiry` then waits out that TTL and measures
    again.
 
-    .venv/bin/python bench/scale.py [--rooms 1000] [--per-room 2] [--workers 1 2 4]
+    .venv/bin/python bench/scale.py [--rooms 1000] [--batch 200] [--workers 1 2 4] [--idle 60]
 """
 
 from __future__ import annotations
@@ -39,10 +46,11 @@ from redis import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (Table, Typist, callers, cpu_by_role, cpu_share, descendants, dev_stack, hang_up,  # noqa: E402
-                          finish, machine, message_states, open_rooms, py_spy, queue_idle, rq_worker_pids, save,
-                          start_workers, stop_workers, summarize_profile, wait_for)
+                          finish, jobs_run, machine, message_states, open_rooms, py_spy, queue_idle, rq_worker_pids,
+                          save, start_workers, stop_workers, summarize_profile, wait_for)
 from callchat import rooms as room_keys  # noqa: E402
 from callchat.settings import QUEUE_NAME  # noqa: E402
+from simulator.client import SimulatorClient  # noqa: E402
 
 RETENTION = 5
 PROFILE_SECONDS = 15
@@ -51,8 +59,8 @@ SIMULATOR_BREAKDOWN = ("run (simulator/calls.py)", "_wait_until (simulator/calls
                        "Condition.wait", "WSGIRequestHandler.handle")
 #: Frames whose time the worker profile splits among their callees.
 PROFILE_BREAKDOWN = ("Worker.execute_job", "perform (rq/job.py)", "announce_next (jobs/announce.py)",
-                     "Client.conferences", "check_announcement")
-SETTINGS = {"SIM_CLOCK_SPEED": 20, "OWNER_PHONE": "", "ROOM_RETENTION_SECONDS": RETENTION}
+                     "CallContext.update", "check_room", "check_announcement")
+SETTINGS = {"SIM_CLOCK_SPEED": 1, "ROOM_RETENTION_SECONDS": RETENTION}
 TEXT = "少々お待ちください。"
 
 
@@ -117,12 +125,39 @@ def scheduled_jobs(r: Redis) -> int:
     return r.zcard(f"rq:scheduled:{QUEUE_NAME}")
 
 
-def type_messages(stack, room_ids: list[str], per_room: int) -> list[dict]:
-    """Type `per_room` messages into every room, through the chat endpoint (8 typists in parallel)."""
+def type_messages(stack, room_ids: list[str]) -> list[dict]:
+    """Type one message into each room, through the chat endpoint (8 typists in parallel)."""
     typists = [Typist(stack.web, room_ids[0]) for _ in range(8)]
-    jobs = [(i, room_id) for _ in range(per_room) for i, room_id in enumerate(room_ids)]
     with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(lambda job: typists[job[0] % 8].say(TEXT, job[1]), jobs))
+        return list(pool.map(lambda job: typists[job[0] % 8].say(TEXT, job[1]), enumerate(room_ids)))
+
+
+def idle_cost(stack, folder: Path, seconds: float) -> dict:
+    """With 2 workers and nothing typed: what the waiting rooms cost for `seconds`, once the workers caught up.
+
+    Returns:
+        {"seconds", "loop_fetches" and "get_calls" (per second: the simulator's `…/wait` fetches and
+        `GET Calls/{sid}` requests), "jobs" (per second, by function), "cores" (see cpu_share)}.
+    """
+    workers = start_workers(stack, 2, folder, name="idle")
+    log = folder / "workers-idle.log"
+    try:
+        time.sleep(5)  # the scheduler moves the due check_room jobs into the queue
+        queue_idle(stack.redis, timeout=600)
+        jobs_before, t0 = jobs_run(log), time.time()
+        cpu_before, started = cpu_by_role(stack.proc.pid, workers.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu_after, elapsed, t1 = cpu_by_role(stack.proc.pid, workers.pid), time.monotonic() - started, time.time()
+        jobs = jobs_run(log) - jobs_before
+    finally:
+        stop_workers(workers)
+    sim = SimulatorClient(stack.sim, timeout=120)
+    fetches = sum(1 for e in sim.timeline() if e["type"] == "webhook" and t0 <= e["sent_at"] < t1
+                  and e["url"].endswith("/wait"))
+    gets = sum(1 for e in sim.requests() if e["method"] == "GET" and "/Calls/" in e["path"]
+               and t0 <= (e["received_at"] or 0) < t1)
+    return {"seconds": elapsed, "loop_fetches": fetches / elapsed, "get_calls": gets / elapsed,
+            "jobs": {name: n / elapsed for name, n in jobs.items()}, "cores": cpu_share(cpu_before, cpu_after, elapsed)}
 
 
 def simulator_pid(root: int) -> int:
@@ -137,17 +172,16 @@ def simulator_pid(root: int) -> int:
     raise RuntimeError("no simulator process")
 
 
-def speak(stack, folder: Path, workers: int, queued: list[dict], batch: int, cpu: dict[int, dict],
+def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, dict],
           profile: Path | None = None) -> float:
-    """Start `workers` workers; stop them once `batch` more of the `queued` messages are spoken. Return messages
-    announced per second: those the run spoke, over first `speaking_at` to last `finished_at` (start-up left out).
+    """Start `workers` workers; stop them once every one of the `queued` messages is spoken. Return messages
+    delivered per second: those handed to Twilio in this run, over the first to the last `speaking_at`.
 
-    Also puts in `cpu[workers]` the cores each of `make run`'s processes used meanwhile, and the
-    workers' CPU seconds per message. With `profile`, py-spy records the first worker and its work
-    horses for PROFILE_SECONDS meanwhile.
+    Also puts in `cpu[workers]` the cores each of `make run`'s processes used meanwhile, the workers'
+    CPU seconds per message and the jobs they ran per message, by function. With `profile`, py-spy
+    records the first worker and its work horses (or the simulator) for PROFILE_SECONDS meanwhile.
     """
     done = lambda: sum(s in ("spoken", "failed") for s in message_states(stack.redis, queued))  # noqa: E731
-    target = min(len(queued), done() + batch)
     started_at = time.time()
     procs = start_workers(stack, workers, folder)
     cpu_before, started = cpu_by_role(stack.proc.pid, procs.pid), time.monotonic()
@@ -159,7 +193,7 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], batch: int, cpu
         elif profile is not None:
             pids = wait_for(lambda: rq_worker_pids(procs.pid), 30, "the RQ worker to start")
             spy = py_spy(pids[0], PROFILE_SECONDS, profile, subprocesses=True)
-        while done() < target:
+        while done() < len(queued):
             time.sleep(0.25)
         cpu_after, elapsed = cpu_by_role(stack.proc.pid, procs.pid), time.monotonic() - started
     finally:
@@ -168,17 +202,18 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], batch: int, cpu
     r = Redis.from_url(stack.redis, decode_responses=True)
     with r.pipeline(transaction=False) as p:
         for m in queued:
-            p.hmget(room_keys.key(m["room"], f":msg:{m['id']}"), "state", "speaking_at", "finished_at")
-        spans = [(float(a), float(b)) for state, a, b in p.execute()
-                 if state == "spoken" and a and b and float(a) >= started_at]
+            p.hget(room_keys.key(m["room"], f":msg:{m['id']}"), "speaking_at")
+        handed = sorted(float(a) for a in p.execute() if a and float(a) >= started_at)
+    jobs = jobs_run(folder / f"workers-{workers}.log")
     cpu[workers] = {"cores": cpu_share(cpu_before, cpu_after, elapsed),
-                    "worker_cpu_per_message": (cpu_after["rq workers"] - cpu_before["rq workers"]) / max(1, len(spans))}
-    return len(spans) / (max(b for _, b in spans) - min(a for a, _ in spans)) if len(spans) > 1 else float("nan")
+                    "worker_cpu_per_message": (cpu_after["rq workers"] - cpu_before["rq workers"]) / max(1, len(handed)),
+                    "jobs_per_message": {name: n / max(1, len(handed)) for name, n in jobs.items()}}
+    return (len(handed) - 1) / (handed[-1] - handed[0]) if len(handed) > 1 else float("nan")
 
 
-def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 200,
+def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 200, idle: float = 60,
         wait_expiry: bool = False, profile_workers: bool = True) -> tuple[Table, dict]:
-    data: dict = {"rooms": room_count, "per_room": per_room, "batch": batch, "rates": {}, "cpu": {}}
+    data: dict = {"rooms": room_count, "rates": {}, "cpu": {}}
     with dev_stack(SETTINGS, processes=("redis", "web", "simulator")) as stack, \
             tempfile.TemporaryDirectory(prefix="callchat-bench-scale-") as tmp:
         folder = Path(tmp)
@@ -193,40 +228,39 @@ def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...
         data["room_own_bytes"] = room_bytes(r, room_ids)
         data["live"] = key_census(r)
         print(f"  {room_count} rooms live in {data['setup_seconds']:.0f} s", flush=True)
-        # Each new room scheduled a check_room job 60 s ahead: let 2 workers run those
-        # (and the conference-start announce_next jobs) before anything is measured.
-        workers = start_workers(stack, 2, folder)
-        try:
-            wait_for(lambda: scheduled_jobs(r) == 0, 180, "the rooms' scheduled checks to run")
-            queue_idle(stack.redis)
-        finally:
-            stop_workers(workers)
-        before, before_rooms = used_memory(r), room_bytes(r, room_ids)
-        queued = type_messages(stack, room_ids, per_room)
-        data["batch"] = batch = min(batch, len(queued) // len(worker_counts))  # every run gets its batch
-        data["per_message_bytes"] = (used_memory(r) - before) / len(queued)
-        data["per_message_own_bytes"] = (room_bytes(r, room_ids) - before_rooms) / len(queued)
-        data["queued"] = key_census(r)
+        data["idle"] = idle_cost(stack, folder, idle)
+        print(f"  idle, {data['idle']['seconds']:.0f} s: {data['idle']['loop_fetches']:.1f} loop fetches/s, "
+              f"{data['idle']['get_calls']:.1f} GET Calls/s, jobs/s {_per(data['idle']['jobs'])}; "
+              f"cores used: {data['idle']['cores']}", flush=True)
+        data["batch"] = batch = min(batch, room_count // len(worker_counts))  # every run gets rooms of its own
         for n, count in enumerate(worker_counts):
+            before, before_rooms = used_memory(r), room_bytes(r, room_ids)
+            queued = type_messages(stack, room_ids[n * batch:(n + 1) * batch])
+            if n == 0:
+                data["per_message_bytes"] = (used_memory(r) - before) / len(queued)
+                data["per_message_own_bytes"] = (room_bytes(r, room_ids) - before_rooms) / len(queued)
+                data["queued"] = key_census(r)
             profile = None
             if profile_workers and n < 2:  # the worker in the first run, the simulator in the second
                 profile = folder / ("profile-worker.txt" if n == 0 else "profile-simulator.txt")
-            data["rates"][count] = rate = speak(stack, folder, count, queued, batch, data["cpu"], profile=profile)
+            data["rates"][count] = rate = speak(stack, folder, count, queued, data["cpu"], profile=profile)
             if profile is not None:
                 key = "profile" if n == 0 else "simulator_profile"
                 data[key] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN if n == 0 else SIMULATOR_BREAKDOWN)
                 print(f"  py-spy, {'the worker and its work horses' if n == 0 else 'the simulator'}, {count} worker(s):\n"
                       f"{data[key]}", flush=True)
-            print(f"  {count} worker(s): {rate:.1f} announced/s; cores used: {data['cpu'][count]['cores']}; worker CPU "
-                  f"per message {data['cpu'][count]['worker_cpu_per_message'] * 1000:.0f} ms", flush=True)
-        workers = start_workers(stack, 1, folder)  # runs the last watchdogs, and the rooms' end
+            cpu = data["cpu"][count]
+            print(f"  {count} worker(s): {rate:.1f} delivered/s; cores used: {cpu['cores']}; worker CPU per message "
+                  f"{cpu['worker_cpu_per_message'] * 1000:.0f} ms; jobs per message {_per(cpu['jobs_per_message'])}",
+                  flush=True)
+        workers = start_workers(stack, 1, folder, name="end")  # runs the last watchdogs and checks
         try:
             hang_up(stack, room_ids)
             wait_for(lambda: r.zcard(room_keys.LIVE) == 0, 120, "every room to end")
             time.sleep(RETENTION + 1)
             wait_for(lambda: next(r.scan_iter("room:*", count=1000), None) is None, 60, "the rooms' keys to expire")
-            wait_for(lambda: scheduled_jobs(r) == 0, 120, "the last watchdogs to run")
-            queue_idle(stack.redis)
+            wait_for(lambda: scheduled_jobs(r) == 0, 180, "the last watchdogs and checks to run")
+            queue_idle(stack.redis, timeout=180)
         finally:
             stop_workers(workers)
         data["after_bytes"] = used_memory(r)
@@ -243,19 +277,30 @@ def run(room_count: int = 1000, per_room: int = 1, worker_counts: tuple[int, ...
     return _table(data), data
 
 
+def _per(figures: dict[str, float]) -> str:
+    """`check_room 16.7, announce_next 2.1`, largest first."""
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(figures.items(), key=lambda kv: -kv[1])) or "none"
+
+
 def _table(d: dict) -> Table:
     table = Table()
+    idle = d["idle"]
+    table.add("4 scale", f"{d['rooms']} waiting rooms, nothing typed: loop fetches/s, GET Calls/s",
+              f"{idle['loop_fetches']:.1f}, {idle['get_calls']:.1f}",
+              note=f"over {idle['seconds']:.0f} s, 2 workers; jobs/s: {_per(idle['jobs'])}; cores used: {idle['cores']}")
     for workers, rate in d["rates"].items():
         cpu = d["cpu"][workers]
-        table.add("4 scale", f"{d['rooms']} live rooms: messages announced/s, {workers} worker(s)", f"{rate:.1f}",
-                  note=f"{d['batch']} spoken of {d['rooms'] * d['per_room']} queued; worker CPU/message "
-                       f"{cpu['worker_cpu_per_message'] * 1000:.0f} ms; cores used: {cpu['cores']}")
+        table.add("4 scale", f"{d['rooms']} live rooms: messages delivered/s, {workers} worker(s)", f"{rate:.1f}",
+                  note=f"{d['batch']} messages queued, one per room; worker CPU/message "
+                       f"{cpu['worker_cpu_per_message'] * 1000:.0f} ms; jobs/message: {_per(cpu['jobs_per_message'])}; "
+                       f"cores used: {cpu['cores']}")
     keys_delta = sum(d["live"]["bytes"].values()) - sum(d["start"]["bytes"].values())
     table.add("4 scale", "Redis memory per live room", f"{(d['live_bytes'] - d['start_bytes']) / d['rooms'] / 1024:.2f} KiB",
               note=f"used_memory; all keys' MEMORY USAGE {keys_delta / d['rooms'] / 1024:.2f} KiB, of which the room's own "
                    f"keys {d['room_own_bytes'] / d['rooms'] / 1024:.2f} KiB; largest: {by_kind(d['live'], 3)}")
     table.add("4 scale", "Redis memory per queued message", f"{d['per_message_bytes'] / 1024:.2f} KiB",
-              note=f"its own keys {d['per_message_own_bytes'] / 1024:.2f} KiB; the rest its announce_next job")
+              note=f"its own keys {d['per_message_own_bytes'] / 1024:.2f} KiB; the rest its announce_next job "
+                   f"(and any the waiting loop enqueued meanwhile); {d['batch']} messages")
     after = d["after"]
     table.add("4 scale", f"Redis memory after every room ended + {RETENTION} s retention, vs start",
               f"{(d['after_bytes'] - d['start_bytes']) / 1024 / 1024:+.1f} MiB",
@@ -274,14 +319,15 @@ def _table(d: dict) -> Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=1000)
-    parser.add_argument("--per-room", type=int, default=1, help="messages queued per room at the start")
-    parser.add_argument("--batch", type=int, default=200, help="messages each worker count speaks")
+    parser.add_argument("--batch", type=int, default=200, help="messages each worker count speaks (one per room)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--idle", type=float, default=60,
+                        help="seconds the waiting rooms are measured idle (at least check_room's 60 s)")
     parser.add_argument("--wait-expiry", action="store_true",
-                        help="then wait for the longest TTL left (RQ's results: ~500 s) and measure again")
+                        help="then wait for the longest TTL left and measure again")
     args = parser.parse_args()
     started = time.monotonic()
-    table, data = run(args.rooms, args.per_room, tuple(args.workers), args.batch, args.wait_expiry)
+    table, data = run(args.rooms, tuple(args.workers), args.batch, args.idle, args.wait_expiry)
     text = table.render()
     if data.get("profile"):
         text += f"\n\npy-spy, the RQ worker and its work horses (first run):\n{data['profile']}"

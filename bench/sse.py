@@ -1,10 +1,11 @@
 """Item 5, live pages under load: webhook latency with 200 open Server-Sent-Event streams, against none.
 
 The same set-up as bench/webhooks.py (gunicorn as the Procfile's web, real Redis, OWNER_PHONE
-set, no worker). wrk loads `POST /voice/incoming` (signed, a new call every request) while:
+unset, no worker). wrk loads `POST /voice/incoming` (signed, a new call every request) while:
 
 - none: no page is open;
-- rooms: 200 room pages are open, each on its own live room (`GET /rooms/<id>/events`);
+- rooms: 200 room pages are open, each on its own live room, a lone caller's
+  (`GET /rooms/<id>/events`);
   the calls wrk makes are other rooms, so these streams only hold a connection, a greenlet
   and a Redis pub/sub connection each, and get a keep-alive every 15 s;
 - list: 200 room-list pages are open (`GET /rooms/events`); every new call is published to
@@ -136,7 +137,7 @@ def run(seconds: float = 5, rounds: int = 3, connections: int = 64, profile_stre
                         for i in range(count if page == "room" else 0):
                             room_id = f"CA{n:02d}{i:030d}"
                             rooms.create(r, room_id, "+819012345678", "Polly.Mizuki", "ja-JP", 3600)
-                            rooms.update(r, room_id, status="live", mode="conference", conference_started="1", conference_sid="CF" + "0" * 32)
+                            rooms.update(r, room_id, status="live")  # the caller waits alone (mode "call")
                             paths.append(f"/rooms/{room_id}/events")
                         log_start = log.stat().st_size
                         streams = Streams(port, paths)
