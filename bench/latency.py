@@ -69,11 +69,15 @@ def measure(stack, mode: str, room_count: int, rate: float, count: int, block: i
 
     start = time.monotonic()
     with ThreadPoolExecutor(16) as pool:
+        futures = []
         for k in range(count):
             delay = start + k / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            pool.submit(send, k)
+            futures.append(pool.submit(send, k))
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:  # left out of the figures (the table's message counts show it)
+        print(f"  {len(errors)} of {count} chat POSTs failed, e.g. {errors[0]!r}", flush=True)
     wait_for(lambda: all(s in ("spoken", "failed") for s in message_states(stack.redis, sent)), 120,
              "every message to be spoken")
     found = deliveries(stack.sim)
