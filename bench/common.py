@@ -473,17 +473,27 @@ def callers(count: int, block: int = 0) -> list[str]:
     return [f"+8190{block:02d}{i:06d}" for i in range(count)]
 
 
-def open_rooms(stack: DevStack, numbers: list[str], timeout: float = 120, mode: str = "lone") -> list[str]:
-    """Each number calls NUMBERS[mode] through the simulator; return the room ids once every room is ready
-    to speak in that mode (see `ready_count`)."""
+def open_rooms(stack: DevStack, numbers: list[str], timeout: float = 120, mode: str = "lone", wave: int = 100) -> list[str]:
+    """Each number calls NUMBERS[mode] through the simulator, `wave` calls at a time; return the room ids once
+    every room is ready to speak in that mode (see `ready_count`).
+
+    Waves keep the burst of incoming-call webhooks within what the web process answers before the
+    simulator's 15 s webhook timeout on a busy machine (a call whose webhook times out fails, as on Twilio).
+
+    Raises:
+        AssertionError: a wave was not ready within `timeout` seconds.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from simulator.client import SimulatorClient
     sim = SimulatorClient(stack.sim, timeout=30)
+    room_ids: list[str] = []
     with ThreadPoolExecutor(8) as pool:
-        room_ids = list(pool.map(lambda number: sim.phone(number).call(NUMBERS[mode]), numbers))
-    wait_for(lambda: ready_count(stack.redis, room_ids, mode) == len(room_ids), timeout,
-             f"{len(room_ids)} rooms to be ready ({mode})")
+        for start in range(0, len(numbers), wave):
+            opened = list(pool.map(lambda number: sim.phone(number).call(NUMBERS[mode]), numbers[start:start + wave]))
+            wait_for(lambda: ready_count(stack.redis, opened, mode) == len(opened), timeout,
+                     f"{len(opened)} rooms to be ready ({mode}; {len(room_ids)} were)")
+            room_ids += opened
     return room_ids
 
 

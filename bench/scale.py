@@ -1,4 +1,4 @@
-"""Item 4, scale on one machine: 1,000 waiting rooms; what they cost idle; throughput by worker count; Redis memory.
+"""Item 4, scale on one machine: 200 waiting rooms; what they cost idle; throughput by worker count; Redis memory.
 
 Runs `make run`'s processes (Procfile.dev under honcho: redis, gunicorn, the simulator with
 its clock at real speed) and starts the RQ workers separately, as Procfile.dev does
@@ -8,27 +8,35 @@ and ROOM_RETENTION_SECONDS is 5. The clock runs at real speed because the loop i
 the simulator's clock and check_room by RQ's (real) one: at ×20, 1,000 loops would fetch
 667 times a second.
 
-1. 1,000 virtual phones call in (no worker running); every room goes live when its caller
-   reaches the loop.
-2. Idle: 2 workers start, run the rooms' watch_caller jobs and their first check_room, then
-   for `--idle` seconds nothing is typed: what 1,000 waiting rooms cost, in loop fetches
-   (`…/wait`) and `GET Calls/{sid}` a second (from the simulator's timeline and journal),
-   jobs a second (from the workers' log), and the cores each process of `make run` used (/proc).
+200 rooms, not 1,000 as before: the simulator's call threads all wait on one condition that
+every event wakes, so its CPU grows with rooms × events. 1,000 callers each fetching their
+loop every 30 s kept it at a full core (0.95), which slowed every REST request the workers
+made so much that they ran 4 jobs a second and never caught up with the rooms' set-up; 500
+still kept it at a core (0.96) and the run took 11 minutes; 200 cost it 0.11 cores.
+`--rooms 500` or `--rooms 1000` still run.
+
+1. 2 workers start; the virtual phones call in, 100 at a time; every room goes live when
+   its caller reaches the loop, and the workers run each room's set-up jobs (watch_caller,
+   the first announce_next) and, once a minute, its check_room.
+2. Idle: once the workers have caught up, for `--idle` seconds (at least check_room's 60 s)
+   nothing is typed: what the waiting rooms cost, in loop fetches (`…/wait`) and
+   `GET Calls/{sid}` a second (from the simulator's timeline and journal), jobs a second (from
+   the workers' log), and the cores each process of `make run` used (/proc).
 3. For 1, 2 and 4 workers in turn: with no worker running, one message is typed into each
    of `--batch` rooms that have none yet (through the chat endpoint); then the workers start,
    and stop once those messages are spoken. Messages delivered per second = messages handed to
-   Twilio (`speaking_at`, read from Redis) over the first to the last; also measured: the cores
-   each process used meanwhile, the workers' CPU per message, and the jobs they ran per
-   message (their log). Each run carries the watchdogs of the one before (30 s after each
-   message) and every room's check_room once a minute.
-4. Redis `used_memory` (INFO memory): at the start, with the rooms live, with the first batch
-   queued; per live room and per queued message, also counting only callchat's own keys
-   (MEMORY USAGE) and naming the largest kinds of keys. Then every caller hangs up, retention
-   passes, and the memory is compared with the start, listing what is left (keys by kind,
-   the longest TTL, keys without a TTL). `--wait-expiry` then waits out that TTL and measures
-   again.
+   Twilio (`speaking_at`, read from Redis) over the first to the last; also measured: the jobs
+   waiting when the workers start, the cores each process used meanwhile, the workers' CPU
+   per message, and the jobs they ran per message (their log). Each run carries the watchdogs
+   of the one before (30 s after each message) and every room's check_room once a minute.
+4. Redis `used_memory` (INFO memory): at the start, with the rooms live (after the idle
+   window), with the first batch queued; per live room and per queued message, also counting
+   only callchat's own keys (MEMORY USAGE) and naming the largest kinds of keys. Then every
+   caller hangs up, retention passes, and the memory is compared with the start, listing what
+   is left (keys by kind, the longest TTL, keys without a TTL). `--wait-expiry` then waits out
+   that TTL and measures again.
 
-    .venv/bin/python bench/scale.py [--rooms 1000] [--batch 200] [--workers 1 2 4] [--idle 60]
+    .venv/bin/python bench/scale.py [--rooms 200] [--batch 60] [--workers 1 2 4] [--idle 60]
 """
 
 from __future__ import annotations
@@ -45,8 +53,8 @@ from redis import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (Table, Typist, callers, cpu_by_role, cpu_share, descendants, dev_stack, hang_up,  # noqa: E402
-                          finish, jobs_run, machine, message_states, open_rooms, py_spy, queue_idle, rq_worker_pids,
+from bench.common import (Process, Table, Typist, callers, cpu_by_role, cpu_share, descendants, dev_stack,  # noqa: E402
+                          hang_up, finish, jobs_run, machine, message_states, open_rooms, py_spy, queue_idle, rq_worker_pids,
                           save, start_workers, stop_workers, summarize_profile, wait_for)
 from callchat import rooms as room_keys  # noqa: E402
 from callchat.settings import QUEUE_NAME  # noqa: E402
@@ -132,32 +140,43 @@ def type_messages(stack, room_ids: list[str]) -> list[dict]:
         return list(pool.map(lambda job: typists[job[0] % 8].say(TEXT, job[1]), enumerate(room_ids)))
 
 
-def idle_cost(stack, folder: Path, seconds: float) -> dict:
-    """With 2 workers and nothing typed: what the waiting rooms cost for `seconds`, once the workers caught up.
+def queued_jobs(redis_url: str) -> int:
+    """Jobs waiting in RQ's callchat queue (not yet started)."""
+    from rq import Queue
+    return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url)).count
+
+
+def idle_cost(stack, workers: Process, log: Path, seconds: float, catch_up: float = 120) -> dict:
+    """With `workers` running and nothing typed: what the waiting rooms cost for `seconds`.
+
+    The window starts once the workers have caught up with the rooms' set-up (at most 50 jobs
+    waiting), or after `catch_up` seconds if they never do (`caught_up` False).
+
+    Args:
+        workers: the running workers (`start_workers`); `log` is their output.
 
     Returns:
         {"seconds", "loop_fetches" and "get_calls" (per second: the simulator's `…/wait` fetches and
-        `GET Calls/{sid}` requests), "jobs" (per second, by function), "cores" (see cpu_share)}.
+        `GET Calls/{sid}` requests), "jobs" (per second, by function), "queued" (jobs waiting at the
+        window's start and end), "caught_up", "cores" (see cpu_share)}.
     """
-    workers = start_workers(stack, 2, folder, name="idle")
-    log = folder / "workers-idle.log"
-    try:
-        time.sleep(5)  # the scheduler moves the due check_room jobs into the queue
-        queue_idle(stack.redis, timeout=600)
-        jobs_before, t0 = jobs_run(log), time.time()
-        cpu_before, started = cpu_by_role(stack.proc.pid, workers.pid), time.monotonic()
-        time.sleep(seconds)
-        cpu_after, elapsed, t1 = cpu_by_role(stack.proc.pid, workers.pid), time.monotonic() - started, time.time()
-        jobs = jobs_run(log) - jobs_before
-    finally:
-        stop_workers(workers)
+    deadline = time.monotonic() + catch_up
+    while queued_jobs(stack.redis) > 50 and time.monotonic() < deadline:
+        time.sleep(1)
+    queued_before, caught_up = queued_jobs(stack.redis), time.monotonic() < deadline
+    jobs_before, t0 = jobs_run(log), time.time()
+    cpu_before, started = cpu_by_role(stack.proc.pid, workers.pid), time.monotonic()
+    time.sleep(seconds)
+    cpu_after, elapsed, t1 = cpu_by_role(stack.proc.pid, workers.pid), time.monotonic() - started, time.time()
+    jobs, queued_after = jobs_run(log) - jobs_before, queued_jobs(stack.redis)
     sim = SimulatorClient(stack.sim, timeout=120)
     fetches = sum(1 for e in sim.timeline() if e["type"] == "webhook" and t0 <= e["sent_at"] < t1
                   and e["url"].endswith("/wait"))
     gets = sum(1 for e in sim.requests() if e["method"] == "GET" and "/Calls/" in e["path"]
                and t0 <= (e["received_at"] or 0) < t1)
     return {"seconds": elapsed, "loop_fetches": fetches / elapsed, "get_calls": gets / elapsed,
-            "jobs": {name: n / elapsed for name, n in jobs.items()}, "cores": cpu_share(cpu_before, cpu_after, elapsed)}
+            "jobs": {name: n / elapsed for name, n in jobs.items()}, "queued": (queued_before, queued_after),
+            "caught_up": caught_up, "cores": cpu_share(cpu_before, cpu_after, elapsed)}
 
 
 def simulator_pid(root: int) -> int:
@@ -182,7 +201,7 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, 
     records the first worker and its work horses (or the simulator) for PROFILE_SECONDS meanwhile.
     """
     done = lambda: sum(s in ("spoken", "failed") for s in message_states(stack.redis, queued))  # noqa: E731
-    started_at = time.time()
+    started_at, waiting = time.time(), queued_jobs(stack.redis)
     procs = start_workers(stack, workers, folder)
     cpu_before, started = cpu_by_role(stack.proc.pid, procs.pid), time.monotonic()
     spy = None
@@ -205,13 +224,13 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, 
             p.hget(room_keys.key(m["room"], f":msg:{m['id']}"), "speaking_at")
         handed = sorted(float(a) for a in p.execute() if a and float(a) >= started_at)
     jobs = jobs_run(folder / f"workers-{workers}.log")
-    cpu[workers] = {"cores": cpu_share(cpu_before, cpu_after, elapsed),
+    cpu[workers] = {"cores": cpu_share(cpu_before, cpu_after, elapsed), "jobs_waiting": waiting, "seconds": elapsed,
                     "worker_cpu_per_message": (cpu_after["rq workers"] - cpu_before["rq workers"]) / max(1, len(handed)),
                     "jobs_per_message": {name: n / max(1, len(handed)) for name, n in jobs.items()}}
     return (len(handed) - 1) / (handed[-1] - handed[0]) if len(handed) > 1 else float("nan")
 
 
-def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 200, idle: float = 60,
+def run(room_count: int = 200, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 60, idle: float = 60,
         wait_expiry: bool = False, profile_workers: bool = True) -> tuple[Table, dict]:
     data: dict = {"rooms": room_count, "rates": {}, "cpu": {}}
     with dev_stack(SETTINGS, processes=("redis", "web", "simulator")) as stack, \
@@ -221,17 +240,23 @@ def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batc
         data["start_bytes"] = used_memory(r)
         data["start"] = key_census(r)
         data["start_clients"] = clients(r)
-        started = time.monotonic()
-        room_ids = open_rooms(stack, callers(room_count, 90), timeout=600)
-        data["setup_seconds"] = time.monotonic() - started
-        data["live_bytes"] = used_memory(r)
-        data["room_own_bytes"] = room_bytes(r, room_ids)
-        data["live"] = key_census(r)
-        print(f"  {room_count} rooms live in {data['setup_seconds']:.0f} s", flush=True)
-        data["idle"] = idle_cost(stack, folder, idle)
-        print(f"  idle, {data['idle']['seconds']:.0f} s: {data['idle']['loop_fetches']:.1f} loop fetches/s, "
-              f"{data['idle']['get_calls']:.1f} GET Calls/s, jobs/s {_per(data['idle']['jobs'])}; "
-              f"cores used: {data['idle']['cores']}", flush=True)
+        workers = start_workers(stack, 2, folder, name="idle")  # run the rooms' set-up jobs as they open
+        try:
+            started = time.monotonic()
+            room_ids = open_rooms(stack, callers(room_count, 90), timeout=120)
+            data["setup_seconds"] = time.monotonic() - started
+            print(f"  {room_count} rooms live in {data['setup_seconds']:.0f} s", flush=True)
+            data["idle"] = idle_cost(stack, workers, folder / "workers-idle.log", idle)
+            data["live_bytes"] = used_memory(r)
+            data["room_own_bytes"] = room_bytes(r, room_ids)
+            data["live"] = key_census(r)
+        finally:
+            stop_workers(workers)
+        idle_figures = data["idle"]
+        print(f"  idle, {idle_figures['seconds']:.0f} s: {idle_figures['loop_fetches']:.1f} loop fetches/s, "
+              f"{idle_figures['get_calls']:.1f} GET Calls/s, jobs/s {_per(idle_figures['jobs'])}; jobs waiting "
+              f"{idle_figures['queued'][0]} -> {idle_figures['queued'][1]} (caught up: {idle_figures['caught_up']}); "
+              f"cores used: {idle_figures['cores']}", flush=True)
         data["batch"] = batch = min(batch, room_count // len(worker_counts))  # every run gets rooms of its own
         for n, count in enumerate(worker_counts):
             before, before_rooms = used_memory(r), room_bytes(r, room_ids)
@@ -250,7 +275,8 @@ def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batc
                 print(f"  py-spy, {'the worker and its work horses' if n == 0 else 'the simulator'}, {count} worker(s):\n"
                       f"{data[key]}", flush=True)
             cpu = data["cpu"][count]
-            print(f"  {count} worker(s): {rate:.1f} delivered/s; cores used: {cpu['cores']}; worker CPU per message "
+            print(f"  {count} worker(s): {rate:.1f} delivered/s; {cpu['jobs_waiting']} jobs waiting at the start; "
+                  f"{cpu['seconds']:.0f} s; cores used: {cpu['cores']}; worker CPU per message "
                   f"{cpu['worker_cpu_per_message'] * 1000:.0f} ms; jobs per message {_per(cpu['jobs_per_message'])}",
                   flush=True)
         workers = start_workers(stack, 1, folder, name="end")  # runs the last watchdogs and checks
@@ -287,11 +313,13 @@ def _table(d: dict) -> Table:
     idle = d["idle"]
     table.add("4 scale", f"{d['rooms']} waiting rooms, nothing typed: loop fetches/s, GET Calls/s",
               f"{idle['loop_fetches']:.1f}, {idle['get_calls']:.1f}",
-              note=f"over {idle['seconds']:.0f} s, 2 workers; jobs/s: {_per(idle['jobs'])}; cores used: {idle['cores']}")
+              note=f"over {idle['seconds']:.0f} s, 2 workers; jobs/s: {_per(idle['jobs'])}; jobs waiting "
+                   f"{idle['queued'][0]} -> {idle['queued'][1]}{'' if idle['caught_up'] else ' (never caught up)'}; "
+                   f"cores used: {idle['cores']}")
     for workers, rate in d["rates"].items():
         cpu = d["cpu"][workers]
         table.add("4 scale", f"{d['rooms']} live rooms: messages delivered/s, {workers} worker(s)", f"{rate:.1f}",
-                  note=f"{d['batch']} messages queued, one per room; worker CPU/message "
+                  note=f"{d['batch']} messages queued, one per room, behind {cpu['jobs_waiting']} jobs; worker CPU/message "
                        f"{cpu['worker_cpu_per_message'] * 1000:.0f} ms; jobs/message: {_per(cpu['jobs_per_message'])}; "
                        f"cores used: {cpu['cores']}")
     keys_delta = sum(d["live"]["bytes"].values()) - sum(d["start"]["bytes"].values())
@@ -318,8 +346,8 @@ def _table(d: dict) -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rooms", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=200, help="messages each worker count speaks (one per room)")
+    parser.add_argument("--rooms", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=60, help="messages each worker count speaks (one per room)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--idle", type=float, default=60,
                         help="seconds the waiting rooms are measured idle (at least check_room's 60 s)")
