@@ -63,8 +63,7 @@ from simulator.client import SimulatorClient  # noqa: E402
 RETENTION = 5
 PROFILE_SECONDS = 15
 #: Frames whose time the simulator's profile splits among their callees.
-SIMULATOR_BREAKDOWN = ("run (simulator/calls.py)", "_wait_until (simulator/calls.py)", "sleep (simulator/clock.py)",
-                       "Condition.wait", "WSGIRequestHandler.handle")
+SIMULATOR_BREAKDOWN = ("run_twiml", "wait_until", "Clock.sleep", "Condition.wait", "WSGIRequestHandler.handle")
 #: Frames whose time the worker profile splits among their callees.
 PROFILE_BREAKDOWN = ("Worker.execute_job", "perform (rq/job.py)", "announce_next (jobs/announce.py)",
                      "CallContext.update", "check_room", "check_announcement")
