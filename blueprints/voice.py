@@ -27,6 +27,8 @@ bp.before_request(require_twilio_signature)
 
 #: Seconds of each `<Pause>` of a lone caller's waiting loop (a message interrupts it at once).
 WAIT_SECONDS = 30
+#: At most one safety-net `announce_next` per room this often from the waiting loop (seconds).
+NUDGE_SECONDS = 120
 
 #: Call status callback values shown to people, by CallStatus.
 _CALL_STATUS_TEXT = {"initiated": "dialing", "ringing": "ringing", "in-progress": "answered",
@@ -86,7 +88,7 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
     if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
         log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
         return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
-    if just_spoke or rooms.has_queued(r, room_id):
+    if just_spoke or rooms.needs_nudge(r, room_id, NUDGE_SECONDS):
         enqueue_announce(current_app.task_queue, room_id)
     return _twiml(twiml.wait(WAIT_SECONDS, _public_url(urls.WAIT, room_id=room_id)))
 

@@ -22,6 +22,7 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
                                    being spoken, or `move` while the caller is moved into the
                                    conference; PX = watchdog bound
     room:{id}:seq            str   the last message id handed out
+    room:{id}:nudged         str   set while a waiting loop's safety-net `announce_next` is recent
     room:{id}:clients        hash  client id (the page's per-message id) -> message id
     room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
                                    state (queued|speaking|spoken|failed), error_code, error,
@@ -43,7 +44,7 @@ from redis import Redis
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients")
+_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged")
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
@@ -420,9 +421,15 @@ def start_joining(r: Redis, room_id: str, hold_seconds: float) -> bool:
     return True
 
 
-def has_queued(r: Redis, room_id: str) -> bool:
-    """True if messages wait in the room's queue."""
-    return bool(r.llen(key(room_id, ":queue")))
+def needs_nudge(r: Redis, room_id: str, every_seconds: float) -> bool:
+    """True if messages wait in the room's queue and the room was not nudged in the last `every_seconds`.
+
+    A lone caller's waiting loop uses it as a safety net (an `announce_next` lost to a
+    crash), at most once per period, so that a backlog of jobs does not feed itself.
+    """
+    if not r.llen(key(room_id, ":queue")):
+        return False
+    return bool(r.set(key(room_id, ":nudged"), 1, nx=True, px=int(every_seconds * 1000)))
 
 
 def release_slot(r: Redis, room_id: str, holder: str) -> bool:
