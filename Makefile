@@ -2,7 +2,7 @@
 #           .env overrides simulator/local.env, ports included (WEB_PORT, SIM_PORT, REDIS_PORT).
 # make doctor: flask --app app doctor, with make run's settings: every check, one line each.
 # make test: the whole test suite.
-# make bench: the benchmarks of docs/benchmarks.md, printed as one table (about 13 minutes).
+# make bench: the benchmarks of docs/benchmarks.md, printed as one table (about 15 minutes).
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3

@@ -53,9 +53,10 @@ def test_after_expiry_a_call_is_politely_refused(masking):
     # Real time for both backends: at the stack's ×50 clock a 2 s Proxy session lasted 40 ms,
     # so a loaded machine saw it close before its participants were added (80607).
     masking.sim.set_clock("real", speed=1)
-    session = open_session(masking, "short", A, B, ttl=2)
+    # 4 s, not 2: on a loaded machine setting the session up took long enough for a 2 s one to expire first.
+    session = open_session(masking, "short", A, B, ttl=4)
     assert session["status"] == "ready"
-    time.sleep(2.1)  # real time: Redis expires builtin routes by itself; Twilio Proxy's clock runs too
+    time.sleep(4.1)  # real time: Redis expires builtin routes by itself; Twilio Proxy's clock runs too
     masking.sim.phone(A).call(session["numbers"]["a"]["calls"])
     masking.settle()
     assert incoming(masking, B) == []
