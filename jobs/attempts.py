@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Retries of the outcome webhook to a caller's system (seconds between tries).
 NOTIFY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
-#: Status of a room's dial entry while an attempt rings, by Twilio CallStatus.
-_DIAL_TEXT = {"queued": "dialing", "initiated": "dialing", "ringing": "ringing", "in-progress": "answered"}
 
 
 def attempt_job_id(call_id: str, n: int) -> str:
