@@ -11,8 +11,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from simulator.conferences.wait import DEFAULT_WAIT_URL
 from tests.openapi_check import api_v2010
-from tests.test_simulator import CALLEE, CALLER, NUMBER, SETTLE, join_room, say_twiml
-from tests.test_simulator import app, app_under_test, server, sim, twilio  # noqa: F401 (fixtures)
+from tests.simulator.conftest import CALLEE, CALLER, NUMBER, SETTLE, join_room, say_twiml
 
 THIRD = "+819033334444"
 HOLD = "<Response><Say>お待ちください</Say><Play>https://example.com/hold.mp3</Play>" \

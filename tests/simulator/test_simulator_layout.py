@@ -9,7 +9,7 @@ from simulator.calls.runner import CallTarget
 from simulator.conferences.announce import AnnouncementTarget
 from simulator.twiml.interpreter import Target
 
-PACKAGE = Path(__file__).resolve().parents[1] / "simulator"
+PACKAGE = Path(__file__).resolve().parents[2] / "simulator"
 MAX_LINES = 400
 
 

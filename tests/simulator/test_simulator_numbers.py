@@ -13,9 +13,8 @@ from twilio.rest import Client
 from simulator import SimulatorClient, SimulatorServer
 from simulator.__main__ import config_from_env
 from tests.openapi_check import api_v2010
-from tests.test_simulator import (ACCOUNT_SID, AUTH_TOKEN, CALLEE, CALLER, NUMBER, SETTLE,
+from tests.simulator.conftest import (ACCOUNT_SID, AUTH_TOKEN, CALLEE, CALLER, NUMBER, SETTLE,
                                   SimulatorHttpClient, say_twiml)
-from tests.test_simulator import app, app_under_test  # noqa: F401 (fixtures)
 
 SECOND = "+815000000002"  # has its own voice URL
 THIRD = "+815000000003"  # uses the simulator's voice_url

@@ -12,8 +12,7 @@ from twilio.rest import Client
 
 from simulator import SimulatorClient, SimulatorServer
 from tests.openapi_check import api_v2010, proxy_v1
-from tests.test_simulator import ACCOUNT_SID, AUTH_TOKEN, NUMBER, SETTLE, say_twiml
-from tests.test_simulator import app, app_under_test  # noqa: F401 (fixtures)
+from tests.simulator.conftest import ACCOUNT_SID, AUTH_TOKEN, NUMBER, SETTLE, say_twiml
 
 POOL = ["+815000000101", "+815000000102"]
 ALICE, BOB, CAROL, DAVE = "+819011110001", "+819011110002", "+819011110003", "+819011110004"

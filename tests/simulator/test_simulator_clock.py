@@ -10,9 +10,8 @@ from twilio.rest import Client
 
 from simulator import SimulatorClient, SimulatorError, SimulatorServer
 from simulator.__main__ import config_from_env
-from tests.test_simulator import (ACCOUNT_SID, AUTH_TOKEN, CALLEE, CALLER, NUMBER, SETTLE,
+from tests.simulator.conftest import (ACCOUNT_SID, AUTH_TOKEN, CALLEE, CALLER, NUMBER, SETTLE,
                                   AppUnderTest, conference_twiml)
-from tests.test_simulator import app, app_under_test, server, sim, twilio  # noqa: F401 (fixtures)
 
 EVENTS = ["initiated", "ringing", "answered", "completed"]
 

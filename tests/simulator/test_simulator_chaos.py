@@ -8,8 +8,7 @@ import pytest
 import requests
 from twilio.twiml.voice_response import VoiceResponse
 
-from tests.test_simulator import CALLEE, CALLER, NUMBER, SETTLE, join_room, say_twiml
-from tests.test_simulator import app, app_under_test, server, sim, twilio  # noqa: F401 (fixtures)
+from tests.simulator.conftest import CALLEE, CALLER, NUMBER, SETTLE, join_room, say_twiml
 
 EVENTS = ["initiated", "ringing", "answered", "completed"]
 STRANGER = "+819055550000"

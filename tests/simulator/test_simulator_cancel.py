@@ -3,8 +3,7 @@ while in progress, and Participants-API calls canceled before they join."""
 
 from __future__ import annotations
 
-from tests.test_simulator import CALLEE, CALLER, NUMBER, SETTLE, join_room
-from tests.test_simulator import app, app_under_test, server, sim, twilio  # noqa: F401 (fixtures)
+from tests.simulator.conftest import CALLEE, CALLER, NUMBER, SETTLE, join_room
 
 EVENTS = ["initiated", "ringing", "answered", "completed"]
 GUEST = "+819011112222"

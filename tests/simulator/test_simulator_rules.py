@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.test_simulator import (CALLEE, CALLER, NUMBER, SETTLE, conference_twiml, join_room,
+from tests.simulator.conftest import (CALLEE, CALLER, NUMBER, SETTLE, conference_twiml, join_room,
                                   say_twiml)
-from tests.test_simulator import app, app_under_test, server, sim, twilio  # noqa: F401 (fixtures)
 
 US_CALLER = "+14155550100"
 EVENTS = ["initiated", "ringing", "answered", "completed"]
