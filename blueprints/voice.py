@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from callchat import rooms, twiml, urls
+from callchat import calls, rooms, twiml, urls
 from callchat.masking import builtin
 from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
 from jobs.dial_owner import DIAL_RETRY, dial_owner
-from jobs.rooms import OVER, end_room, watch_room
+from jobs.rooms import end_room, watch_room
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def caller_status(room_id: str):
     """The caller's call status callback (asked for by `watch_caller`): a final status ends the room."""
     status = request.form.get("CallStatus", "")
     log.info("room %s: the caller's call CallSid %s is %s", room_id, request.form.get("CallSid", "-"), status)
-    if status in OVER:
+    if status in calls.TERMINAL:
         end_room(current_app.redis, current_app.task_queue, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
     return "", 204
 
@@ -256,6 +256,6 @@ def participant_status(room_id: str):
     if status == "in-progress":  # shown as "in the call" by participant-join
         request_move(r, current_app.task_queue, room_id)
         return "", 204
-    later = frozenset() if status in OVER else rooms.GONE | {"in the call"}
+    later = frozenset() if status in calls.TERMINAL else rooms.GONE | {"in the call"}
     rooms.upsert_participant(r, room_id, call_sid, unless_status=later, status=_CALL_STATUS_TEXT.get(status, status))
     return "", 204

@@ -161,16 +161,12 @@ def _move_caller(cfg, r, room_id: str) -> None:
     url = urls.absolute(cfg["PUBLIC_BASE_URL"], urls.JOIN, room_id=room_id)
     try:
         twilio(cfg).calls(room_id).update(url=url, method="POST")
-    except TwilioRestException as exc:
-        if exc.code in CALL_OVER:
+    except (RequestException, TwilioException) as exc:
+        if isinstance(exc, TwilioRestException) and exc.code in CALL_OVER:
             log.info("room %s: the caller's call is over (%s); the room ends", room_id, exc.code)
             end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]))
             return
-        rooms.update(r, room_id, mode="moving")
-        rooms.release_slot(r, room_id, rooms.MOVE)
-        raise
-    except (RequestException, TwilioException):
-        rooms.update(r, room_id, mode="moving")
+        rooms.update(r, room_id, mode="moving")  # to be tried again (RQ's retry)
         rooms.release_slot(r, room_id, rooms.MOVE)
         raise
     log.info("room %s: the caller CallSid %s is moving into the conference", room_id, room_id)

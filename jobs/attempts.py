@@ -187,7 +187,7 @@ def hang_up(call_sid: str) -> None:
     call = twilio(cfg).calls(call_sid)
     try:
         status = call.fetch().status
-        if status in ("completed", "busy", "no-answer", "failed", "canceled"):
+        if status in calls.TERMINAL:
             return
         call.update(status="canceled" if status in ("queued", "ringing") else "completed")
     except TwilioRestException as exc:

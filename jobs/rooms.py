@@ -16,7 +16,7 @@ from datetime import timedelta
 from rq import Retry
 from twilio.base.exceptions import TwilioRestException
 
-from callchat import rooms, urls
+from callchat import calls, rooms, urls
 from jobs import config, queue, state, twilio
 from jobs.attempts import hang_up
 
@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between checks of a room that has not ended.
 CHECK_AFTER = 60
-#: Final call statuses (twilio.com/docs/voice/api/call-resource#call-status-values).
-OVER = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 
 def end_room(r, q, room_id: str, retention: int, reason: str = rooms.CALL_ENDED) -> bool:
@@ -102,7 +100,7 @@ def check_room(room_id: str) -> str:
         if exc.status != 404:
             raise
         status = "completed"
-    if status in OVER:
+    if status in calls.TERMINAL:
         log.info("room %s: the caller's call CallSid %s is %s; the room ends", room_id, room_id, status)
         end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]),
                  rooms.HUNG_UP_EARLY if room["status"] == "waiting" else rooms.CALL_ENDED)
