@@ -167,6 +167,13 @@ def update(r: Redis, room_id: str, *, only_if: tuple[str, str] | None = None, **
     return room
 
 
+_FIRST_TIME = """
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.max(redis.call('PTTL', KEYS[2]), 1))
+return added
+"""
+
+
 def first_time(r: Redis, room_id: str, conference_sid: str, sequence_number: str) -> bool:
     """Record a conference status callback; False if it was already applied (Twilio repeats them).
 
@@ -182,12 +189,9 @@ def first_time(r: Redis, room_id: str, conference_sid: str, sequence_number: str
     """
     if not conference_sid or not sequence_number:
         return True
-    ckey = key(room_id, ":callbacks")
-    with r.pipeline() as p:
-        p.sadd(ckey, f"{conference_sid}:{sequence_number}")
-        p.pexpire(ckey, _pttl(r, room_id))
-        added, _ = p.execute()
-    return bool(added)
+    # One step: the room's TTL is read where it is applied, so a room ending at the same
+    # moment (its keys cut to the retention) cannot have this key outlive it.
+    return bool(r.eval(_FIRST_TIME, 2, key(room_id, ":callbacks"), key(room_id), f"{conference_sid}:{sequence_number}"))
 
 
 def upsert_participant(r: Redis, room_id: str, call_sid: str, *, conference_seq: int | None = None,

@@ -114,3 +114,13 @@ def test_a_ringing_callback_handled_at_the_same_time_as_the_join_never_wins(redi
     later = rooms.GONE | {"in the call"}
     assert rooms.upsert_participant(redis_client, ROOM, owner, unless_status=later, status="ringing") is None
     assert rooms.participant(redis_client, ROOM, owner)["status"] == "in the call"
+
+
+def test_a_callback_recorded_as_the_room_ends_does_not_outlive_the_room(redis_client):
+    """Bug (seen in the make-run test): the callbacks set took the room's TTL from before the end, and stayed a day."""
+    open_room(redis_client)
+    assert rooms.first_time(redis_client, ROOM, "CF" + "1" * 32, "3")
+    assert rooms.end(redis_client, ROOM, 5)
+    assert not rooms.first_time(redis_client, ROOM, "CF" + "1" * 32, "3"), "applied once"
+    assert rooms.first_time(redis_client, ROOM, "CF" + "1" * 32, "4")
+    assert 0 < redis_client.pttl(rooms.key(ROOM, ":callbacks")) <= 5000
