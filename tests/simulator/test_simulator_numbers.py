@@ -8,13 +8,12 @@ from urllib.parse import unquote
 import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
-from twilio.rest import Client
 
 from simulator import SimulatorClient, SimulatorServer
 from simulator.__main__ import config_from_env
 from tests.openapi_check import api_v2010
 from tests.simulator.conftest import (ACCOUNT_SID, AUTH_TOKEN, CALLEE, CALLER, NUMBER, SETTLE,
-                                  SimulatorHttpClient, say_twiml)
+                                      say_twiml)
 
 SECOND = "+815000000002"  # has its own voice URL
 THIRD = "+815000000003"  # uses the simulator's voice_url
@@ -51,11 +50,6 @@ def sim(server):
     client.reset()
     yield client
     check_journal(client)
-
-
-@pytest.fixture
-def twilio(server):
-    return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=SimulatorHttpClient(server.url))
 
 
 def test_incoming_phone_numbers_lists_every_number_in_twilios_shape(sim, app, twilio):
