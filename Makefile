@@ -1,13 +1,14 @@
 # make run: callchat on this machine (with the local Twilio simulator unless TWILIO_ACCOUNT_SID is set);
 #           .env overrides simulator/local.env, ports included (WEB_PORT, SIM_PORT, REDIS_PORT).
 # make doctor: flask --app app doctor, with make run's settings: every check, one line each.
+# make signin-link: a fresh one-time sign-in link for make run's local admin (make run prints one at start).
 # make test: the whole test suite.
 # make bench: the benchmarks of docs/benchmarks.md, printed as one table (about 15 minutes).
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run doctor test bench clean
+.PHONY: run doctor signin-link test bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,9 @@ run: $(VENV)/.runtime
 
 doctor: $(VENV)/.runtime
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack doctor
+
+signin-link: $(VENV)/.runtime
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack signin-link
 
 test: $(VENV)/.dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

@@ -15,7 +15,7 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import doctor, settings
+from callchat import access, doctor, settings, user_commands
 
 csrf = CSRFProtect()
 
@@ -43,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.cli.add_command(doctor.command)
+    app.cli.add_command(user_commands.command)
     try:
         app.config.from_mapping(settings.from_env(overrides=test_config))
     except settings.SettingError as exc:
@@ -65,11 +66,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                        max_connections=STREAM_CONNECTIONS, socket_connect_timeout=2)
     app.task_queue = Queue(settings.QUEUE_NAME, connection=Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2))
 
+    access.init_app(app)  # before CSRF: an anonymous request is sent to sign in, not told its token is missing
     csrf.init_app(app)
 
-    from blueprints import api, health, outbound, rooms, sessions, voice
+    from blueprints import admin, api, auth, health, outbound, rooms, sessions, voice
 
-    for blueprint in (voice.bp, outbound.bp, rooms.bp, sessions.bp, api.bp, health.bp):
+    for blueprint in (voice.bp, outbound.bp, rooms.bp, sessions.bp, api.bp, health.bp, auth.bp, admin.bp):
         app.register_blueprint(blueprint)
     for blueprint in (voice.bp, outbound.bp, api.bp):  # signed by Twilio, or by a bearer token
         csrf.exempt(blueprint)
@@ -88,16 +90,11 @@ def _loaded_by_flask_cli() -> bool:
     return context is not None and context.find_object(ScriptInfo) is not None
 
 
-def _wants_json() -> bool:
-    return (request.accept_mimetypes.best == "application/json" or request.is_json
-            or request.path.startswith(("/voice/", "/api/")))
-
-
 def _register_error_pages(app: Flask) -> None:
     """Answer errors with a JSON `{"error": …}` to scripts and a readable page to people."""
 
     def render(status: int, title: str, message: str):
-        if _wants_json():
+        if access.wants_json():
             return jsonify(error=message), status
         return render_template("errors/error.html", status=status, title=title, message=message), status
 
@@ -112,5 +109,6 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError):
         app.logger.error("Redis unavailable on %s: %s", request.path, exc)
+        access.as_anonymous()
         return render(503, "Temporarily unavailable",
                       "callchat cannot reach its database right now, so nothing was changed. Try again in a moment.")

@@ -19,8 +19,11 @@ from typing import Any, Callable, Mapping
 
 import requests
 from dotenv import dotenv_values
+from redis import Redis
+from redis.exceptions import RedisError
 
 from callchat import settings as callchat_settings
+from callchat import users
 from callchat.urls import INCOMING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,19 +199,63 @@ def ports_in_use(env: Mapping[str, str], simulator: bool) -> dict[str, str]:
     return busy
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python -m callchat.devstack [run|doctor]`: what `make run` and `make doctor` do.
+LOCAL_ADMIN = "admin"
 
-    `run` prints the chat page's and the simulator's URLs and replaces this process with
-    `honcho start` on Procfile.dev (all of it with the simulator; web, worker and redis
-    with a TWILIO_ACCOUNT_SID), given `run_env`'s settings in `RUN_ENV`. `doctor` runs
-    `flask --app app doctor` with the same settings. A bad setting or a port in use
-    stops `run` before anything starts, with a message naming the variable.
+
+def local_signin_link(env: Mapping[str, str]) -> str:
+    """A one-time sign-in link for `make run`'s local admin (`LOCAL_ADMIN`), made if there is none yet.
+
+    Args:
+        env: `run_env`'s settings (REDIS_URL, WEB_PORT).
+
+    Returns:
+        `http://127.0.0.1:<WEB_PORT>/signin/link/<token>`, usable once, for 15 minutes; or a
+        sentence saying why there is none (the local admin was disabled).
+    """
+    r = Redis.from_url(env["REDIS_URL"], decode_responses=True, socket_connect_timeout=2)
+    if users.get(r, LOCAL_ADMIN) is None:
+        users.create(r, LOCAL_ADMIN, "admin", None, created_by="make run")
+    elif users.get(r, LOCAL_ADMIN)["disabled"]:
+        return f"(none: the user {LOCAL_ADMIN!r} is disabled; flask --app app users enable {LOCAL_ADMIN})"
+    token = users.issue_link(r, "signin", username=LOCAL_ADMIN)
+    return f"http://127.0.0.1:{env['WEB_PORT']}/signin/link/{token}"
+
+
+def _run(env: Mapping[str, str], simulator: bool, bin_dir: Path) -> int:
+    """Run honcho on Procfile.dev until it stops; once the web app answers, print the one-time sign-in link.
+
+    Ctrl-C reaches honcho too (same process group), which stops every process; this process
+    ignores it and waits for honcho, whose exit code it returns. SIGTERM is passed on to honcho.
+    """
+    honcho = subprocess.Popen([str(bin_dir / "honcho"), "-f", "Procfile.dev", "-e", str(RUN_ENV), "start",
+                               *(() if simulator else ("web", "worker", "redis"))])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
+    web = f"http://127.0.0.1:{env['WEB_PORT']}"
+    try:
+        wait_for(lambda: honcho.poll() is not None or requests.get(f"{web}/healthz", timeout=1).ok, 120, "the web app")
+        if honcho.poll() is None:
+            print(f"\n  Sign in (one-time link, 15 minutes):  {local_signin_link(env)}\n"
+                  "  Another link later: make signin-link\n", flush=True)
+    except (AssertionError, RedisError) as exc:
+        print(f"  No sign-in link: {exc}. Try: make signin-link", flush=True)
+    return honcho.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m callchat.devstack [run|doctor|signin-link]`: what `make run`, `make doctor` and `make signin-link` do.
+
+    `run` prints the chat page's and the simulator's URLs, runs `honcho start` on Procfile.dev
+    (all of it with the simulator; web, worker and redis with a TWILIO_ACCOUNT_SID), given
+    `run_env`'s settings in `RUN_ENV`, and prints a one-time sign-in link for the local admin
+    once the web app answers. `doctor` runs `flask --app app doctor` with the same settings;
+    `signin-link` prints a fresh sign-in link while `make run` runs. A bad setting or a port in
+    use stops `run` before anything starts, with a message naming the variable.
     """
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "run"
-    if command not in ("run", "doctor"):
-        sys.exit(f"usage: python -m callchat.devstack [run|doctor], not {command!r}")
+    if command not in ("run", "doctor", "signin-link"):
+        sys.exit(f"usage: python -m callchat.devstack [run|doctor|signin-link], not {command!r}")
     os.chdir(ROOT)
     bin_dir = Path(sys.executable).parent
     try:
@@ -216,12 +263,17 @@ def main(argv: list[str] | None = None) -> None:
         if command == "doctor":
             os.environ.update(env)
             os.execv(bin_dir / "flask", [str(bin_dir / "flask"), "--app", "app", "doctor"])
+        if command == "signin-link":
+            print(local_signin_link(env))
+            return
         callchat_settings.from_env({**os.environ, **env})
         busy = ports_in_use(env, simulator)
         if busy:
             raise callchat_settings.SettingError(busy)
     except callchat_settings.SettingError as exc:
         sys.exit(str(exc))
+    except RedisError as exc:
+        sys.exit(f"Redis does not answer on {env['REDIS_URL']} ({exc}): is make run running?")
     RUN_ENV.parent.mkdir(exist_ok=True)
     write_env_file(RUN_ENV, env)
     chat = f"http://127.0.0.1:{env['WEB_PORT']}/rooms/"
@@ -231,9 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"Using the Twilio account {env['TWILIO_ACCOUNT_SID']}. Chat page: {chat}")
     print("Press Ctrl-C to stop.", flush=True)
-    honcho = str(bin_dir / "honcho")
-    os.execv(honcho, [honcho, "-f", "Procfile.dev", "-e", str(RUN_ENV), "start",
-                      *(() if simulator else ("web", "worker", "redis"))])
+    sys.exit(_run(env, simulator, bin_dir))
 
 
 if __name__ == "__main__":

@@ -45,10 +45,12 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_NUMBERS": "",
     "PROXY_SERVICE_SID": "",
     "SESSION_RETENTION_SECONDS": 86400,
+    "SESSION_IDLE_SECONDS": 8 * 3600,
 }
 
 _INTEGERS = {"PROXY_HOPS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
-             "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS"}
+             "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS",
+             "SESSION_IDLE_SECONDS"}
 #: Settings holding a phone number; stored in E.164 once checked.
 PHONE_NUMBERS = ("TWILIO_PHONE_NUMBER", "OWNER_PHONE")
 #: Twilio SIDs: two letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).

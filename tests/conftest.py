@@ -26,7 +26,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from app import create_app
-from callchat import settings
+from callchat import settings, users
 from callchat.devstack import free_port
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
@@ -40,6 +40,9 @@ TWILIO_NUMBER = "+815011112222"
 CALLER = "+819012345678"
 OWNER = "+819099998888"
 API_TOKEN = "test-api-token"
+#: The people of the `stack` fixture: (username, password). `stack.user` is the operator, signed in.
+OPERATOR = ("typist", "typist-password")
+ADMIN = ("boss", "boss-password-1")
 #: The masked-calling pool of the `masking` fixture.
 POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
 
@@ -99,6 +102,14 @@ def redis_client(redis_url) -> Iterator[Redis]:
     client.flushall()
 
 
+def client_signed_in_as(app, username: str = OPERATOR[0], generation: int = 0):
+    """A Flask test client whose session says `username` signed in (as Flask-Login stores it), without Redis."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{username}:{generation}"
+    return client
+
+
 class ServedApp:
     """The Flask app behind a real threaded HTTP server on a free port."""
 
@@ -116,18 +127,35 @@ class ServedApp:
         self.server.shutdown()
 
 
+def page_csrf(html: str) -> str:
+    """The CSRF token a page carries (its `<meta name="csrf-token">`)."""
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
 class ChatUser:
-    """A person using the chat page: loads it (session cookie, CSRF token) and types through its endpoint."""
+    """A person using the chat page: signs in, loads it (session cookie, CSRF token) and types through its endpoint."""
 
     def __init__(self, base_url: str) -> None:
         self.base = base_url
         self.http = requests.Session()
         self.csrf = ""
 
+    def sign_in(self, username: str, password: str) -> requests.Response:
+        """Sign in through the sign-in form, as a person would; return the answer (after redirects)."""
+        form = self.http.get(f"{self.base}/signin")
+        return self.http.post(f"{self.base}/signin", data={"csrf_token": page_csrf(form.text), "username": username,
+                                                           "password": password})
+
+    def use_link(self, url: str) -> requests.Response:
+        """Open a one-time link (sign-in, invitation…) and press its button; return the answer (after redirects)."""
+        page = self.http.get(url)
+        page.raise_for_status()
+        return self.http.post(url, data={"csrf_token": page_csrf(page.text)})
+
     def open_room(self, room_id: str) -> requests.Response:
         page = self.http.get(f"{self.base}/rooms/{room_id}")
         page.raise_for_status()
-        self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+        self.csrf = page_csrf(page.text)
         return page
 
     def post(self, path: str, payload: dict[str, Any]) -> requests.Response:
@@ -155,7 +183,23 @@ class Stack:
         self.redis = redis
         self.queue = Queue(settings.QUEUE_NAME, connection=rq_redis)
         self.worker = SimpleWorker([self.queue], connection=rq_redis)
-        self.user = ChatUser(served.url)
+        for (username, password), role in ((OPERATOR, "operator"), (ADMIN, "admin")):
+            users.create(redis, username, role, password, created_by="conftest")
+        self.user = self.signed_in(*OPERATOR)
+
+    def signed_in(self, username: str, password: str) -> ChatUser:
+        """A new `ChatUser`, signed in as `username`."""
+        user = ChatUser(self.url)
+        assert user.sign_in(username, password).url.endswith("/rooms/"), f"{username} could not sign in"
+        return user
+
+    def sign_in_browser(self, page, username: str = OPERATOR[0], password: str = OPERATOR[1]) -> None:
+        """Sign a Playwright page in through the sign-in form."""
+        page.goto(f"{self.url}/signin")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{self.url}/rooms/")
 
     def run_jobs(self) -> bool:
         """Run every queued (and due scheduled) job; return True if any ran.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CALLER, open_session
+from tests.conftest import CALLER, OPERATOR, open_session
 from callchat.settings import DEFAULTS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,10 +32,20 @@ def page():
         browser.close()
 
 
-def test_type_in_the_room_page_and_see_it_spoken(stack, page):
+def test_sign_in_type_in_the_room_page_see_it_spoken_and_sign_out(stack, page):
     from playwright.sync_api import expect
 
     room_id = stack.call_in()
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    expect(page).to_have_url(f"{stack.url}/signin?next=/rooms/{room_id}")
+    expect(page.locator("body")).not_to_contain_text(CALLER)
+    page.get_by_label("Username").fill(OPERATOR[0])
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".field .error")).to_contain_text("Wrong username or password")
+    page.get_by_label("Password").fill(OPERATOR[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{stack.url}/rooms/{room_id}")
     page.goto(f"{stack.url}/rooms/")
     page.get_by_role("link", name=CALLER).click()
     expect(page.locator("#room-status")).to_have_text("live")
@@ -57,12 +67,19 @@ def test_type_in_the_room_page_and_see_it_spoken(stack, page):
     assert heard == ["こんにちは、テキストで話しています"]
     assert SCREENSHOT.stat().st_size > 0
 
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator(".notice")).to_have_text("You are signed out.")
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    expect(page).to_have_url(f"{stack.url}/signin?next=/rooms/{room_id}")
+    expect(page.locator("#messages")).to_have_count(0)
+
 
 def test_call_someone_into_the_room_shows_progress_and_cancel(stack, page):
     from playwright.sync_api import expect
 
     room_id = stack.call_in()
     stack.sim.phone("+819055556666").script(["no-answer", "answer"])
+    stack.sign_in_browser(page)
     page.goto(f"{stack.url}/rooms/{room_id}")
     page.locator("#dial-to").fill("090-5555-6666")
     page.locator("#dial button").click()
@@ -87,6 +104,7 @@ def test_operators_see_live_sessions_with_numbers_partly_hidden(masking, page):
     from playwright.sync_api import expect
 
     session = open_session(masking, "order-1234", "090-1111-2222", "090-3333-4444")
+    masking.sign_in_browser(page)
     page.goto(f"{masking.url}/sessions/")
     row = page.locator("tbody tr")
     expect(row).to_have_count(1)
@@ -101,6 +119,7 @@ def open_live_room(stack, page) -> str:
     from playwright.sync_api import expect
 
     room_id = stack.call_in()
+    stack.sign_in_browser(page)
     page.goto(f"{stack.url}/rooms/{room_id}")
     expect(page.locator("#room-status")).to_have_text("live")
     return room_id

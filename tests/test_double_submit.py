@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from callchat.settings import DEFAULTS
-from tests.conftest import CALLER, OWNER, TWILIO_NUMBER, ChatUser
+from tests.conftest import CALLER, OPERATOR, OWNER, TWILIO_NUMBER
 
 CALLEE = "+819055556666"
 
@@ -36,7 +36,7 @@ def at_once(*posts):
 
 def two_users(stack, room_id):
     """Two open pages of the same room (two sessions), so two posts really run side by side."""
-    users = [ChatUser(stack.url), ChatUser(stack.url)]
+    users = [stack.signed_in(*OPERATOR), stack.signed_in(*OPERATOR)]
     for user in users:
         user.open_room(room_id)
     return users

@@ -11,9 +11,10 @@ import pytest
 import requests
 from redis import Redis
 
+from callchat import users
 from callchat.devstack import DevStack, wait_for
 from simulator.client import SimulatorClient
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CALLER, OWNER, TWILIO_NUMBER, ChatUser
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CALLER, OPERATOR, OWNER, TWILIO_NUMBER, ChatUser
 
 
 @pytest.fixture
@@ -35,15 +36,18 @@ def test_make_run_processes_speak_typed_messages_into_the_call(processes):
     web, sim = processes["web"], SimulatorClient(processes["sim"])
     caller = sim.phone(CALLER)
     room_id = caller.call(TWILIO_NUMBER)
+    r = Redis.from_url(processes["redis"], decode_responses=True)
+    users.create(r, *OPERATOR[:1], "operator", OPERATOR[1])
     user = ChatUser(web)
+    user.sign_in(*OPERATOR)
 
     def room_state():
-        response = requests.get(f"{web}/rooms/{room_id}/state", timeout=2)
+        response = user.http.get(f"{web}/rooms/{room_id}/state", timeout=2)
         return response.json() if response.ok else None
 
     state = wait_for(lambda: (s := room_state()) and s["room"]["status"] == "live" and s, what="the room to go live")
     assert state["room"]["caller"] == CALLER
-    assert room_id in requests.get(f"{web}/rooms/", timeout=2).text
+    assert room_id in user.http.get(f"{web}/rooms/", timeout=2).text
 
     # The owner was dialed in, muted, and is on the call.
     wait_for(lambda: any(p["label"] == "owner" and p["status"] == "in the call" for p in room_state()["participants"]),
@@ -71,10 +75,9 @@ def test_make_run_processes_speak_typed_messages_into_the_call(processes):
     # The caller hangs up: the room ends, and after retention none of its keys are left.
     sim.hang_up(room_id)
     wait_for(lambda: room_state() is None or room_state()["room"]["status"] == "ended", what="the room to end")
-    r = Redis.from_url(processes["redis"], decode_responses=True)
     wait_for(lambda: not r.keys(f"room:{{{room_id}}}*"), timeout=15, what="the room's keys to expire")
     assert room_id not in r.zrange("rooms:live", 0, -1)
-    assert requests.get(f"{web}/rooms/{room_id}", timeout=2).status_code == 404
+    assert user.http.get(f"{web}/rooms/{room_id}", timeout=2).status_code == 404
     assert list(processes["dir"].glob("appendonly*")), "Redis runs with AOF on"
 
     # Ctrl-C stops every process, without needing SIGKILL.

@@ -11,6 +11,7 @@ settings break calls.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -101,7 +102,8 @@ def test_make_run_on_a_fresh_clone_speaks_what_is_typed_into_a_call(tmp_path):
         return requests.get(url, timeout=2).ok
 
     try:
-        wait_for(lambda: answers(f"{web}/rooms/") and answers(f"{sim_url}/"), START_TIMEOUT, "make run's pages")
+        wait_for(lambda: answers(f"{web}/healthz") and answers(f"{sim_url}/")
+                 and "Sign in (one-time link" in log_path.read_text(), START_TIMEOUT, "make run's pages and sign-in link")
         printed = log_path.read_text()
         assert f"Chat page:             {web}/rooms/" in printed and f"Simulator phone page:  {sim_url}/" in printed
 
@@ -110,7 +112,13 @@ def test_make_run_on_a_fresh_clone_speaks_what_is_typed_into_a_call(tmp_path):
         room_id = phone.call(run_env(clone, {})[0]["TWILIO_PHONE_NUMBER"])
         sim.settle(timeout=60)
         assert sim.errors() == [], "the call is answered (no failed webhook)"
+        link = re.search(r"Sign in \(one-time link, 15 minutes\):\s+(\S+)", printed).group(1)
+        assert link.startswith(f"{web}/signin/link/")
+        assert requests.get(f"{web}/rooms/{room_id}", timeout=2, allow_redirects=False).status_code == 302, \
+            "nothing is open without the link"
         user = ChatUser(web)
+        assert user.use_link(link).url == f"{web}/rooms/"
+        assert user.http.get(link, timeout=2).status_code == 404, "the link works once"
         user.open_room(room_id)
         typed = "はじめまして、聞こえますか"
         response = user.say(room_id, typed)

@@ -8,10 +8,10 @@ import time
 import pytest
 import requests
 from app import create_app
-from callchat import rooms
+from callchat import rooms, users
 from callchat.settings import DEFAULTS
 from jobs.announce import check_announcement
-from tests.conftest import CALLER, OWNER, TWILIO_NUMBER, start_redis
+from tests.conftest import CALLER, OWNER, TWILIO_NUMBER, client_signed_in_as, start_redis
 
 
 def announcements(phone):
@@ -28,7 +28,7 @@ def test_a_call_comes_in_and_opens_a_live_room(stack):
     assert state["room"]["status"] == "live"
     assert state["room"]["mode"] == "call", "a lone caller is not put in a conference"
     assert [(p["label"], p["status"]) for p in state["participants"]] == [("caller", "in the call")]
-    assert CALLER in requests.get(f"{stack.url}/rooms/").text
+    assert CALLER in stack.user.http.get(f"{stack.url}/rooms/").text
 
 
 def test_typed_message_is_heard_with_the_rooms_voice(stack):
@@ -94,7 +94,7 @@ def test_bad_messages_get_a_clear_error_and_nothing_is_queued(stack, payload, st
 
 def test_a_post_without_the_pages_csrf_token_is_refused(stack):
     room_id = stack.call_in()
-    response = requests.post(f"{stack.url}/rooms/{room_id}/messages", json={"kind": "say", "text": "hi"},
+    response = stack.user.http.post(f"{stack.url}/rooms/{room_id}/messages", json={"kind": "say", "text": "hi"},
                              headers={"Accept": "application/json"})
     assert response.status_code == 400
     assert "Reload" in response.json()["error"]
@@ -202,7 +202,7 @@ def test_every_key_of_an_ended_room_expires_after_retention(stack):
     while stack.redis.keys(f"room:{{{room_id}}}*") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert stack.redis.keys(f"room:{{{room_id}}}*") == []
-    assert requests.get(f"{stack.url}/rooms/{room_id}").status_code == 404
+    assert stack.user.http.get(f"{stack.url}/rooms/{room_id}").status_code == 404
 
 
 def test_watchdog_moves_on_when_announcement_end_never_comes(stack):
@@ -235,7 +235,7 @@ def test_repeated_announcement_end_finishes_a_message_once(stack):
 
 def test_dead_redis_gets_a_503_with_a_reason(redis_url):
     app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "WTF_CSRF_ENABLED": False})
-    client = app.test_client()
+    client = client_signed_in_as(app)  # a person who signed in before Redis went away
     health = client.get("/healthz")
     assert health.status_code == 503
     assert "Redis is unreachable" in health.get_json()["reason"]
@@ -256,7 +256,8 @@ def test_a_live_page_stream_ends_cleanly_when_redis_goes_away(tmp_path):
     try:
         app = create_app({"TESTING": True, "REDIS_URL": url})
         rooms.create(app.redis, "CA" + "d4" * 16, CALLER, "Polly.Mizuki", "ja-JP", 3600)
-        response = app.test_client().get(f"/rooms/{'CA' + 'd4' * 16}/events", buffered=False)
+        users.create(app.redis, "typist", "operator", "typist-password")
+        response = client_signed_in_as(app).get(f"/rooms/{'CA' + 'd4' * 16}/events", buffered=False)
         chunks = iter(response.response)
         assert "event: snapshot" in next(chunks).decode()
         proc.kill()
@@ -288,7 +289,7 @@ def test_many_open_pages_do_not_starve_twilios_webhooks(stack):
     streams = []
     try:
         for _ in range(120):
-            response = requests.get(f"{stack.url}/rooms/{room_id}/events", stream=True, timeout=10)
+            response = stack.user.http.get(f"{stack.url}/rooms/{room_id}/events", stream=True, timeout=10)
             streams.append(response)
         assert [r.status_code for r in streams] == [200] * 120
         first_lines = {next(r.iter_lines()).decode() for r in streams}
