@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField
@@ -15,7 +15,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 class InviteForm(FlaskForm):
     """The role an invited person will have."""
 
-    role = SelectField("Role", choices=[(role, role) for role in users.ROLES], default="operator")
+    role = SelectField("Role", choices=list(users.ROLES), default="operator")
 
 
 class ActionForm(FlaskForm):

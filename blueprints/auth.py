@@ -51,7 +51,7 @@ def _next_url() -> str:
     """Where to go after signing in: the `next` path if it is on this site, else the live calls."""
     target = request.args.get("next", "")
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target and not parts.scheme and not parts.netloc:
         return target
     return url_for("rooms.index")
 
