@@ -7,7 +7,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField
 
-from callchat import users
+from callchat import audit, users
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -40,6 +40,7 @@ def invite():
     if not form.validate_on_submit():
         abort(400, description="Choose a role for the invitation.")
     token = users.issue_link(current_app.redis, "invite", role=form.role.data, created_by=current_user.username)
+    audit.note("invite-created", role=form.role.data)
     current_app.logger.info("%s made an invitation (%s)", current_user.username, form.role.data)
     return _users_page(link=url_for("auth.invite", token=token, _external=True), link_what=f"Invitation ({form.role.data})")
 
@@ -60,6 +61,7 @@ def disable(username: str):
     if username == current_user.username:
         abort(400, description="You cannot disable your own account.")
     users.set_disabled(current_app.redis, username, True)
+    audit.note("user-disabled", username=username)
     current_app.logger.info("%s disabled %s", current_user.username, username)
     return _users_page(notice=f"{username} is disabled.")
 
@@ -69,6 +71,7 @@ def enable(username: str):
     """Enable a disabled user again."""
     _target(username)
     users.set_disabled(current_app.redis, username, False)
+    audit.note("user-enabled", username=username)
     current_app.logger.info("%s enabled %s", current_user.username, username)
     return _users_page(notice=f"{username} is enabled.")
 

@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from callchat import users
+from callchat import audit, users
 from callchat.access import sign_in
 
 bp = Blueprint("auth", __name__)
@@ -64,8 +64,10 @@ def signin():
         record = users.authenticate(current_app.redis, form.username.data, form.password.data)
         if record is not None:
             sign_in(record)
+            audit.note("signin", record["username"], via="password")
             current_app.logger.info("%s signed in", record["username"])
             return redirect(_next_url())
+        audit.note("signin-failed", "anonymous", username=form.username.data[:64])
         current_app.logger.warning("failed sign-in for %r from %s", form.username.data[:64], request.remote_addr)
         form.password.errors.append("Wrong username or password, or the account is disabled.")
         return render_template("auth/signin.html", form=form), 401
@@ -75,6 +77,7 @@ def signin():
 @bp.post("/signout")
 def signout():
     """End the session and show the sign-in page."""
+    audit.note("signout")
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("auth.signin"))
@@ -98,6 +101,7 @@ def link(token: str):
         if record is None or record["disabled"]:
             abort(404, description="This link has already been used, or its account is disabled.")
         sign_in(record)
+        audit.note("signin", record["username"], via="link")
         current_app.logger.info("%s signed in with a one-time link", record["username"])
         return redirect(_next_url())
     return render_template("auth/link.html", form=form, username=data["username"])
@@ -121,6 +125,7 @@ def invite(token: str):
             form.username.errors.append(str(exc))
         else:
             sign_in(record)
+            audit.note("user-created", username, username=username, role=data["role"], invited_by=data.get("created_by", ""))
             current_app.logger.info("%s joined by invitation from %s", username, data.get("created_by", ""))
             return redirect(url_for("rooms.index"))
     return render_template("auth/invite.html", form=form, role=data["role"])
@@ -137,6 +142,7 @@ def new_password(token: str):
         users.set_password(current_app.redis, data["username"], form.password.data)
         record = users.get(current_app.redis, data["username"])
         sign_in(record)
+        audit.note("password-set", data["username"], username=data["username"], via="link")
         current_app.logger.info("%s set a new password", data["username"])
         return redirect(url_for("rooms.index"))
     return render_template("auth/password.html", form=form, username=data["username"])

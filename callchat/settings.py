@@ -46,11 +46,12 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_SERVICE_SID": "",
     "SESSION_RETENTION_SECONDS": 86400,
     "SESSION_IDLE_SECONDS": 8 * 3600,
+    "AUDIT_RETENTION_SECONDS": 90 * 86400,
 }
 
 _INTEGERS = {"PROXY_HOPS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
              "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS",
-             "SESSION_IDLE_SECONDS"}
+             "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS"}
 #: Settings holding a phone number; stored in E.164 once checked.
 PHONE_NUMBERS = ("TWILIO_PHONE_NUMBER", "OWNER_PHONE")
 #: Twilio SIDs: two letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).

@@ -13,7 +13,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from callchat import users
+from callchat import audit, users
 
 command = AppGroup("users", help="Create, list, disable and reset the users who sign in to callchat.")
 
@@ -24,6 +24,11 @@ def _refusing(action: Callable[[], None]) -> None:
     except users.InvalidUser as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
+
+
+def _audit(action: str, username: str, **fields: str) -> None:
+    audit.record(current_app.redis, action, "cli", int(current_app.config["AUDIT_RETENTION_SECONDS"]),
+                 username=username, **fields)
 
 
 def _password(stdin: bool) -> str:
@@ -57,6 +62,7 @@ def create(username: str, role: str, password_stdin: bool, with_link: bool) -> N
     def action():
         password = None if with_link else _password(password_stdin)
         user = users.create(current_app.redis, username, role, password, created_by="cli")
+        _audit("user-created", user["username"], role=role)
         click.echo(f"Created {user['username']} ({user['role']}).")
         if with_link:
             click.echo(f"One-time sign-in link (15 minutes): {signin_link(user['username'])}")
@@ -75,6 +81,7 @@ def list_users() -> None:
 def disable(username: str) -> None:
     """Disable a user: their sessions and API tokens stop working at once."""
     _refusing(lambda: users.set_disabled(current_app.redis, username.lower(), True))
+    _audit("user-disabled", username.lower())
     click.echo(f"Disabled {username.lower()}.")
 
 
@@ -83,6 +90,7 @@ def disable(username: str) -> None:
 def enable(username: str) -> None:
     """Enable a disabled user again."""
     _refusing(lambda: users.set_disabled(current_app.redis, username.lower(), False))
+    _audit("user-enabled", username.lower())
     click.echo(f"Enabled {username.lower()}.")
 
 
@@ -92,6 +100,7 @@ def enable(username: str) -> None:
 def reset_password(username: str, password_stdin: bool) -> None:
     """Set a user's password (asks for it twice); their other sessions end."""
     _refusing(lambda: users.set_password(current_app.redis, username.lower(), _password(password_stdin)))
+    _audit("password-set", username.lower(), via="cli")
     click.echo(f"New password set for {username.lower()}.")
 
 

@@ -188,3 +188,15 @@ def test_the_session_ends_after_the_idle_timeout(stack, monkeypatch):
 def test_a_bad_username_is_refused(redis_client, username):
     with pytest.raises(users.InvalidUser, match="1 to 64"):
         users.create(redis_client, username, "operator", "long-enough-password")
+
+
+def test_sign_ins_failures_and_user_changes_are_in_the_audit_trail(stack):
+    from callchat import audit
+
+    ChatUser(stack.url).sign_in(OPERATOR[0], "not the password")
+    admin = stack.signed_in(*ADMIN)
+    admin_action(admin, f"/admin/users/{OPERATOR[0]}/disable")
+    stack.app.test_cli_runner().invoke(args=["users", "enable", OPERATOR[0]])
+    trail = [(e["action"], e["actor"], e.get("username", "")) for e in audit.entries(stack.redis, newest_first=False)]
+    assert trail[-4:] == [("signin-failed", "anonymous", OPERATOR[0]), ("signin", ADMIN[0], ""),
+                          ("user-disabled", ADMIN[0], OPERATOR[0]), ("user-enabled", "cli", OPERATOR[0])]
