@@ -40,6 +40,8 @@ TWILIO_NUMBER = "+815011112222"
 CALLER = "+819012345678"
 OWNER = "+819099998888"
 API_TOKEN = "test-api-token"
+#: A random SECRET_KEY for this test run (start-up refuses a missing or weak one).
+SECRET_KEY = settings.new_secret_key()
 #: The masked-calling pool of the `masking` fixture.
 POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
 
@@ -232,7 +234,7 @@ def stack_config(redis_url) -> dict[str, Any]:
         "TWILIO_PHONE_NUMBER": TWILIO_NUMBER,
         "OWNER_PHONE": "",
         "ROOM_RETENTION_SECONDS": 3600,
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": SECRET_KEY,
         "API_TOKEN": API_TOKEN,
     }
 
