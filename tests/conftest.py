@@ -44,6 +44,8 @@ API_TOKEN = "test-api-token"
 SECRET_KEY = settings.new_secret_key()
 #: The masked-calling pool of the `masking` fixture.
 POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
+#: Debian's Chromium, which the `page` fixture drives with Playwright (no browser download).
+CHROMIUM = "/usr/bin/chromium"
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -277,6 +279,24 @@ def masking(request, stack, monkeypatch):
     yield stack
     for exchange in stack.sim.requests():
         (proxy_v1() if exchange["path"].startswith("/v1/") else api_v2010()).validate_exchange(exchange)
+
+
+@pytest.fixture
+def page():
+    """A Playwright page in Debian's Chromium, 1100×720 (skipped when chromium is missing, failed in CI)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        yield page
+        browser.close()
 
 
 def open_session(stack, user, a, b, ttl=3600):
