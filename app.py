@@ -15,7 +15,7 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import doctor, settings
+from callchat import doctor, security, settings
 
 csrf = CSRFProtect()
 
@@ -66,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.task_queue = Queue(settings.QUEUE_NAME, connection=Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2))
 
     csrf.init_app(app)
+    security.init_app(app)
 
     from blueprints import api, health, outbound, rooms, sessions, voice
 
