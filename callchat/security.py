@@ -2,7 +2,8 @@
 
 Flask's own `after_request` hook sets the headers (flask-talisman would add a dependency
 for the same five headers, and its defaults redirect http to https, which `make run` and
-the tests use).
+the tests use). The CSRF token (Flask-WTF) lives as long as the session that holds it,
+so a page left open through a long call can still send.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ SESSION_COOKIE_NAME = "callchat_session"
 
 
 def init_app(app: Flask) -> None:
-    """Set the cookie settings from the app's settings and add the headers to every response.
+    """Set the cookie and CSRF settings from the app's settings and add the headers to every response.
 
     Args:
         app: the callchat app, its config read by `callchat.settings.from_env`. The session
             cookie (and Flask-Login's remember cookie, if used) is `HttpOnly`, `SameSite=Lax`,
-            and `Secure` when PUBLIC_BASE_URL is https.
+            and `Secure` when PUBLIC_BASE_URL is https. The CSRF token has no time limit of
+            its own (`WTF_CSRF_TIME_LIMIT = None`): it is valid while its session is.
     """
     secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
     for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
         app.config.update({f"{prefix}_HTTPONLY": True, f"{prefix}_SAMESITE": "Lax", f"{prefix}_SECURE": secure})
     app.config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_NAME
+    app.config["WTF_CSRF_TIME_LIMIT"] = None
     app.after_request(add_headers)
 
 
