@@ -7,7 +7,7 @@ import requests
 
 from app import create_app
 from callchat.security import HEADERS, SESSION_COOKIE_NAME, STRICT_TRANSPORT_SECURITY
-from tests.conftest import CALLER, SECRET_KEY, TWILIO_NUMBER, ServedApp
+from tests.conftest import CALLER, TWILIO_NUMBER, ServedApp
 
 #: Collects the page's Content-Security-Policy violations (w3.org/TR/CSP3, SecurityPolicyViolationEvent)
 #: into `window.cspViolations`; injected before the page's own scripts.
@@ -19,6 +19,13 @@ document.addEventListener("securitypolicyviolation",
 def security_headers(response: requests.Response) -> dict[str, str]:
     """The response's headers among `HEADERS` and Strict-Transport-Security."""
     return {name: response.headers[name] for name in [*HEADERS, "Strict-Transport-Security"] if name in response.headers}
+
+
+def session_cookie(jar) -> dict[str, object]:
+    """The attributes a browser would keep for the session cookie in a requests cookie jar."""
+    cookie = next(c for c in jar if c.name == SESSION_COOKIE_NAME)
+    return {"HttpOnly": cookie.has_nonstandard_attr("HttpOnly"), "SameSite": cookie.get_nonstandard_attr("SameSite"),
+            "Secure": cookie.secure}
 
 
 def test_every_kind_of_response_has_the_headers(stack):
@@ -55,23 +62,19 @@ def test_every_kind_of_response_has_the_headers(stack):
 
 def test_the_session_cookie_is_httponly_and_samesite_lax_and_not_secure_over_http(stack):
     stack.user.open_room(stack.call_in())
-    cookie = next(c for c in stack.user.http.cookies if c.name == SESSION_COOKIE_NAME)
-    assert (cookie.has_nonstandard_attr("HttpOnly"), cookie.get_nonstandard_attr("SameSite"), cookie.secure) == (
-        True, "Lax", False), "Secure over http would make the browser drop it: make run would not work"
+    assert session_cookie(stack.user.http.cookies) == {"HttpOnly": True, "SameSite": "Lax", "Secure": False}, \
+        "Secure over http would make the browser drop it: make run would not work"
 
 
 def test_behind_https_the_cookie_is_secure_and_hsts_is_sent(stack_config, redis_client):
     """callchat behind a TLS-terminating proxy (one hop), as on Heroku: PUBLIC_BASE_URL is https."""
-    served = ServedApp(create_app(dict(stack_config, PUBLIC_BASE_URL="https://callchat.example.com", PROXY_HOPS=1,
-                                       SECRET_KEY=SECRET_KEY))).start()
+    served = ServedApp(create_app(dict(stack_config, PUBLIC_BASE_URL="https://callchat.example.com", PROXY_HOPS=1))).start()
     try:
         browser = requests.Session()
         via_https = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "callchat.example.com"}
         page = browser.get(f"{served.url}/rooms/", headers=via_https, timeout=10)
         assert security_headers(page) == {**HEADERS, "Strict-Transport-Security": STRICT_TRANSPORT_SECURITY}
-        cookie = next(c for c in browser.cookies if c.name == SESSION_COOKIE_NAME)
-        assert (cookie.has_nonstandard_attr("HttpOnly"), cookie.get_nonstandard_attr("SameSite"), cookie.secure) == (
-            True, "Lax", True)
+        assert session_cookie(browser.cookies) == {"HttpOnly": True, "SameSite": "Lax", "Secure": True}
         plain = requests.get(f"{served.url}/healthz", timeout=10)
         assert "Strict-Transport-Security" not in plain.headers, "HSTS only on a request that came over https"
     finally:
