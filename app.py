@@ -15,7 +15,7 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import access, doctor, settings, user_commands
+from callchat import access, doctor, security, settings, user_commands
 
 csrf = CSRFProtect()
 
@@ -68,6 +68,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     access.init_app(app)  # before CSRF: an anonymous request is sent to sign in, not told its token is missing
     csrf.init_app(app)
+    security.init_app(app)
 
     from blueprints import admin, api, auth, health, outbound, rooms, sessions, voice
 

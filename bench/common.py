@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 
 from callchat.devstack import DevStack, free_port, wait_for  # noqa: E402
 from callchat.redis_server import redis_server_binary, wait_until_up  # noqa: E402
+from callchat.settings import new_secret_key  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
@@ -42,7 +43,7 @@ TWILIO_NUMBER = "+815011112222"
 OWNER = "+819099990001"
 #: The usual case: OWNER_PHONE unset, so a caller is alone with the typist (no conference).
 SETTINGS: dict[str, Any] = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                            "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "SECRET_KEY": "bench", "API_TOKEN": "bench-token",
+                            "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "SECRET_KEY": new_secret_key(), "API_TOKEN": "bench-token",
                             "OWNER_PHONE": "", "WEB_CONCURRENCY": 2}
 
 #: How a room speaks typed messages: `lone`, the caller alone in a `<Pause>`/`<Redirect>` loop, each

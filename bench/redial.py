@@ -35,7 +35,7 @@ from simulator.client import SimulatorClient  # noqa: E402
 
 TOKEN = "bench-token"
 SETTINGS = {"TWILIO_ACCOUNT_SID": "AC" + "be" * 16, "TWILIO_AUTH_TOKEN": "bench-auth", "TWILIO_PHONE_NUMBER": "+815011112222",
-            "API_TOKEN": TOKEN, "SIM_CLOCK_SPEED": 50, "SECRET_KEY": "bench", "WEB_CONCURRENCY": 2,
+            "API_TOKEN": TOKEN, "SIM_CLOCK_SPEED": 50, "WEB_CONCURRENCY": 2,
             "DESTINATION_CALLS_PER_HOUR": 100}
 
 

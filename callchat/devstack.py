@@ -65,7 +65,8 @@ class DevStack:
 
     Args:
         folder: where Redis keeps its AOF and honcho's log goes.
-        settings: extra environment (e.g. TWILIO_* for the simulator, OWNER_PHONE, SIM_CLOCK_SPEED).
+        settings: extra environment (e.g. TWILIO_* for the simulator, OWNER_PHONE, SIM_CLOCK_SPEED);
+            a random SECRET_KEY unless it has one.
         workers: how many `worker` processes.
         processes: which Procfile.dev processes to start (all by default).
 
@@ -80,7 +81,8 @@ class DevStack:
         self.web, self.sim, self.redis = urls["PUBLIC_BASE_URL"], urls["TWILIO_API_BASE"], urls["REDIS_URL"]
         self.folder, self.log = folder, folder / "honcho.log"
         self.env_file = folder / "devstack.env"
-        write_env_file(self.env_file, {**ports, **urls, "REDIS_DIR": folder, "PYTHONUNBUFFERED": 1, **settings})
+        write_env_file(self.env_file, {**ports, **urls, "REDIS_DIR": folder, "PYTHONUNBUFFERED": 1,
+                                       "SECRET_KEY": callchat_settings.new_secret_key(), **settings})
         self.workers, self.processes = workers, processes
         self.proc: subprocess.Popen | None = None
 
@@ -147,7 +149,8 @@ def run_env(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> tupl
     """`make run`'s settings: the environment's, over `.env`'s, over `simulator/local.env`'s (read only
     while TWILIO_ACCOUNT_SID is unset), over `DEFAULT_PORTS` and the `port_urls` that follow them.
     An empty value counts as unset, as in `callchat.settings.read`: a `.env` copied from
-    `.env.example` with blanks left does not blank the simulator's settings.
+    `.env.example` with blanks left does not blank the simulator's settings. With no SECRET_KEY
+    set, a new random one (`make run` writes it into `RUN_ENV` for its processes, never into `.env`).
 
     Args:
         root: the repository, with `.env` (optional) and `simulator/local.env`.
@@ -171,6 +174,7 @@ def run_env(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> tupl
            if not env[name].strip().isdigit() or not 0 < int(env[name]) < 65536}
     if bad:
         raise callchat_settings.SettingError(bad)
+    env.setdefault("SECRET_KEY", callchat_settings.new_secret_key())
     return {**port_urls(env, simulator), **env}, simulator
 
 

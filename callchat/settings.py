@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from callchat.masking import builtin
 QUEUE_NAME = "callchat"
 
 DEFAULTS: dict[str, Any] = {
-    "SECRET_KEY": "dev",
+    "SECRET_KEY": "",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "TWILIO_ACCOUNT_SID": "",
     "TWILIO_AUTH_TOKEN": "",
@@ -56,6 +57,12 @@ _INTEGERS = {"PROXY_HOPS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUN
 PHONE_NUMBERS = ("TWILIO_PHONE_NUMBER", "OWNER_PHONE")
 #: Twilio SIDs: two letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).
 _SIDS = {"TWILIO_ACCOUNT_SID": "AC", "PROXY_SERVICE_SID": "KS"}
+#: Fewest characters in SECRET_KEY; `new_secret_key` makes 64.
+SECRET_KEY_MIN_LENGTH = 32
+#: How a person makes a SECRET_KEY (what `new_secret_key` does).
+SECRET_KEY_RECIPE = 'python -c "import secrets; print(secrets.token_hex(32))"'
+#: SECRET_KEYs that are placeholders, not secrets: "dev", "change me", "<a long random string>", "your-secret-key"…
+_PLACEHOLDER_KEY = re.compile(r"(?i)^(dev|test|secret|password)$|change.?me|<.*>|your.?secret|replace.?(me|this)")
 
 
 class SettingError(ValueError):
@@ -135,6 +142,9 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             found[key] = f"{value!r} is not a whole number of 0 or more."
     found.update(_url_problems(settings))
+    key_problem = secret_key_problem(settings["SECRET_KEY"])
+    if key_problem:
+        found["SECRET_KEY"] = key_problem
     for key, prefix in _SIDS.items():
         if settings[key] and not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", settings[key]):
             found[key] = f"{settings[key]!r} is not a SID: {prefix} followed by 32 hex digits."
@@ -161,6 +171,37 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
     except ValueError as exc:
         found["SAY_LANGUAGE" if settings["SAY_LANGUAGE"] not in voices.VOICES else "SAY_VOICE"] = str(exc)
     return found
+
+
+def secret_key_problem(key: Any) -> str:
+    """What is wrong with a SECRET_KEY, which signs session cookies and CSRF tokens (flask.palletsprojects.com,
+    "Configuration Handling", SECRET_KEY): anyone who knows it can forge a signed-in cookie.
+
+    Args:
+        key: the setting's value.
+
+    Returns:
+        A sentence saying what is wrong and how to make a good one; "" for a key that is long enough,
+        varied and not a placeholder (e.g. `new_secret_key()`'s, or Heroku's `"generator": "secret"`).
+    """
+    key = key if isinstance(key, str) else ""
+    if not key:
+        what = "is not set"
+    elif _PLACEHOLDER_KEY.search(key):
+        what = f"{key!r} is a placeholder, not a secret"
+    elif len(key) < SECRET_KEY_MIN_LENGTH:
+        what = f"is only {len(key)} characters long (at least {SECRET_KEY_MIN_LENGTH})"
+    elif len(set(key)) < 8:
+        what = "repeats a few characters: it is not random"
+    else:
+        return ""
+    return (f"{what}. It signs the chat pages' cookies and CSRF tokens, so it must be long and random: "
+            f"make one with {SECRET_KEY_RECIPE} (`make run` makes one for itself).")
+
+
+def new_secret_key() -> str:
+    """A random SECRET_KEY: 32 bytes from `secrets` as 64 hex digits (what `SECRET_KEY_RECIPE` prints)."""
+    return secrets.token_hex(32)
 
 
 def _url_problems(settings: Mapping[str, Any]) -> dict[str, str]:

@@ -43,8 +43,12 @@ API_TOKEN = "test-api-token"
 #: The people of the `stack` fixture: (username, password). `stack.user` is the operator, signed in.
 OPERATOR = ("typist", "typist-password")
 ADMIN = ("boss", "boss-password-1")
+#: A random SECRET_KEY for this test run (start-up refuses a missing or weak one).
+SECRET_KEY = settings.new_secret_key()
 #: The masked-calling pool of the `masking` fixture.
 POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
+#: Debian's Chromium, which the `page` fixture drives with Playwright (no browser download).
+CHROMIUM = "/usr/bin/chromium"
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -276,7 +280,7 @@ def stack_config(redis_url) -> dict[str, Any]:
         "TWILIO_PHONE_NUMBER": TWILIO_NUMBER,
         "OWNER_PHONE": "",
         "ROOM_RETENTION_SECONDS": 3600,
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": SECRET_KEY,
         "API_TOKEN": API_TOKEN,
     }
 
@@ -319,6 +323,24 @@ def masking(request, stack, monkeypatch):
     yield stack
     for exchange in stack.sim.requests():
         (proxy_v1() if exchange["path"].startswith("/v1/") else api_v2010()).validate_exchange(exchange)
+
+
+@pytest.fixture
+def page():
+    """A Playwright page in Debian's Chromium, 1100×720 (skipped when chromium is missing, failed in CI)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        yield page
+        browser.close()
 
 
 def open_session(stack, user, a, b, ttl=3600):

@@ -1,4 +1,5 @@
-"""The room page in a real browser: Debian's Chromium, driven by Playwright (no browser download)."""
+"""The room page in a real browser: Debian's Chromium, driven by Playwright (no browser download; the
+`page` fixture is in conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,8 @@ import pytest
 from tests.conftest import CALLER, OPERATOR, open_session
 from callchat.settings import DEFAULTS
 
-CHROMIUM = "/usr/bin/chromium"
 #: Where the screenshot goes; people look at it after a run.
 SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-room.png"
-
-
-@pytest.fixture
-def page():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1100, "height": 720})
-        yield page
-        browser.close()
 
 
 def test_sign_in_type_in_the_room_page_see_it_spoken_and_sign_out(stack, page):

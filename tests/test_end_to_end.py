@@ -22,8 +22,8 @@ def processes(tmp_path):
     """`honcho start` on Procfile.dev with two workers, on free ports; stopped with Ctrl-C (SIGINT)."""
     stack = DevStack(tmp_path, {
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_PHONE_NUMBER": TWILIO_NUMBER,
-        "OWNER_PHONE": OWNER, "SIM_CLOCK_SPEED": 50, "ROOM_RETENTION_SECONDS": 2, "WEB_CONCURRENCY": 2,
-        "SECRET_KEY": "e2e-secret"}, workers=2)
+        "OWNER_PHONE": OWNER, "SIM_CLOCK_SPEED": 50, "ROOM_RETENTION_SECONDS": 2, "WEB_CONCURRENCY": 2},
+        workers=2)
     try:
         stack.start()
         yield {"web": stack.web, "sim": stack.sim, "redis": stack.redis, "dir": tmp_path, "stack": stack}

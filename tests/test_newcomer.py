@@ -155,6 +155,18 @@ def test_the_shipped_local_settings_are_valid(tmp_path):
     assert checked["OWNER_PHONE"] and checked["TWILIO_PHONE_NUMBER"]
 
 
+def test_make_run_makes_a_secret_key_of_its_own_unless_one_is_set(tmp_path):
+    bare_clone_settings(tmp_path, "")
+    first, _ = run_env(tmp_path, {})
+    second, _ = run_env(tmp_path, {})
+    assert first["SECRET_KEY"] != second["SECRET_KEY"], "a new random key for each make run"
+    assert settings.secret_key_problem(first["SECRET_KEY"]) == ""
+    assert (tmp_path / ".env").read_text() == "", "the user's .env is not written"
+    key = settings.new_secret_key()
+    (tmp_path / ".env").write_text(f"SECRET_KEY={key}\n")
+    assert run_env(tmp_path, {})[0]["SECRET_KEY"] == key
+
+
 def test_dotenv_overrides_local_env_and_the_urls_follow_the_ports(tmp_path):
     bare_clone_settings(tmp_path, "WEB_PORT=8000\nSIM_PORT=8100\nREDIS_PORT=6400\nOWNER_PHONE=\n"
                                   "PROXY_NUMBERS=+815010000201\n")

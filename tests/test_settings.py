@@ -9,11 +9,12 @@ import subprocess
 import sys
 
 import pytest
+from dotenv import dotenv_values
 
 from app import create_app
 from callchat.devstack import ROOT, free_port
-from callchat.settings import SettingError
-from tests.conftest import CALLER
+from callchat.settings import SECRET_KEY_RECIPE, SettingError, new_secret_key
+from tests.conftest import CALLER, SECRET_KEY
 from tests.openapi_check import api_v2010
 
 BAD_POOL = "+815000000101,+815000000102"  # 050-0000-…: no such Japanese numbers
@@ -46,7 +47,7 @@ def test_an_invalid_masking_pool_never_breaks_calls_to_the_main_number(stack, mo
 def test_an_invalid_pool_is_logged_at_start_up_naming_proxy_numbers(redis_url, caplog):
     pool = "+815000000199"  # a setting no other test parses: the pool is parsed once per setting
     with caplog.at_level(logging.ERROR):
-        app = create_app({"REDIS_URL": redis_url, "PROXY_NUMBERS": pool})
+        app = create_app({"REDIS_URL": redis_url, "PROXY_NUMBERS": pool, "SECRET_KEY": SECRET_KEY})
     assert app.config["PROXY_NUMBERS"] == pool, "the app starts"
     assert [r.getMessage() for r in caplog.records if "PROXY_NUMBERS" in r.getMessage()] == [
         "PROXY_NUMBERS: '+815000000199' is not a valid phone number. Masked calling is unavailable until it is fixed."]
@@ -56,7 +57,7 @@ def test_bad_settings_stop_start_up_naming_each_variable_and_what_is_wrong(redis
     with pytest.raises(SettingError) as raised:
         create_app({"REDIS_URL": "localhost:6379", "PUBLIC_BASE_URL": "callchat.example.com", "OWNER_PHONE": "090-12",
                     "TWILIO_PHONE_NUMBER": "+815000000001", "ROOM_MAX_SECONDS": "a day", "MASKING_BACKEND": "proxy",
-                    "TWILIO_ACCOUNT_SID": "AC123", "SAY_VOICE": "Polly.Joanna"})
+                    "TWILIO_ACCOUNT_SID": "AC123", "SAY_VOICE": "Polly.Joanna", "SECRET_KEY": SECRET_KEY})
     assert raised.value.problems == {
         "ROOM_MAX_SECONDS": "'a day' is not a whole number of 0 or more.",
         "REDIS_URL": "'localhost:6379' is not a redis://host:port/db URL.",
@@ -71,8 +72,36 @@ def test_bad_settings_stop_start_up_naming_each_variable_and_what_is_wrong(redis
     assert "OWNER_PHONE: '090-12' is too short" in str(raised.value)
 
 
+WEAK_KEYS = {
+    "missing": None,
+    ".env.example's": dotenv_values(ROOT / ".env.example")["SECRET_KEY"],
+    "the old default": "dev",
+    "a placeholder": "change-me",
+    "a long placeholder": "please-change-me-to-something-long-and-random",
+    "README's old placeholder": "<a long random string>",
+    "short": "k3Vq9xZ2bL7w",
+    "not random": "a" * 64,
+}
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS.values(), ids=WEAK_KEYS.keys())
+def test_a_missing_default_or_weak_secret_key_stops_start_up(redis_url, monkeypatch, key):
+    """Bug: SECRET_KEY silently defaulted to "dev", so anyone could sign a session cookie or CSRF token."""
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(SettingError) as raised:
+        create_app({"REDIS_URL": redis_url} if key is None else {"REDIS_URL": redis_url, "SECRET_KEY": key})
+    assert list(raised.value.problems) == ["SECRET_KEY"]
+    assert SECRET_KEY_RECIPE in str(raised.value), "it says how to make a good one"
+
+
+def test_a_random_secret_key_starts(redis_url):
+    key = new_secret_key()
+    assert create_app({"REDIS_URL": redis_url, "SECRET_KEY": key}).secret_key == key
+
+
 def test_numbers_are_stored_in_e164_once_checked(redis_url):
-    app = create_app({"REDIS_URL": redis_url, "OWNER_PHONE": "090-9999-8888", "TWILIO_PHONE_NUMBER": "050 1111 2222"})
+    app = create_app({"REDIS_URL": redis_url, "OWNER_PHONE": "090-9999-8888", "TWILIO_PHONE_NUMBER": "050 1111 2222",
+                      "SECRET_KEY": SECRET_KEY})
     assert (app.config["OWNER_PHONE"], app.config["TWILIO_PHONE_NUMBER"]) == ("+819099998888", "+815011112222")
 
 

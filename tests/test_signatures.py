@@ -7,6 +7,7 @@ from twilio.request_validator import RequestValidator
 
 from app import create_app
 from callchat import rooms
+from tests.conftest import SECRET_KEY
 
 TOKEN = "sig-test-token"
 ROOM = "CA" + "b2" * 16
@@ -19,7 +20,7 @@ PARAMS = {"CallSid": ROOM, "From": "+819012345678", "To": "+815011112222", "Acco
 @pytest.fixture
 def app(redis_url, redis_client):
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": PUBLIC,
-                      "OWNER_PHONE": "+819099998888"})
+                      "OWNER_PHONE": "+819099998888", "SECRET_KEY": SECRET_KEY})
     return app
 
 
@@ -83,7 +84,7 @@ def test_a_signature_for_the_public_url_is_accepted_behind_a_proxy(app, redis_cl
 
 def test_proxy_fix_rebuilds_the_signed_url_when_no_public_base_url(redis_url, redis_client):
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": "",
-                      "PROXY_HOPS": 1})
+                      "PROXY_HOPS": 1, "SECRET_KEY": SECRET_KEY})
     signature = RequestValidator(TOKEN).compute_signature("https://callchat.example.com/voice/incoming", PARAMS)
     headers = {"X-Twilio-Signature": signature, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "callchat.example.com"}
     assert app.test_client().post("/voice/incoming", data=PARAMS, headers=headers).status_code == 200

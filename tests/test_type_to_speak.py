@@ -11,7 +11,7 @@ from app import create_app
 from callchat import rooms, users
 from callchat.settings import DEFAULTS
 from jobs.announce import check_announcement
-from tests.conftest import CALLER, OWNER, TWILIO_NUMBER, client_signed_in_as, start_redis
+from tests.conftest import CALLER, OWNER, SECRET_KEY, TWILIO_NUMBER, client_signed_in_as, start_redis
 
 
 def announcements(phone):
@@ -234,7 +234,8 @@ def test_repeated_announcement_end_finishes_a_message_once(stack):
 
 
 def test_dead_redis_gets_a_503_with_a_reason(redis_url):
-    app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "WTF_CSRF_ENABLED": False})
+    app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "WTF_CSRF_ENABLED": False,
+                      "SECRET_KEY": SECRET_KEY})
     client = client_signed_in_as(app)  # a person who signed in before Redis went away
     health = client.get("/healthz")
     assert health.status_code == 503
@@ -254,7 +255,7 @@ def test_a_live_page_stream_ends_cleanly_when_redis_goes_away(tmp_path):
     """Bug: a Redis restart made every open SSE stream crash with a traceback in gunicorn."""
     proc, url = start_redis(tmp_path)
     try:
-        app = create_app({"TESTING": True, "REDIS_URL": url})
+        app = create_app({"TESTING": True, "REDIS_URL": url, "SECRET_KEY": SECRET_KEY})
         rooms.create(app.redis, "CA" + "d4" * 16, CALLER, "Polly.Mizuki", "ja-JP", 3600)
         users.create(app.redis, "typist", "operator", "typist-password")
         response = client_signed_in_as(app).get(f"/rooms/{'CA' + 'd4' * 16}/events", buffered=False)
