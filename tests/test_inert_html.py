@@ -27,6 +27,7 @@ def assert_inert(page, container: str) -> None:
 
 
 def test_markup_in_a_caller_id_shows_as_text_in_the_room_list_and_the_room_page(stack, page):
+    stack.sign_in_browser(page)
     page.goto(f"{stack.url}/rooms/")
     live_room, first_render_room = "CA" + "a7" * 16, "CA" + "b8" * 16
     call_in_with_caller_id(stack, MARKUP, live_room)
@@ -55,6 +56,7 @@ def test_a_typed_message_with_markup_shows_as_text(stack, page):
     html = stack.user.open_room(room_id).text
     assert MARKUP not in html and "&lt;img src=x onerror=window.xss=1&gt;" in html, "escaped by Jinja"
 
+    stack.sign_in_browser(page)
     page.goto(f"{stack.url}/rooms/{room_id}")
     expect(page.locator("#messages li")).to_have_count(1)
     assert_inert(page, "#messages")

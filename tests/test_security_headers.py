@@ -3,11 +3,13 @@ session cookie is HttpOnly, SameSite=Lax and (behind https) Secure; every page r
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from app import create_app
 from callchat.security import HEADERS, SESSION_COOKIE_NAME, STRICT_TRANSPORT_SECURITY
-from tests.conftest import CALLER, TWILIO_NUMBER, ServedApp
+from tests.conftest import ADMIN, CALLER, TWILIO_NUMBER, ServedApp
 
 #: Collects the page's Content-Security-Policy violations (w3.org/TR/CSP3, SecurityPolicyViolationEvent)
 #: into `window.cspViolations`; injected before the page's own scripts.
@@ -90,6 +92,14 @@ def test_every_page_runs_under_the_content_security_policy(stack, page):
     page.add_init_script(WATCH_CSP)
     room_id = stack.call_in()
 
+    page.goto(f"{stack.url}/signin")
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.evaluate("window.cspViolations") == [], "the sign-in page"
+    stack.sign_in_browser(page, *ADMIN)
+    page.goto(f"{stack.url}/admin/")
+    page.get_by_role("button", name="Make an invitation link").click()
+    expect(page.locator("#new-link")).to_have_value(re.compile("/invite/"))
+    assert page.evaluate("window.cspViolations") == [], "the admin page"
     page.goto(f"{stack.url}/rooms/")
     expect(page.locator("#rooms li")).to_have_count(1)
     assert page.evaluate("window.cspViolations") == []
