@@ -145,6 +145,11 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
                     numbers.normalize(settings[key], region)
                 except ValueError as exc:
                     found[key] = str(exc)
+        if settings["OWNER_PHONE"] and "OWNER_PHONE" not in found:
+            owner = numbers.normalize(settings["OWNER_PHONE"], region)
+            own = numbers.own_numbers(dict(settings, DEFAULT_REGION=region)).get(owner)
+            if own:
+                found["OWNER_PHONE"] = f"{owner} is callchat's own number ({own}); dialing it in would call callchat itself."
     unknown = sorted(code for code in numbers.allowed_countries(settings["ALLOWED_COUNTRIES"], region)
                      if code not in phonenumbers.SUPPORTED_REGIONS)
     if unknown:

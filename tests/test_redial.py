@@ -9,7 +9,7 @@ import json
 import pytest
 from flask import Flask, request
 
-from tests.conftest import API_TOKEN, CALLER, TWILIO_NUMBER, ServedApp
+from tests.conftest import API_TOKEN, CALLER, POOL, TWILIO_NUMBER, ServedApp
 from tests.openapi_check import api_v2010
 
 CALLEE = "+819055556666"
@@ -159,6 +159,9 @@ def test_cancel_stops_the_pending_redial(stack):
     ("12", "too short"),
     ("+1 900 555 0100", "premium-rate"),
     ("+44 909 876 5432", "premium-rate"),
+    ("0990-123-456", "premium-rate"),
+    ("0570-064-000", "UAN, such as Japan's 0570 Navi Dial"),
+    ("020-4123-4567", "a pager number"),
     ("+1 212 555 0100", "ALLOWED_COUNTRIES"),
     ("", "Enter a phone number"),
 ])
@@ -166,6 +169,16 @@ def test_bad_numbers_are_refused_before_twilio_is_asked(stack, to, words):
     response = stack.api("POST", "/api/calls", json={"to": to, "say": "hi"})
     assert response.status_code == 400
     assert words in response.json()["error"]
+    stack.settle()
+    assert stack.sim.requests() == [], "the simulator recorded no request"
+
+
+@pytest.mark.parametrize("to, setting", [(TWILIO_NUMBER, "TWILIO_PHONE_NUMBER"), (POOL[2], "PROXY_NUMBERS")])
+def test_callchats_own_numbers_are_refused_before_twilio_is_asked(stack, to, setting):
+    stack.app.config["PROXY_NUMBERS"] = ",".join(POOL)
+    response = stack.api("POST", "/api/calls", json={"to": to, "say": "hi"})
+    assert response.status_code == 400
+    assert response.json()["error"] == f"{to} is one of callchat's own numbers ({setting}); callchat cannot call itself."
     stack.settle()
     assert stack.sim.requests() == [], "the simulator recorded no request"
 

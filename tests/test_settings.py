@@ -71,6 +71,15 @@ def test_bad_settings_stop_start_up_naming_each_variable_and_what_is_wrong(redis
     assert "OWNER_PHONE: '090-12' is too short" in str(raised.value)
 
 
+@pytest.mark.parametrize("owner, own", [("050-1111-2222", "TWILIO_PHONE_NUMBER"), ("+815011110002", "PROXY_NUMBERS")])
+def test_an_owner_phone_that_is_callchats_own_number_stops_start_up(redis_url, owner, own):
+    with pytest.raises(SettingError) as raised:
+        create_app({"REDIS_URL": redis_url, "OWNER_PHONE": owner, "TWILIO_PHONE_NUMBER": "+815011112222",
+                    "PROXY_NUMBERS": "+815011110001,+815011110002"})
+    assert raised.value.problems == {"OWNER_PHONE": f"{'+815011112222' if own == 'TWILIO_PHONE_NUMBER' else owner} "
+                                                   f"is callchat's own number ({own}); dialing it in would call callchat itself."}
+
+
 def test_numbers_are_stored_in_e164_once_checked(redis_url):
     app = create_app({"REDIS_URL": redis_url, "OWNER_PHONE": "090-9999-8888", "TWILIO_PHONE_NUMBER": "050 1111 2222"})
     assert (app.config["OWNER_PHONE"], app.config["TWILIO_PHONE_NUMBER"]) == ("+819099998888", "+815011112222")
