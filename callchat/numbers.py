@@ -1,11 +1,13 @@
-"""Phone numbers: normalizing what people type to E.164, and the toll-fraud guard.
+"""Phone numbers: normalizing what people type to E.164, the toll-fraud guard, and hiding them in logs.
 
 Uses Google's libphonenumber rules (the `phonenumbers` package); E.164 is ITU-T
-Recommendation E.164. Every number is checked here before any request reaches Twilio.
+Recommendation E.164. Every number is checked here before any request reaches Twilio,
+and every number a log line or an operator's page shows goes through `redact`.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
@@ -37,6 +39,10 @@ _REFUSED_TYPES = {
 }
 #: The settings that hold callchat's own numbers, which it never calls nor connects a masked session to.
 OWN_NUMBER_SETTINGS = ("TWILIO_PHONE_NUMBER", "PROXY_NUMBERS")
+#: What `redact` shows for each hidden digit.
+HIDDEN = "•"
+#: A phone number inside free text (an exception's message): 7 or more digits, single separators allowed.
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w+])\+?\d(?:[ ().-]?\d){6,}(?!\w)")
 
 
 class RefusedNumber(ValueError):
@@ -153,3 +159,37 @@ def checked_destination(raw: str, cfg: Mapping[str, Any]) -> str:
     region = cfg["DEFAULT_REGION"]
     return check_destination(normalize(raw, region), allowed_countries(cfg["ALLOWED_COUNTRIES"], region),
                              own_numbers(cfg))
+
+
+def redact(number: str) -> str:
+    """Hide the middle of a phone number, for log lines and operators' pages: `+819012345678` -> `+8190••••5678`.
+
+    Keeps the country code (ITU-T E.164 codes, as libphonenumber lists them) and the next 2
+    digits, and the last 4; each hidden digit is a `•`. A number too short to keep that much
+    and still hide 3 digits shows only its last 2 digits.
+
+    Args:
+        number: E.164, or digits as Twilio's From/To may carry them; anything else
+            (`client:alice`, `anonymous`, "") is not a number.
+
+    Returns:
+        The redacted number, or `•••` for something that is not a number.
+    """
+    text = str(number or "").strip()
+    digits = text.removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        return HIDDEN * 3
+    plus = "+" if text.startswith("+") else ""
+    code = next((n for n in (1, 2, 3) if plus and int(digits[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), 0)
+    keep = code + 2
+    if len(digits) - keep - 4 < 3:
+        return plus + HIDDEN * max(len(digits) - 2, 1) + digits[-2:]
+    return plus + digits[:keep] + HIDDEN * (len(digits) - keep - 4) + digits[-4:]
+
+
+def redact_text(text: object) -> str:
+    """`str(text)` with every phone number in it (7 or more digits, e.g. `090-1234-5678`) passed through `redact`.
+
+    For messages that may quote a number, such as a `RefusedNumber` or a Twilio error, before they are logged.
+    """
+    return _NUMBER_IN_TEXT.sub(lambda found: redact(re.sub(r"[^\d+]", "", found.group())), str(text))

@@ -20,7 +20,7 @@ import requests
 from rq import Queue, Retry
 from twilio.base.exceptions import TwilioRestException
 
-from callchat import calls, rooms, urls
+from callchat import calls, numbers, rooms, urls
 from callchat.twiml import CONFERENCE_EVENTS
 from jobs import CALL_EVENTS, config, queue, state, twilio
 
@@ -99,14 +99,16 @@ def place_attempt(call_id: str, n: int) -> str | None:
             created = twilio(cfg).calls.create(url=urls.absolute(base, urls.ATTEMPT_TWIML, call_id=call_id, n=n),
                                                method="POST", **common)
     except TwilioRestException as exc:
-        log.warning("Twilio refused attempt %s of call %s to %s: %s %s", n, call_id, call["to"], exc.code, exc.msg)
+        log.warning("Twilio refused attempt %s of call %s to %s: %s %s", n, call_id, numbers.redact(call["to"]), exc.code,
+                    numbers.redact_text(exc.msg))
         calls.skip_attempt(r, call_id, n, exc.msg, exc.code or "")
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
         return None
     call_sid = created.call_sid if call["room"] else created.sid  # a Participant, or a Call
     calls.placed(r, call_id, n, call_sid)
     update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="", call_sid_live=call_sid)
-    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id, call["to"], call_sid)
+    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id,
+             numbers.redact(call["to"]), call_sid)
     return call_sid
 
 
