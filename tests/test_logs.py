@@ -81,3 +81,18 @@ def test_redact_keeps_the_country_code_two_digits_and_the_last_four(number, show
 def test_numbers_inside_a_message_are_hidden():
     assert redact_text("'090-1234-5678' is not a valid phone number.") == "'09•••••5678' is not a valid phone number."
     assert redact_text("The number +819012345678 is unverified (21608).") == "The number +8190••••5678 is unverified (21608)."
+
+
+def test_a_failed_jobs_exception_is_logged_with_its_numbers_hidden(stack, caplog, monkeypatch):
+    own = "+815099990000"  # not the account's number: Twilio refuses to dial the owner from it (21210, quoting it)
+    monkeypatch.setenv("OWNER_PHONE", OWNER)
+    monkeypatch.setenv("TWILIO_PHONE_NUMBER", own)  # the worker's settings only
+    stack.app.config["OWNER_PHONE"] = OWNER
+    caplog.set_level(logging.INFO)
+    stack.call_in()
+    assert stack.sim.phone(OWNER).calls() == [], "Twilio refused the owner's dial"
+
+    failures = [line for line in callchat_records(caplog) if "exception raised while executing" in line]
+    assert failures and "Unable to create record" in failures[0], "RQ logged the job's exception"
+    assert redact(own) in failures[0]
+    assert_no_number(callchat_records(caplog), own, CALLER, OWNER)
