@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from callchat import calls, rooms, twiml, urls
+from callchat import calls, numbers, rooms, twiml, urls
 from callchat.masking import builtin
 from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
@@ -55,10 +55,11 @@ def incoming():
         abort(400, description="CallSid is missing.")
     cfg = current_app.config
     if cfg["MASKING_BACKEND"] == "builtin" and request.form.get("To") in builtin.pool(cfg):
-        return _masked_call(request.form.get("To", ""), request.form.get("From", ""))
+        return _masked_call(call_sid, request.form.get("To", ""), request.form.get("From", ""))
     created = rooms.create(current_app.redis, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"],
                            cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"])
-    log.info("incoming call CallSid %s from %s (%s)", call_sid, request.form.get("From"), "new room" if created else "repeat")
+    log.info("incoming call CallSid %s from %s (%s)", call_sid, numbers.redact(request.form.get("From", "")),
+             "new room" if created else "repeat")
     if created:
         watch_room(current_app.task_queue, call_sid)
         if cfg["OWNER_PHONE"]:
@@ -140,15 +141,22 @@ def out_of_session():
 
     Set it as the Proxy service's OutOfSessionCallbackUrl (twilio.com/docs/proxy/api/service).
     """
-    log.info("call from %s to proxy number %s outside a session", request.form.get("From"), request.form.get("To"))
+    log.info("call CallSid %s from %s to proxy number %s outside a session", request.form.get("CallSid", "-"),
+             numbers.redact(request.form.get("From", "")), request.form.get("To"))
     return _twiml(twiml.not_connected(current_app.config["SAY_VOICE"], current_app.config["SAY_LANGUAGE"]))
 
 
-def _masked_call(proxy: str, caller: str) -> Response:
-    callee = builtin.route(current_app.redis, proxy, caller)
-    log.info("masked call from %s to pool number %s: %s", caller, proxy, f"connecting to {callee}" if callee else "no live session")
-    if callee is None:
+def _masked_call(call_sid: str, proxy: str, caller: str) -> Response:
+    """Connect a call to a pool number to the other party of its session. The log line names the
+    session and the CallSid, never the other party: masking must hold for whoever reads logs."""
+    found = builtin.route(current_app.redis, proxy, caller)
+    if found is None:
+        log.info("masked call CallSid %s from %s to pool number %s: no live session", call_sid,
+                 numbers.redact(caller), proxy)
         return _twiml(twiml.not_connected(current_app.config["SAY_VOICE"], current_app.config["SAY_LANGUAGE"]))
+    session_id, callee = found
+    log.info("masked call CallSid %s to pool number %s: connecting the other party of session %s", call_sid, proxy,
+             session_id)
     return _twiml(twiml.connect(callee, caller_id=proxy))
 
 

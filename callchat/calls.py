@@ -31,7 +31,7 @@ from typing import Any
 
 from redis import Redis
 
-from callchat import numbers, rooms
+from callchat import numbers, rooms, status_callback as callbacks
 from callchat.voices import InvalidMessage, check_say
 
 MACHINE_CHOICES = ("retry", "leave_message", "accept")
@@ -311,26 +311,24 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
         r: Redis client (decoded), to check the room and the hourly cap.
         body: `{"to", "say", "language", "voice", "room", "max_attempts", "retry_delay",
             "ring_timeout", "machine", "status_callback"}`; only `to`, and `say` or `room`, are required.
-        cfg: settings (DEFAULT_REGION, ALLOWED_COUNTRIES, TWILIO_PHONE_NUMBER, SAY_VOICE, SAY_LANGUAGE,
-            DESTINATION_CALLS_PER_HOUR).
+        cfg: settings (DEFAULT_REGION, ALLOWED_COUNTRIES, TWILIO_PHONE_NUMBER, PROXY_NUMBERS, SAY_VOICE,
+            SAY_LANGUAGE, DESTINATION_CALLS_PER_HOUR, STATUS_CALLBACK_ALLOW_PRIVATE).
 
     Returns:
         The request with defaults filled in and `to` in E.164.
 
     Raises:
-        InvalidCall: the first problem found (status 400, also for callchat's own number;
+        InvalidCall: the first problem found (status 400, also for callchat's own numbers and a
+            status_callback `callchat.status_callback.check` refuses;
             404 for an unknown room; 409 for an ended one or the room's caller; 429 when the
             destination's hourly cap is reached).
     """
     if not isinstance(body, dict):
         raise InvalidCall("Send a JSON object.")
     try:
-        to = numbers.checked_destination(str(body.get("to", "")), cfg["DEFAULT_REGION"],
-                                         numbers.allowed_countries(cfg["ALLOWED_COUNTRIES"], cfg["DEFAULT_REGION"]))
+        to = numbers.checked_destination(str(body.get("to", "")), cfg)
     except numbers.RefusedNumber as exc:
         raise InvalidCall(str(exc)) from exc
-    if to == cfg["TWILIO_PHONE_NUMBER"]:
-        raise InvalidCall(f"{to} is callchat's own number (TWILIO_PHONE_NUMBER); it cannot call itself.")
     room = str(body.get("room") or "")
     voice = str(body.get("voice") or cfg["SAY_VOICE"])
     language = str(body.get("language") or cfg["SAY_LANGUAGE"])
@@ -352,8 +350,11 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
     if machine not in MACHINE_CHOICES:
         raise InvalidCall(f"'machine' must be one of {', '.join(MACHINE_CHOICES)}.")
     status_callback = str(body.get("status_callback") or "")
-    if status_callback and not status_callback.startswith(("https://", "http://")):
-        raise InvalidCall("'status_callback' must be an absolute http(s) URL.")
+    if status_callback:
+        try:
+            callbacks.check(status_callback, cfg["STATUS_CALLBACK_ALLOW_PRIVATE"])
+        except callbacks.RefusedURL as exc:
+            raise InvalidCall(str(exc)) from exc
     cap = int(cfg["DESTINATION_CALLS_PER_HOUR"])
     if destination_count(r, to) >= cap:
         raise InvalidCall(f"{to} has already been called {cap} times this hour; try again later.", 429)

@@ -45,7 +45,8 @@ def validate(body: Any, cfg: dict[str, Any]) -> dict[str, Any]:
 
     Args:
         body: the decoded JSON.
-        cfg: settings (DEFAULT_REGION, ALLOWED_COUNTRIES).
+        cfg: settings (DEFAULT_REGION, ALLOWED_COUNTRIES, and callchat's own numbers: TWILIO_PHONE_NUMBER,
+            PROXY_NUMBERS).
 
     Returns:
         `{"user", "a", "b", "ttl"}` with both numbers in E.164 and ttl in seconds (1–86400, default 3600).
@@ -58,11 +59,10 @@ def validate(body: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     user = str(body.get("user") or "").strip()
     if not user or len(user) > 200:
         raise InvalidSession("'user' (your id for the user, up to 200 characters) is required.")
-    countries = numbers.allowed_countries(cfg["ALLOWED_COUNTRIES"], cfg["DEFAULT_REGION"])
     parties = {}
     for name in ("a", "b"):
         try:
-            parties[name] = numbers.checked_destination(str(body.get(name, "")), cfg["DEFAULT_REGION"], countries)
+            parties[name] = numbers.checked_destination(str(body.get(name, "")), cfg)
         except numbers.RefusedNumber as exc:
             raise InvalidSession(f"'{name}': {exc}") from exc
     if parties["a"] == parties["b"]:

@@ -48,11 +48,14 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_RETENTION_SECONDS": 86400,
     "SESSION_IDLE_SECONDS": 8 * 3600,
     "AUDIT_RETENTION_SECONDS": 90 * 86400,
+    "STATUS_CALLBACK_ALLOW_PRIVATE": False,
 }
 
 _INTEGERS = {"PROXY_HOPS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
              "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS",
              "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS"}
+#: Settings that are true or false: "true" or "false" in the environment.
+_BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE"}
 #: Settings holding a phone number; stored in E.164 once checked.
 PHONE_NUMBERS = ("TWILIO_PHONE_NUMBER", "OWNER_PHONE")
 #: Twilio SIDs: two letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).
@@ -87,7 +90,7 @@ def read(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] 
 
     Returns:
         A dict with every key of `DEFAULTS` (plus the overrides), strings stripped, integers
-        parsed where they parse (a value that does not stays a string, for `problems`).
+        and booleans parsed where they parse (a value that does not stays a string, for `problems`).
     """
     if environ is None:
         load_dotenv()
@@ -96,8 +99,9 @@ def read(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] 
     for key in DEFAULTS:
         raw = environ.get(key)
         if raw is not None and raw.strip() != "":
-            settings[key] = _integer(raw) if key in _INTEGERS else raw.strip()
-    settings.update(overrides or {})
+            settings[key] = _integer(raw) if key in _INTEGERS else _boolean(raw) if key in _BOOLEANS else raw.strip()
+    settings.update({key: _boolean(value) if key in _BOOLEANS and isinstance(value, str) else value
+                     for key, value in (overrides or {}).items()})
     return settings
 
 
@@ -141,6 +145,9 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             found[key] = f"{value!r} is not a whole number of 0 or more."
+    for key in sorted(_BOOLEANS):
+        if not isinstance(settings[key], bool):
+            found[key] = f"{settings[key]!r} is neither true nor false."
     found.update(_url_problems(settings))
     key_problem = secret_key_problem(settings["SECRET_KEY"])
     if key_problem:
@@ -158,6 +165,11 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
                     numbers.normalize(settings[key], region)
                 except ValueError as exc:
                     found[key] = str(exc)
+        if settings["OWNER_PHONE"] and "OWNER_PHONE" not in found:
+            owner = numbers.normalize(settings["OWNER_PHONE"], region)
+            own = numbers.own_numbers(dict(settings, DEFAULT_REGION=region)).get(owner)
+            if own:
+                found["OWNER_PHONE"] = f"{owner} is callchat's own number ({own}); dialing it in would call callchat itself."
     unknown = sorted(code for code in numbers.allowed_countries(settings["ALLOWED_COUNTRIES"], region)
                      if code not in phonenumbers.SUPPORTED_REGIONS)
     if unknown:
@@ -224,6 +236,11 @@ def _url_problems(settings: Mapping[str, Any]) -> dict[str, str]:
                 or parts.fragment or (key == "TWILIO_API_BASE" and parts.path.strip("/"))):
             found[key] = f"{value!r} is not {shape}."
     return found
+
+
+def _boolean(raw: str) -> bool | str:
+    """True for "true", False for "false" (any case), else `raw` itself (which `problems` then reports)."""
+    return {"true": True, "false": False}.get(raw.strip().lower(), raw.strip())
 
 
 def _integer(raw: str) -> int | str:

@@ -1,11 +1,13 @@
 """RQ jobs: the only code that calls Twilio's REST API.
 
 Jobs are plain functions with primitive arguments. They read settings from the
-environment (the worker's), and let exceptions reach RQ so `Retry` sees them.
+environment (the worker's), and let exceptions reach RQ so `Retry` sees them. RQ logs
+those exceptions: `HideNumbers` keeps the phone numbers they may quote out of the log.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -13,12 +15,29 @@ from redis import Redis
 from rq import Queue
 from twilio.rest import Client
 
-from callchat import settings as _settings
+from callchat import numbers, settings as _settings
 from callchat.twilio_client import twilio_client
 
 
 #: The call progress events asked of every call callchat places (twilio.com/docs/voice/api/call-resource).
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class HideNumbers(logging.Filter):
+    """Pass each log record's message through `callchat.numbers.redact_text` (numbers partly hidden).
+
+    Installed on RQ's `rq.worker` logger wherever `jobs` is imported (every worker): it logs
+    a failed job's exception text, which may quote a number, as Twilio's errors do (21211,
+    "The 'To' number … is not a valid phone number").
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 (logging.Filter's name)
+        """Rewrite the record's message with its numbers hidden; always keep the record."""
+        record.msg, record.args = numbers.redact_text(record.getMessage()), None
+        return True
+
+
+logging.getLogger("rq.worker").addFilter(HideNumbers())
 
 
 def config() -> dict[str, Any]:

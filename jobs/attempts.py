@@ -20,7 +20,7 @@ import requests
 from rq import Queue, Retry
 from twilio.base.exceptions import TwilioRestException
 
-from callchat import calls, rooms, urls
+from callchat import calls, numbers, rooms, status_callback, urls
 from callchat.twiml import CONFERENCE_EVENTS
 from jobs import CALL_EVENTS, config, queue, state, twilio
 
@@ -99,14 +99,16 @@ def place_attempt(call_id: str, n: int) -> str | None:
             created = twilio(cfg).calls.create(url=urls.absolute(base, urls.ATTEMPT_TWIML, call_id=call_id, n=n),
                                                method="POST", **common)
     except TwilioRestException as exc:
-        log.warning("Twilio refused attempt %s of call %s to %s: %s %s", n, call_id, call["to"], exc.code, exc.msg)
+        log.warning("Twilio refused attempt %s of call %s to %s: %s %s", n, call_id, numbers.redact(call["to"]), exc.code,
+                    numbers.redact_text(exc.msg))
         calls.skip_attempt(r, call_id, n, exc.msg, exc.code or "")
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
         return None
     call_sid = created.call_sid if call["room"] else created.sid  # a Participant, or a Call
     calls.placed(r, call_id, n, call_sid)
     update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="", call_sid_live=call_sid)
-    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id, call["to"], call_sid)
+    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id,
+             numbers.redact(call["to"]), call_sid)
     return call_sid
 
 
@@ -159,21 +161,34 @@ def sign(body: bytes, token: str) -> str:
 def notify_outcome(call_id: str) -> int | None:
     """POST a call's final record as JSON to its `status_callback`, signed with `X-Callchat-Signature`.
 
+    The URL is checked again first (`callchat.status_callback.check`: its host may resolve
+    elsewhere by now); a refused one is logged as a warning and not posted to. Redirects
+    are not followed: a 3xx answer is logged and kept as the answer.
+
     Returns:
-        The HTTP status the receiver answered, or None if the call has no status_callback.
+        The HTTP status the receiver answered, or None if the call has no status_callback
+        or it was refused.
 
     Raises:
-        requests.RequestException: the receiver could not be reached or answered non-2xx (RQ retries).
+        requests.RequestException: the receiver could not be reached or answered 4xx/5xx (RQ retries).
     """
     cfg = config()
     r = state(cfg)
     record = calls.view(r, call_id)
     if record is None or not record["status_callback"]:
         return None
+    try:
+        status_callback.check(record["status_callback"], cfg["STATUS_CALLBACK_ALLOW_PRIVATE"])
+    except status_callback.RefusedURL as exc:
+        log.warning("call %s: outcome not posted to its status_callback: %s", call_id, exc)
+        return None
     body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
-    response = requests.post(record["status_callback"], data=body, timeout=10, headers={
+    response = requests.post(record["status_callback"], data=body, timeout=10, allow_redirects=False, headers={
         "Content-Type": "application/json", "X-Callchat-Signature": sign(body, cfg["API_TOKEN"])})
     response.raise_for_status()
+    if response.is_redirect:
+        log.warning("call %s: the status_callback answered %s; redirects are not followed", call_id,
+                    response.status_code)
     return response.status_code
 
 

@@ -42,7 +42,7 @@ def dial_owner(room_id: str) -> str | None:
     try:
         owner = numbers.normalize(cfg["OWNER_PHONE"], cfg["DEFAULT_REGION"])
     except numbers.RefusedNumber as exc:
-        log.error("OWNER_PHONE is not usable, so nobody is dialed into room %s: %s", room_id, exc)
+        log.error("OWNER_PHONE is not usable, so nobody is dialed into room %s: %s", room_id, numbers.redact_text(exc))
         return None
     participant = twilio(cfg).conferences(room_id).participants.create(
         from_=cfg["TWILIO_PHONE_NUMBER"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from callchat import sessions
+from callchat import numbers, sessions
 from callchat.masking import MaskingError, backend
 from jobs import config, state
 
@@ -34,12 +34,13 @@ def open_session(session_id: str) -> str:
     try:
         a_proxy, b_proxy = backend(session["backend"]).open(r, session, cfg)
     except MaskingError as exc:
-        log.warning("session %s for user %s failed: %s (%s)", session_id, session["user"], exc.reason, exc.code)
+        log.warning("session %s for user %s failed: %s (%s)", session_id, session["user"], numbers.redact_text(exc.reason),
+                    exc.code)
         sessions.mark(r, session_id, status="failed", reason=exc.reason, error_code=exc.code)
         return "failed"
     sessions.mark(r, session_id, status="ready", a_proxy=a_proxy, b_proxy=b_proxy,
                   expires_at=time.time() + session["ttl"])
-    log.info("session %s ready: %s calls %s, %s calls %s", session_id, session["a"], a_proxy, session["b"], b_proxy)
+    log.info("session %s ready: A calls %s, B calls %s", session_id, a_proxy, b_proxy)  # never the parties' numbers
     return "ready"
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -304,6 +305,46 @@ def stack(stack_config, redis_client, monkeypatch) -> Iterator[Stack]:
     finally:
         served.stop()
         sim_server.stop()
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every request: a system waiting for a call's outcome
+    (`status_callback`), or a host that must receive nothing. `/redirect` answers 307 to `redirect_to`."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.redirect_to = ""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                receiver.received.append({"method": self.command, "path": self.path, "signature":
+                                          self.headers.get("X-Callchat-Signature"),
+                                          "body": self.rfile.read(int(self.headers.get("Content-Length") or 0))})
+                self.send_response(307 if self.path == "/redirect" else 204)
+                if self.path == "/redirect":
+                    self.send_header("Location", receiver.redirect_to)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_PUT = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                """Quiet: the test reads `received`."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP listener that records what it receives (see `Receiver`)."""
+    served = Receiver()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
 
 
 @pytest.fixture(params=["builtin", "twilio-proxy"])

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from callchat.devstack import wait_for
-from tests.conftest import POOL, open_session, start_procfile_worker, stop_procfile_worker
+from tests.conftest import POOL, TWILIO_NUMBER, open_session, start_procfile_worker, stop_procfile_worker
 
 A, B, C = "+819011112222", "+819033334444", "+819055556666"
 REFUSAL = "申し訳ございません。この番号は現在ご利用いただけません。メッセージをご利用ください。"
@@ -85,6 +85,9 @@ def test_stranger_calling_a_pool_number_is_politely_refused(masking):
 @pytest.mark.parametrize("body, words", [
     ({"user": "u", "a": "hello", "b": B}, "'a'"),
     ({"user": "u", "a": A, "b": "+1 900 555 0100"}, "premium-rate"),
+    ({"user": "u", "a": "0570-064-000", "b": B}, "'a': +81570064000 is a company access number (UAN"),
+    ({"user": "u", "a": A, "b": POOL[1]}, f"'b': {POOL[1]} is one of callchat's own numbers (PROXY_NUMBERS)"),
+    ({"user": "u", "a": TWILIO_NUMBER, "b": B}, "callchat's own numbers (TWILIO_PHONE_NUMBER)"),
     ({"user": "u", "a": A, "b": A}, "same number"),
     ({"a": A, "b": B}, "'user'"),
     ({"user": "u", "a": A, "b": B, "ttl": 0}, "'ttl'"),

@@ -7,9 +7,8 @@ import hmac
 import json
 
 import pytest
-from flask import Flask, request
 
-from tests.conftest import API_TOKEN, CALLER, TWILIO_NUMBER, ServedApp
+from tests.conftest import API_TOKEN, CALLER, POOL, TWILIO_NUMBER
 from tests.openapi_check import api_v2010
 
 CALLEE = "+819055556666"
@@ -21,22 +20,6 @@ def every_exchange_meets_twilios_spec(stack):
     yield
     for exchange in stack.sim.requests():
         api_v2010().validate_exchange(exchange)
-
-
-@pytest.fixture
-def receiver():
-    """A system that wants the final outcome: records what callchat POSTs to it."""
-    app = Flask("receiver")
-    app.received = []
-
-    @app.post("/outcome")
-    def outcome():
-        app.received.append({"body": request.get_data(), "signature": request.headers.get("X-Callchat-Signature")})
-        return "", 204
-
-    served = ServedApp(app).start()
-    yield served
-    served.stop()
 
 
 def calls_to(stack, number):
@@ -89,7 +72,9 @@ def test_called_into_a_room_on_the_third_try(stack):
     assert [h["text"] for h in stack.sim.phone(CALLEE).heard() if h["source"] == "announcement"] == ["ようこそ"]
 
 
-def test_never_answered_reports_not_reached_to_the_status_callback(stack, receiver):
+def test_never_answered_reports_not_reached_to_the_status_callback(stack, receiver, monkeypatch):
+    stack.app.config["STATUS_CALLBACK_ALLOW_PRIVATE"] = True  # the receiver listens on 127.0.0.1
+    monkeypatch.setenv("STATUS_CALLBACK_ALLOW_PRIVATE", "true")
     stack.sim.phone(CALLEE).script(["busy", "busy", "busy"])
     call_id = place(stack, status_callback=f"{receiver.url}/outcome")
     stack.settle(redials=True)
@@ -97,8 +82,8 @@ def test_never_answered_reports_not_reached_to_the_status_callback(stack, receiv
     record = stack.api("GET", f"/api/calls/{call_id}").json()
     assert record["outcome"] == "not reached"
     assert [a["status"] for a in record["attempts"]] == ["busy"] * 3
-    assert len(receiver.app.received) == 1
-    sent = receiver.app.received[0]
+    assert len(receiver.received) == 1
+    sent = receiver.received[0]
     assert sent["signature"] == hmac.new(API_TOKEN.encode(), sent["body"], hashlib.sha256).hexdigest()
     body = json.loads(sent["body"])
     assert body["id"] == call_id and body["outcome"] == "not reached" and len(body["attempts"]) == 3
@@ -159,6 +144,9 @@ def test_cancel_stops_the_pending_redial(stack):
     ("12", "too short"),
     ("+1 900 555 0100", "premium-rate"),
     ("+44 909 876 5432", "premium-rate"),
+    ("0990-123-456", "premium-rate"),
+    ("0570-064-000", "UAN, such as Japan's 0570 Navi Dial"),
+    ("020-4123-4567", "a pager number"),
     ("+1 212 555 0100", "ALLOWED_COUNTRIES"),
     ("", "Enter a phone number"),
 ])
@@ -166,6 +154,16 @@ def test_bad_numbers_are_refused_before_twilio_is_asked(stack, to, words):
     response = stack.api("POST", "/api/calls", json={"to": to, "say": "hi"})
     assert response.status_code == 400
     assert words in response.json()["error"]
+    stack.settle()
+    assert stack.sim.requests() == [], "the simulator recorded no request"
+
+
+@pytest.mark.parametrize("to, setting", [(TWILIO_NUMBER, "TWILIO_PHONE_NUMBER"), (POOL[2], "PROXY_NUMBERS")])
+def test_callchats_own_numbers_are_refused_before_twilio_is_asked(stack, to, setting):
+    stack.app.config["PROXY_NUMBERS"] = ",".join(POOL)
+    response = stack.api("POST", "/api/calls", json={"to": to, "say": "hi"})
+    assert response.status_code == 400
+    assert response.json()["error"] == f"{to} is one of callchat's own numbers ({setting}); callchat cannot call itself."
     stack.settle()
     assert stack.sim.requests() == [], "the simulator recorded no request"
 

@@ -99,6 +99,31 @@ def test_a_random_secret_key_starts(redis_url):
     assert create_app({"REDIS_URL": redis_url, "SECRET_KEY": key}).secret_key == key
 
 
+@pytest.mark.parametrize("owner, own", [("050-1111-2222", "TWILIO_PHONE_NUMBER"), ("+815011110002", "PROXY_NUMBERS")])
+def test_an_owner_phone_that_is_callchats_own_number_stops_start_up(redis_url, owner, own):
+    with pytest.raises(SettingError) as raised:
+        create_app({"REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY, "OWNER_PHONE": owner, "TWILIO_PHONE_NUMBER": "+815011112222",
+                    "PROXY_NUMBERS": "+815011110001,+815011110002"})
+    assert raised.value.problems == {"OWNER_PHONE": f"{'+815011112222' if own == 'TWILIO_PHONE_NUMBER' else owner} "
+                                                   f"is callchat's own number ({own}); dialing it in would call callchat itself."}
+
+
+@pytest.mark.parametrize("raw, allowed", [("true", True), ("FALSE", False), (" True ", True)])
+def test_status_callback_allow_private_is_read_as_true_or_false(redis_url, raw, allowed):
+    app = create_app({"REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY, "STATUS_CALLBACK_ALLOW_PRIVATE": raw})
+    assert app.config["STATUS_CALLBACK_ALLOW_PRIVATE"] is allowed
+
+
+def test_status_callback_allow_private_is_false_unless_set(redis_url):
+    assert create_app({"REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY}).config["STATUS_CALLBACK_ALLOW_PRIVATE"] is False
+
+
+def test_a_status_callback_allow_private_other_than_true_or_false_stops_start_up(redis_url):
+    with pytest.raises(SettingError) as raised:
+        create_app({"REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY, "STATUS_CALLBACK_ALLOW_PRIVATE": "yes"})
+    assert raised.value.problems == {"STATUS_CALLBACK_ALLOW_PRIVATE": "'yes' is neither true nor false."}
+
+
 def test_numbers_are_stored_in_e164_once_checked(redis_url):
     app = create_app({"REDIS_URL": redis_url, "OWNER_PHONE": "090-9999-8888", "TWILIO_PHONE_NUMBER": "050 1111 2222",
                       "SECRET_KEY": SECRET_KEY})

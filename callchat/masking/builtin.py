@@ -97,10 +97,11 @@ def close(r: Redis, session: dict[str, Any], cfg: dict[str, Any]) -> None:
         r.eval(_RELEASE, 2, route_key(proxy, session["a"]), route_key(proxy, session["b"]), session["id"])
 
 
-def route(r: Redis, proxy: str, caller: str) -> str | None:
-    """Who a call from `caller` to pool number `proxy` should reach: the other party (E.164), or None."""
+def route(r: Redis, proxy: str, caller: str) -> tuple[str, str] | None:
+    """Where a call from `caller` to pool number `proxy` goes: (the session's id, the other party in E.164), or None."""
     session_id = r.get(route_key(proxy, caller))
     session = sessions.get(r, session_id) if session_id else None
     if not session or session["status"] != "ready" or float(session["expires_at"] or 0) <= time.time():
         return None
-    return session["b"] if caller == session["a"] else session["a"] if caller == session["b"] else None
+    other = session["b"] if caller == session["a"] else session["a"] if caller == session["b"] else None
+    return (session_id, other) if other else None
