@@ -11,11 +11,20 @@ from typing import Callable
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from callchat import audit, users
 
-command = AppGroup("users", help="Create, list, disable and reset the users who sign in to callchat.")
+@with_appcontext
+def _settings_checked() -> None:
+    """Stop with a sentence when the settings are wrong (create_app then has no Redis: the errors are above)."""
+    if not hasattr(current_app, "redis"):
+        click.echo("Error: fix the settings named above first; callchat cannot reach its users without them.", err=True)
+        sys.exit(1)
+
+
+command = AppGroup("users", help="Create, list, disable and reset the users who sign in to callchat.",
+                   callback=_settings_checked)
 
 
 def _refusing(action: Callable[[], None]) -> None:
