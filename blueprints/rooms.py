@@ -11,9 +11,10 @@ import re
 from typing import Any, Callable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
+from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import calls, rooms
+from callchat import calls, rooms, users
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
@@ -142,9 +143,14 @@ def cancel_someone(room_id: str, call_id: str):
 
 
 def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
-    """An SSE response: one `snapshot` event, then an `update` event per message on `channel`."""
+    """An SSE response: one `snapshot` event, then an `update` event per message on `channel`.
+
+    The stream ends with a `signed-out` event as soon as the signed-in user's sessions end
+    (disabled, or a new password: `users.signed_out_channel`); the page then reloads to sign in.
+    """
     pubsub = current_app.redis_streams.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(channel)  # before the snapshot, so no change falls between the two
+    signed_out = users.signed_out_channel(current_user.username)
+    pubsub.subscribe(channel, signed_out)  # before the snapshot, so no change falls between the two
 
     def events() -> Iterator[str]:
         try:
@@ -153,6 +159,9 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
                 message = pubsub.get_message(timeout=KEEPALIVE_SECONDS)
                 if message is None:
                     yield ": keep-alive\n\n"
+                elif message["channel"] == signed_out:
+                    yield "event: signed-out\ndata: {}\n\n"
+                    return
                 else:
                     yield f"event: update\ndata: {message['data']}\n\n"
         except RedisError as exc:

@@ -11,6 +11,9 @@ token is stored only as its SHA-256. Keys:
     users                set   every username
     link:{sha256 hex}    hash  purpose (signin|invite|password), username or role; TTL = its lifetime
 
+Pub/sub: `user:{username}:signed-out` gets a message when the user's sessions end
+(disabled, or a new password), so that their open live streams close at once.
+
 A username is 1-64 lower-case letters, digits and `.`, `_`, `-`, `@` (what people type is
 lower-cased), so that it is safe in keys, URLs and log lines.
 """
@@ -122,6 +125,11 @@ def create(r: Redis, username: str, role: str, password: str | None = None, crea
     return get(r, username)
 
 
+def signed_out_channel(username: str) -> str:
+    """The pub/sub channel told when every session of `username` ends (open live pages listen to it)."""
+    return f"user:{username}:signed-out"
+
+
 def _require(r: Redis, username: str) -> dict[str, Any]:
     user = get(r, username)
     if user is None:
@@ -139,6 +147,7 @@ def set_password(r: Redis, username: str, password: str) -> None:
     with r.pipeline() as pipe:
         pipe.hset(_key(username), "password", generate_password_hash(check_password(password)))
         pipe.hincrby(_key(username), "generation", 1)
+        pipe.publish(signed_out_channel(username), "password")
         pipe.execute()
 
 
@@ -152,6 +161,7 @@ def set_disabled(r: Redis, username: str, disabled: bool) -> None:
     with r.pipeline() as pipe:
         pipe.hset(_key(username), "disabled", "1" if disabled else "")
         pipe.hincrby(_key(username), "generation", 1)
+        pipe.publish(signed_out_channel(username), "disabled" if disabled else "enabled")
         pipe.execute()
 
 

@@ -129,6 +129,9 @@
   }
 
   const source = new EventSource(root.dataset.events);
+  // Signed out (elsewhere, or disabled) or refused: reload, which shows the sign-in page.
+  source.addEventListener("signed-out", () => window.location.reload());
+  source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) window.location.reload(); });
   source.addEventListener("snapshot", (e) => {
     const snap = JSON.parse(e.data);
     list.replaceChildren();
@@ -147,6 +150,7 @@
     });
     let data = {};
     try { data = await response.json(); } catch (_) { /* not JSON */ }
+    if (response.status === 401) window.location.reload(); // signed out: the reload shows the sign-in page
     if (!response.ok) throw new Error(data.error || `The server answered ${response.status}.`);
     return data;
   }

@@ -27,6 +27,9 @@
   }
 
   const source = new EventSource("/rooms/events");
+  // Signed out (elsewhere, or disabled) or refused: reload, which shows the sign-in page.
+  source.addEventListener("signed-out", () => window.location.reload());
+  source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) window.location.reload(); });
   source.addEventListener("snapshot", (e) => {
     list.replaceChildren();
     JSON.parse(e.data).rooms.forEach(render);

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CALLER, OPERATOR, open_session
+from callchat import users
 from callchat.settings import DEFAULTS
+from tests.conftest import CALLER, OPERATOR, open_session
 
 #: Where the screenshot goes; people look at it after a run.
 SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-room.png"
@@ -145,3 +146,14 @@ def test_double_clicking_call_dials_once_and_the_callers_number_is_refused(stack
     stack.settle()
     assert len(stack.sim.phone("+819055556666").calls()) == 1
     assert len(stack.sim.phone(CALLER).calls()) == 1, "only the caller's own incoming call"
+
+
+def test_a_disabled_users_open_room_page_goes_to_sign_in_at_once(stack, page):
+    """An open page's live stream must not outlive its user's session (it would keep showing the conversation)."""
+    from playwright.sync_api import expect
+
+    room_id = open_live_room(stack, page)
+    users.set_disabled(stack.redis, OPERATOR[0], True)
+    expect(page).to_have_url(f"{stack.url}/signin?next=/rooms/{room_id}")
+    stack.user.say(room_id, "said after the typist was disabled")  # stack.user is the same (disabled) operator
+    expect(page.locator("body")).not_to_contain_text("said after")
