@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Mapping
 
 import click
@@ -15,7 +14,7 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import access, doctor, security, settings, user_commands
+from callchat import access, doctor, logs, redis_client, security, settings, user_commands
 
 csrf = CSRFProtect()
 
@@ -40,7 +39,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings.SettingError: a setting has a bad value (each one named). Under the Flask
             CLI the app loads anyway, with no routes, so that `doctor` can report them.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.cli.add_command(doctor.command)
     app.cli.add_command(user_commands.command)
@@ -49,8 +47,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     except settings.SettingError as exc:
         if not _loaded_by_flask_cli():
             raise
+        logs.setup("text")
         app.logger.error("%s", exc)
         return app
+    logs.setup(app.config["LOG_FORMAT"])
 
     if app.config["PROXY_HOPS"]:
         hops = int(app.config["PROXY_HOPS"])
@@ -59,12 +59,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Commands share a bounded pool and wait (up to 5 s) for a free connection rather than fail.
     app.redis = Redis(connection_pool=BlockingConnectionPool.from_url(
         app.config["REDIS_URL"], max_connections=REDIS_POOL_SIZE, timeout=5, decode_responses=True,
-        socket_timeout=5, socket_connect_timeout=2, health_check_interval=30))
+        socket_timeout=5, socket_connect_timeout=2, health_check_interval=30,
+        **redis_client.options(app.config["REDIS_URL"], app.config["REDIS_SSL_CERT_REQS"])))
     # Each open page's live stream holds its own pub/sub connection: a pool of their own, so that
     # pages never take the connections webhooks need (redis-py's default pool stops at 100).
-    app.redis_streams = Redis.from_url(app.config["REDIS_URL"], decode_responses=True,
-                                       max_connections=STREAM_CONNECTIONS, socket_connect_timeout=2)
-    app.task_queue = Queue(settings.QUEUE_NAME, connection=Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2))
+    app.redis_streams = redis_client.connect(app.config, decode_responses=True, max_connections=STREAM_CONNECTIONS,
+                                             socket_connect_timeout=2)
+    app.task_queue = Queue(settings.QUEUE_NAME, connection=redis_client.connect(app.config, socket_connect_timeout=2))
 
     access.init_app(app)  # before CSRF: an anonymous request is sent to sign in, not told its token is missing
     csrf.init_app(app)

@@ -19,11 +19,10 @@ from typing import Any, Callable, Mapping
 
 import requests
 from dotenv import dotenv_values
-from redis import Redis
 from redis.exceptions import RedisError
 
 from callchat import settings as callchat_settings
-from callchat import users
+from callchat import redis_client, users
 from callchat.urls import INCOMING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,7 +215,7 @@ def local_signin_link(env: Mapping[str, str]) -> str:
         `http://127.0.0.1:<WEB_PORT>/signin/link/<token>`, usable once, for 15 minutes; or a
         sentence saying why there is none (the local admin was disabled).
     """
-    r = Redis.from_url(env["REDIS_URL"], decode_responses=True, socket_connect_timeout=2)
+    r = redis_client.connect(callchat_settings.read(env), decode_responses=True, socket_connect_timeout=2)
     if users.get(r, LOCAL_ADMIN) is None:
         users.create(r, LOCAL_ADMIN, "admin", None, created_by="make run")
     elif users.get(r, LOCAL_ADMIN)["disabled"]:

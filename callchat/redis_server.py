@@ -32,20 +32,22 @@ def redis_server_binary() -> str:
     return str(bundled)
 
 
-def wait_until_up(url: str, timeout: float = 15.0) -> None:
+def wait_until_up(url: str, timeout: float = 15.0, cert_reqs: str = "required") -> None:
     """Block until the Redis at `url` answers PING.
 
     Args:
-        url: a redis:// URL.
+        url: a redis:// or rediss:// URL.
         timeout: seconds to keep trying.
+        cert_reqs: REDIS_SSL_CERT_REQS for a rediss:// URL (see `callchat.redis_client.options`).
 
     Raises:
         redis.exceptions.ConnectionError: it did not answer within `timeout`.
     """
-    from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    client = Redis.from_url(url, socket_connect_timeout=1)
+    from callchat import redis_client
+
+    client = redis_client.connect({"REDIS_URL": url, "REDIS_SSL_CERT_REQS": cert_reqs}, socket_connect_timeout=1)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -61,11 +63,15 @@ def main(argv: list[str] | None = None) -> None:
     """Replace this process with redis-server, passing the command-line arguments through.
 
     Example: `python -m callchat.redis_server --port 6379 --appendonly yes --dir instance`.
-    With the single argument `--wait`, instead wait until `REDIS_URL` answers (for Procfile.dev).
+    With the single argument `--wait`, instead wait until `REDIS_URL` answers (for Procfile.dev),
+    with REDIS_SSL_CERT_REQS for a rediss:// one, both read as `callchat.settings.read` reads them.
     """
     args = sys.argv[1:] if argv is None else argv
     if args == ["--wait"]:
-        wait_until_up(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        from callchat import settings
+
+        found = settings.read()
+        wait_until_up(found["REDIS_URL"], cert_reqs=found["REDIS_SSL_CERT_REQS"])
         return
     binary = redis_server_binary()
     os.execv(binary, [binary, *args])

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from dotenv import load_dotenv
 
-from callchat import masking, numbers, voices
+from callchat import masking, numbers, redis_client, voices
 from callchat.masking import builtin
 
 #: The RQ queue every job goes on; the Procfile's worker listens to it.
@@ -24,6 +24,7 @@ QUEUE_NAME = "callchat"
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "REDIS_SSL_CERT_REQS": "",  # empty: `redis_cert_reqs_default` (none on Heroku, required elsewhere)
     "TWILIO_ACCOUNT_SID": "",
     "TWILIO_AUTH_TOKEN": "",
     "TWILIO_PHONE_NUMBER": "",
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_SECONDS": 8 * 3600,
     "AUDIT_RETENTION_SECONDS": 90 * 86400,
     "STATUS_CALLBACK_ALLOW_PRIVATE": False,
+    "LOG_FORMAT": "text",
 }
 
 _INTEGERS = {"PROXY_HOPS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
@@ -60,6 +62,8 @@ _BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE"}
 PHONE_NUMBERS = ("TWILIO_PHONE_NUMBER", "OWNER_PHONE")
 #: Twilio SIDs: two letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).
 _SIDS = {"TWILIO_ACCOUNT_SID": "AC", "PROXY_SERVICE_SID": "KS"}
+#: LOG_FORMAT's values: one line of text per event, or one JSON object per line (for log drains).
+LOG_FORMATS = ("text", "json")
 #: Fewest characters in SECRET_KEY; `new_secret_key` makes 64.
 SECRET_KEY_MIN_LENGTH = 32
 #: How a person makes a SECRET_KEY (what `new_secret_key` does).
@@ -102,7 +106,22 @@ def read(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] 
             settings[key] = _integer(raw) if key in _INTEGERS else _boolean(raw) if key in _BOOLEANS else raw.strip()
     settings.update({key: _boolean(value) if key in _BOOLEANS and isinstance(value, str) else value
                      for key, value in (overrides or {}).items()})
+    settings["REDIS_SSL_CERT_REQS"] = settings["REDIS_SSL_CERT_REQS"] or redis_cert_reqs_default(environ)
     return settings
+
+
+def redis_cert_reqs_default(environ: Mapping[str, str]) -> str:
+    """REDIS_SSL_CERT_REQS when it is not set: "none" on Heroku, "required" elsewhere.
+
+    Heroku's Redis serves `rediss://` with a self-signed certificate and tells Python clients to
+    pass `ssl_cert_reqs=None` (devcenter.heroku.com/articles/heroku-redis, "Connecting in Python");
+    a dyno is recognized by the `DYNO` variable Heroku sets in it (devcenter.heroku.com/articles/dynos,
+    "Local environment variables").
+
+    Args:
+        environ: the environment callchat reads its settings from.
+    """
+    return "none" if environ.get("DYNO") else "required"
 
 
 def from_env(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -149,6 +168,9 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
         if not isinstance(settings[key], bool):
             found[key] = f"{settings[key]!r} is neither true nor false."
     found.update(_url_problems(settings))
+    for key, allowed in (("REDIS_SSL_CERT_REQS", redis_client.CERT_REQS), ("LOG_FORMAT", LOG_FORMATS)):
+        if settings[key] not in allowed:
+            found[key] = f"{settings[key]!r} is neither {' nor '.join(allowed)}."
     key_problem = secret_key_problem(settings["SECRET_KEY"])
     if key_problem:
         found["SECRET_KEY"] = key_problem
@@ -226,15 +248,16 @@ def _url_problems(settings: Mapping[str, Any]) -> dict[str, str]:
         value = settings[key]
         if key != "REDIS_URL" and not value:
             continue
+        shown = redis_client.redacted(str(value))  # a REDIS_URL's password is never printed
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
         except ValueError as exc:
-            found[key] = f"{value!r} is not {shape}: {exc}."
+            found[key] = f"{shown!r} is not {shape}: {exc}."
             continue
         if (parts.scheme not in schemes or (parts.scheme != "unix" and not parts.hostname) or parts.query
                 or parts.fragment or (key == "TWILIO_API_BASE" and parts.path.strip("/"))):
-            found[key] = f"{value!r} is not {shape}."
+            found[key] = f"{shown!r} is not {shape}."
     return found
 
 

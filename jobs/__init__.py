@@ -15,7 +15,7 @@ from redis import Redis
 from rq import Queue
 from twilio.rest import Client
 
-from callchat import numbers, settings as _settings
+from callchat import numbers, redis_client, settings as _settings
 from callchat.twilio_client import twilio_client
 
 
@@ -44,25 +44,25 @@ def config() -> dict[str, Any]:
     """Return the worker's settings, read and checked from its environment each call (cheap).
 
     Raises:
-        callchat.settings.SettingError: a setting has a bad value (`jobs.worker_config` checks
+        callchat.settings.SettingError: a setting has a bad value (`jobs.worker` checks
             them when the worker starts, so a worker never starts with one).
     """
     return _settings.from_env()
 
 
 @lru_cache(maxsize=4)
-def _redis(url: str, decode: bool) -> Redis:
-    return Redis.from_url(url, decode_responses=decode)
+def _redis(url: str, cert_reqs: str, decode: bool) -> Redis:
+    return redis_client.connect({"REDIS_URL": url, "REDIS_SSL_CERT_REQS": cert_reqs}, decode_responses=decode)
 
 
 def state(cfg: dict[str, Any]) -> Redis:
     """Return a Redis client with decoded strings, for callchat's own keys."""
-    return _redis(cfg["REDIS_URL"], True)
+    return _redis(cfg["REDIS_URL"], cfg["REDIS_SSL_CERT_REQS"], True)
 
 
 def queue(cfg: dict[str, Any]) -> Queue:
     """Return the RQ queue that jobs enqueue follow-up jobs on."""
-    return Queue(_settings.QUEUE_NAME, connection=_redis(cfg["REDIS_URL"], False))
+    return Queue(_settings.QUEUE_NAME, connection=_redis(cfg["REDIS_URL"], cfg["REDIS_SSL_CERT_REQS"], False))
 
 
 def twilio(cfg: dict[str, Any]) -> Client:
