@@ -14,26 +14,28 @@ from urllib.parse import urlsplit
 
 import click
 import requests
-from redis import Redis
 from redis.exceptions import RedisError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from callchat import numbers, settings, urls
+from callchat import numbers, redis_client, settings, urls
 from callchat.masking import builtin
 from callchat.twilio_client import twilio_client
 
 #: One check's outcome: (what was checked, ok?, what was found, as a sentence).
 Result = tuple[str, bool, str]
 #: The settings that have a check of their own; any other bad setting gets a line too.
-_CHECKED = {"REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_BASE", "PUBLIC_BASE_URL",
+_CHECKED = {"REDIS_URL", "REDIS_SSL_CERT_REQS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_BASE", "PUBLIC_BASE_URL",
             "TWILIO_PHONE_NUMBER", "OWNER_PHONE", "PROXY_NUMBERS", "PROXY_SERVICE_SID"}
 
 
-def checks(cfg: dict[str, Any]) -> Iterator[Result]:
+def checks(cfg: dict[str, Any], release: bool = False) -> Iterator[Result]:
     """Run every check on these settings, in order: Redis, Twilio, PUBLIC_BASE_URL, the numbers, the pool.
 
     Args:
         cfg: settings as `callchat.settings.read` returns them (unchecked).
+        release: for a release phase (the Procfile's `release:`), which runs before the new release's
+            web process starts: whether this app answers at PUBLIC_BASE_URL is not asked (on a first
+            deploy nothing answers yet), only that Twilio could reach it.
 
     Yields:
         One `Result` per check, then one per other bad setting (or one saying there is none).
@@ -41,7 +43,7 @@ def checks(cfg: dict[str, Any]) -> Iterator[Result]:
     bad = settings.problems(cfg)
     yield _redis(cfg, bad)
     twilio_ok = yield from _twilio(cfg, bad)
-    yield _public_base_url(cfg, bad)
+    yield _public_base_url(cfg, bad, ask=not release)
     yield _twilio_number(cfg, bad, twilio_ok)
     yield _owner(cfg, bad)
     yield _pool(cfg, bad)
@@ -52,13 +54,23 @@ def checks(cfg: dict[str, Any]) -> Iterator[Result]:
 
 
 def _redis(cfg: dict[str, Any], bad: dict[str, str]) -> Result:
-    if "REDIS_URL" in bad:
-        return "REDIS_URL", False, bad["REDIS_URL"]
+    for name in ("REDIS_URL", "REDIS_SSL_CERT_REQS"):
+        if name in bad:
+            return name, False, bad[name]
+    shown = redis_client.redacted(cfg["REDIS_URL"])
     try:
-        Redis.from_url(cfg["REDIS_URL"], socket_connect_timeout=2, socket_timeout=2).ping()
+        redis_client.connect(cfg, socket_connect_timeout=2, socket_timeout=2).ping()
     except RedisError as exc:
-        return "Redis", False, f"{cfg['REDIS_URL']} does not answer: {exc} Is redis (`make run`) running?"
-    return "Redis", True, f"{cfg['REDIS_URL']} answers"
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            hint = ("Its TLS certificate is not one this machine trusts: with a self-signed one (Heroku's), "
+                    "set REDIS_SSL_CERT_REQS=none.")
+        elif urlsplit(cfg["REDIS_URL"]).hostname in ("127.0.0.1", "localhost"):
+            hint = "Is redis (`make run`) running?"
+        else:
+            hint = "Is the Redis add-on (or server) up, and REDIS_URL its current URL?"
+        return "Redis", False, f"{shown} does not answer: {redis_client.redacted(str(exc))} {hint}"
+    tls = f", over TLS (certificate {cfg['REDIS_SSL_CERT_REQS']})" if cfg["REDIS_URL"].startswith("rediss://") else ""
+    return "Redis", True, f"{shown} answers{tls}"
 
 
 def _twilio(cfg: dict[str, Any], bad: dict[str, str]) -> Iterator[Result]:
@@ -103,7 +115,7 @@ def _ask(cfg: dict[str, Any], request: Callable[[Any], Any]) -> Any:
     return f"HTTP {status}: {detail}"
 
 
-def _public_base_url(cfg: dict[str, Any], bad: dict[str, str]) -> Result:
+def _public_base_url(cfg: dict[str, Any], bad: dict[str, str], ask: bool = True) -> Result:
     base = str(cfg["PUBLIC_BASE_URL"]).rstrip("/")
     if "PUBLIC_BASE_URL" in bad:
         return "PUBLIC_BASE_URL", False, bad["PUBLIC_BASE_URL"]
@@ -113,6 +125,8 @@ def _public_base_url(cfg: dict[str, Any], bad: dict[str, str]) -> Result:
     if not cfg["TWILIO_API_BASE"] and (urlsplit(base).scheme != "https" or _local(host)):
         return "PUBLIC_BASE_URL", False, (f"{base}: real Twilio cannot reach it; use the public https URL "
                                           "of this app (e.g. from a tunnel).")
+    if not ask:
+        return "PUBLIC_BASE_URL", True, f"Twilio calls {base}{urls.INCOMING}"
     try:
         answered = requests.get(f"{base}/healthz", timeout=5).ok
     except requests.RequestException:
@@ -184,14 +198,22 @@ def _pool(cfg: dict[str, Any], bad: dict[str, str]) -> Result:
 
 
 @click.command("doctor")
-def command() -> None:
+@click.option("--release", is_flag=True, help="For the release phase: do not ask whether this app answers yet.")
+def command(release: bool) -> None:
     """Check callchat's settings and what they point at (Redis, Twilio, this app); one line each.
+
+    The Procfile's `release:` runs `doctor --release`, so that a deploy with a bad setting, an
+    unreachable Redis or refused Twilio credentials fails before it takes traffic
+    (devcenter.heroku.com/articles/release-phase: a release command that exits non-zero fails the release).
 
     Exits with status 1 if any check finds a problem.
     """
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # not every request's headers
     ok = True
-    for name, fine, detail in checks(settings.read()):
+    for name, fine, detail in checks(settings.read(), release=release):
         ok &= fine
         click.echo(f"{'ok' if fine else 'PROBLEM':8} {name}: {detail}")
+    if release and not ok:
+        click.echo("The release is stopped: fix the settings above (heroku config:set NAME=value), "
+                   "then deploy again or run `heroku releases:retry`.")
     raise SystemExit(0 if ok else 1)
