@@ -626,14 +626,14 @@ def descendants(pid: int) -> list[int]:
 
 
 def rq_worker_pids(root: int) -> list[int]:
-    """The `rq worker` processes (not their work horses) below process `root` (honcho)."""
+    """The worker processes (`python -m jobs.worker`, not their work horses) below process `root` (honcho)."""
     pids = []
     for pid in descendants(root):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(a.endswith(b"/rq") or a == b"rq" for a in argv[:2]) and b"worker" in argv:
+        if argv[1:3] == [b"-m", b"jobs.worker"]:
             pids.append(pid)
     # A worker's scheduler and work horses are forks with the same command line: drop them.
     return [pid for pid in pids if not any(pid in children(other) for other in pids)]
