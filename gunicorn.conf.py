@@ -2,6 +2,11 @@
 
 gevent workers: every open chat page holds a Server-Sent-Events stream, and with
 greenlets those never take a thread that Twilio's webhooks need.
+
+SIGTERM (Heroku's restart or deploy; SIGKILL follows 30 s later) is a graceful stop: the
+worker stops accepting, ends its live streams at once (`callchat.shutdown`: the pages
+reconnect to a running process) and lets its other requests finish, for up to
+`graceful_timeout` seconds. Ctrl-C (SIGINT) stops at once.
 """
 
 import os
@@ -11,6 +16,34 @@ worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_connections = 1000
 timeout = 30
-graceful_timeout = 5
+graceful_timeout = 20  # within Heroku's 30 s between SIGTERM and SIGKILL
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+if os.environ.get("LOG_FORMAT") == "json":  # gunicorn's own lines as JSON too (callchat.logs.JsonFormatter)
+    logconfig_dict = {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "callchat.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+                     "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+                    "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+    }
+
+
+def post_worker_init(worker):
+    """On SIGTERM, end this worker's live streams before gunicorn's graceful stop (see the module docstring)."""
+    import signal
+
+    import gevent
+
+    from callchat import shutdown
+
+    graceful_stop = worker.handle_exit
+
+    def handle_exit(sig, frame):
+        # Off the signal handler, as gunicorn's gevent worker does for SIGQUIT: publishing blocks.
+        gevent.spawn(shutdown.end_streams, worker.wsgi.redis_streams)
+        graceful_stop(sig, frame)
+
+    signal.signal(signal.SIGTERM, handle_exit)

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import calls, rooms, users
+from callchat import calls, rooms, shutdown, users
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
@@ -147,10 +147,11 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
 
     The stream ends with a `signed-out` event as soon as the signed-in user's sessions end
     (disabled, or a new password: `users.signed_out_channel`); the page then reloads to sign in.
+    It ends with no event when this process shuts down (`callchat.shutdown`): the browser reconnects.
     """
     pubsub = current_app.redis_streams.pubsub(ignore_subscribe_messages=True)
-    signed_out = users.signed_out_channel(current_user.username)
-    pubsub.subscribe(channel, signed_out)  # before the snapshot, so no change falls between the two
+    signed_out, stopping = users.signed_out_channel(current_user.username), shutdown.channel()
+    pubsub.subscribe(channel, signed_out, stopping)  # before the snapshot, so no change falls between the two
 
     def events() -> Iterator[str]:
         try:
@@ -161,6 +162,8 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
                     yield ": keep-alive\n\n"
                 elif message["channel"] == signed_out:
                     yield "event: signed-out\ndata: {}\n\n"
+                    return
+                elif message["channel"] == stopping:
                     return
                 else:
                     yield f"event: update\ndata: {message['data']}\n\n"
