@@ -6,18 +6,20 @@
 # make bench: the benchmarks of docs/benchmarks.md, printed as one table (about 15 minutes).
 VENV := .venv
 BIN := $(VENV)/bin
-PYTHON ?= python3
+# The Python the pins are tested on (.python-version, which Heroku's buildpack reads too), else python3.
+PYTHON ?= $(shell command -v python$$(cat .python-version) 2>/dev/null || echo python3)
 
 .PHONY: run doctor signin-link test bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/activate
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+# make run's install: the runtime pins plus requirements-local.txt (embedded redis-server, honcho).
+$(VENV)/.runtime: requirements.txt requirements-local.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.dev: requirements.txt requirements-local.txt requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
