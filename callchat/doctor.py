@@ -64,7 +64,7 @@ def _redis(cfg: dict[str, Any], bad: dict[str, str]) -> Result:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             hint = ("Its TLS certificate is not one this machine trusts: with a self-signed one (Heroku's), "
                     "set REDIS_SSL_CERT_REQS=none.")
-        elif urlsplit(cfg["REDIS_URL"]).hostname in ("127.0.0.1", "localhost"):
+        elif cfg["REDIS_URL"].startswith("redis://127.0.0.1") or cfg["REDIS_URL"].startswith("redis://localhost"):
             hint = "Is redis (`make run`) running?"
         else:
             hint = "Is the Redis add-on (or server) up, and REDIS_URL its current URL?"
