@@ -60,45 +60,57 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 
 
 class DevStack:
-    """`honcho start` on Procfile.dev with its own ports, env and folder.
+    """`honcho start` on Procfile.dev (or another Procfile) with its own ports, env and folder.
 
     Args:
         folder: where Redis keeps its AOF and honcho's log goes.
-        settings: extra environment (e.g. TWILIO_* for the simulator, OWNER_PHONE, SIM_CLOCK_SPEED);
-            a random SECRET_KEY unless it has one.
+        settings: extra environment (e.g. TWILIO_* for the simulator, OWNER_PHONE, SIM_CLOCK_SPEED,
+            or REDIS_URL, PORT and DYNO as Heroku sets them); a random SECRET_KEY unless it has one.
         workers: how many `worker` processes.
-        processes: which Procfile.dev processes to start (all by default).
+        processes: which of the Procfile's processes to start (all by default).
+        procfile: the Procfile to run, in the repository: `Procfile.dev` (`make run`'s) or `Procfile` (production's).
 
     Attributes:
-        web, sim: base URLs; redis: the redis:// URL; log: honcho's output file.
+        web, sim: base URLs; redis: REDIS_URL; log: honcho's output file.
     """
 
     def __init__(self, folder: Path, settings: dict[str, Any], workers: int = 1,
-                 processes: tuple[str, ...] = ()) -> None:
+                 processes: tuple[str, ...] = (), procfile: str = "Procfile.dev") -> None:
         ports = {name: free_port() for name in DEFAULT_PORTS}
-        urls = port_urls({**ports, **settings})
-        self.web, self.sim, self.redis = urls["PUBLIC_BASE_URL"], urls["TWILIO_API_BASE"], urls["REDIS_URL"]
+        env = {**ports, **port_urls({**ports, **settings}), "REDIS_DIR": folder, "PYTHONUNBUFFERED": 1,
+               "SECRET_KEY": callchat_settings.new_secret_key(), **settings}
+        self.web, self.sim, self.redis = env["PUBLIC_BASE_URL"], env["TWILIO_API_BASE"], env["REDIS_URL"]
         self.folder, self.log = folder, folder / "honcho.log"
         self.env_file = folder / "devstack.env"
-        write_env_file(self.env_file, {**ports, **urls, "REDIS_DIR": folder, "PYTHONUNBUFFERED": 1,
-                                       "SECRET_KEY": callchat_settings.new_secret_key(), **settings})
-        self.workers, self.processes = workers, processes
+        write_env_file(self.env_file, env)
+        self.workers, self.processes, self.procfile = workers, processes, procfile
         self.proc: subprocess.Popen | None = None
+
+    def _honcho(self, *args: str) -> list[str]:
+        """The honcho command line for this stack's Procfile and env file."""
+        return [str(Path(sys.executable).parent / "honcho"), "-f", self.procfile, "-e", str(self.env_file), *args]
+
+    def _environ(self) -> dict[str, str]:
+        """This process's environment without callchat's settings (the env file gives them), with the venv on PATH."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "REDIS_", "PUBLIC_", "SIM_"))}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+        return env
 
     def start(self, timeout: float = 30) -> "DevStack":
         """Start the processes and wait until the web app, Redis and the simulator answer."""
-        bin_dir = Path(sys.executable).parent
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "REDIS_", "PUBLIC_", "SIM_"))}
-        env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
         self._log = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            [str(bin_dir / "honcho"), "-f", "Procfile.dev", "-e", str(self.env_file), "start",
-             "-c", f"worker={self.workers}", *self.processes],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(self._honcho("start", "-c", f"worker={self.workers}", *self.processes),
+                                     cwd=ROOT, env=self._environ(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         wait_for(lambda: requests.get(f"{self.web}/healthz", timeout=1).ok, timeout, "the web app and Redis")
         if not self.processes or "simulator" in self.processes:
             wait_for(lambda: requests.get(f"{self.sim}/_sim/phones", timeout=1).ok, timeout, "the simulator")
         return self
+
+    def run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run one command with the stack's settings (`honcho run`, as `heroku run` does); return it, output as text."""
+        return subprocess.run(self._honcho("run", *argv), cwd=ROOT, env=self._environ(), capture_output=True,
+                              text=True, timeout=timeout)
 
     def stop(self, timeout: float = 20) -> int:
         """Stop everything with SIGINT (Ctrl-C); SIGKILL whatever is left after `timeout` s. Return honcho's exit code."""

