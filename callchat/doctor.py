@@ -8,7 +8,6 @@ with status 1 if any check finds a problem. `make doctor` runs it with `make run
 from __future__ import annotations
 
 import ipaddress
-import logging
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -208,7 +207,6 @@ def command(release: bool) -> None:
 
     Exits with status 1 if any check finds a problem.
     """
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # not every request's headers
     ok = True
     for name, fine, detail in checks(settings.read(), release=release):
         ok &= fine

@@ -1,7 +1,7 @@
 """Log lines: one per event, as text or as one JSON object per line for log drains (LOG_FORMAT).
 
-The web app (`create_app`), the worker (`python -m jobs.worker`) and gunicorn (gunicorn.conf.py)
-all log through `handler`. Lines name the room and CallSid they are about and show phone
+The web app (`create_app`) and the worker (`python -m jobs.worker`) log through `setup`'s
+handler, gunicorn through gunicorn.conf.py's (`JsonFormatter` too, with LOG_FORMAT=json). Lines name the room and CallSid they are about and show phone
 numbers partly hidden (`callchat.numbers.redact`); an expected condition (Twilio busy, Redis
 restarting, a shutdown) is one line, never a traceback.
 """
@@ -41,9 +41,11 @@ def formatter(log_format: str) -> logging.Formatter:
 def setup(log_format: str) -> None:
     """Send INFO and above to stderr, one line each, in LOG_FORMAT ("text" or "json").
 
-    Like `logging.basicConfig`, does nothing when the root logger already has a handler (a test's
-    log capture, or a process that set up logging itself).
+    Like `logging.basicConfig`, adds no handler when the root logger already has one (a test's
+    log capture, or a process that set up logging itself). twilio-python's request and header
+    lines (several per REST request, at INFO) are left out: callchat logs one line per event.
     """
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:
         return

@@ -16,7 +16,6 @@ of a Twilio Proxy service (MASKING_BACKEND=twilio-proxy) is Proxy's to route and
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any, Iterator
 
@@ -100,7 +99,6 @@ def setup_command(check: bool) -> None:
     Exits 1 when a setting is wrong, a number is not the account's, Twilio refuses, or (with
     --check) a number is not set up yet.
     """
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # not every request's headers
     try:
         cfg = settings.from_env()
     except settings.SettingError as exc:
