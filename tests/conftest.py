@@ -141,7 +141,10 @@ def stop_procfile_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, time
     Waiting for the shell alone is not enough: rq may still be finishing its warm
     shutdown, and would take the next test's jobs.
     """
-    os.killpg(proc.pid, sig)
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:  # all of it has ended already
+        return
     proc.wait(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
