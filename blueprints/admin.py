@@ -105,9 +105,9 @@ class TokenForm(FlaskForm):
     owner = SelectField("Owner", default=api_tokens.SYSTEM)
 
 
-def _token_form() -> TokenForm:
-    """The form, its owners being `system` and every enabled user."""
-    form = TokenForm()
+def _token_form(**kwargs) -> TokenForm:
+    """The form (kwargs: FlaskForm's, e.g. `formdata=None` for an empty one), its owners `system` and every enabled user."""
+    form = TokenForm(**kwargs)
     form.owner.choices = [api_tokens.SYSTEM] + [u["username"] for u in users.all_users(current_app.redis)
                                                 if not u["disabled"]]
     return form
@@ -143,7 +143,7 @@ def create_token():
         return _tokens_page(form, 400)
     audit.note("token-created", token=record["id"], name=record["name"], owner=record["owner"], scope=record["scope"])
     current_app.logger.info("%s made API token %s (%s)", current_user.username, record["id"], record["scope"])
-    return _tokens_page(new_token=token, new_record=record)
+    return _tokens_page(_token_form(formdata=None), new_token=token, new_record=record)
 
 
 @bp.post("/tokens/<token_id>/revoke")

@@ -207,3 +207,18 @@ def test_outcomes_of_calls_placed_with_a_token_are_signed_with_its_sha256(stack,
     assert sent["signature"] != hmac.new(API_TOKEN.encode(), sent["body"], hashlib.sha256).hexdigest()
     body = json.loads(sent["body"])
     assert body["outcome"] == "not reached" and body["api_token"] == token_id(token)
+
+
+def test_a_bad_name_scope_or_owner_is_refused_on_the_page(stack):
+    admin = stack.signed_in(*ADMIN)
+    stack.app.test_cli_runner().invoke(args=["users", "disable", OPERATOR[0]])
+    for name, scope, owner, reason in (("", "calls", "system", "This field is required"),
+                                       ("x" * 65, "calls", "system", "between 1 and 64"),
+                                       ("ok", "everything", "system", "Not a valid choice"),
+                                       ("ok", "calls", OPERATOR[0], "Not a valid choice")):
+        page = admin.http.get(f"{stack.url}/admin/tokens")
+        answer = admin.http.post(f"{stack.url}/admin/tokens", data={
+            "csrf_token": page_csrf(page.text), "name": name, "scope": scope, "owner": owner})
+        assert answer.status_code == 400 and reason in answer.text, (name, scope, owner)
+        assert 'id="new-token"' not in answer.text
+    assert not stack.redis.exists("apitokens")
