@@ -1,4 +1,7 @@
-"""The admin pages: users, invitations, password links and API tokens. Only the `admin` role opens them (`callchat.access`)."""
+"""The admin pages: users, invitations, password links and API tokens.
+
+Only the `admin` role opens them (`callchat.access`).
+"""
 
 from __future__ import annotations
 
@@ -106,7 +109,7 @@ class TokenForm(FlaskForm):
 
 
 def _token_form(**kwargs) -> TokenForm:
-    """The form (kwargs: FlaskForm's, e.g. `formdata=None` for an empty one), its owners `system` and every enabled user."""
+    """The form, its owners being `system` and every enabled user (kwargs: FlaskForm's, e.g. `formdata=None`)."""
     form = TokenForm(**kwargs)
     form.owner.choices = [api_tokens.SYSTEM] + [u["username"] for u in users.all_users(current_app.redis)
                                                 if not u["disabled"]]

@@ -85,7 +85,8 @@ def clean_scope(scopes: list[str] | tuple[str, ...]) -> str:
     """
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
-        raise InvalidToken(f"A token's scope is {' and/or '.join(SCOPES)}, not {' '.join(sorted(unknown)) or 'nothing'}.")
+        given = " ".join(sorted(unknown)) or "nothing"
+        raise InvalidToken(f"A token's scope is {' and/or '.join(SCOPES)}, not {given}.")
     return " ".join(s for s in SCOPES if s in scopes)
 
 
@@ -215,7 +216,8 @@ def authenticate(r: Redis, authorization: str, setting_token: str, scope: str) -
     if record["owner"] != SYSTEM:
         owner = users.get(r, record["owner"])
         if owner is None or owner["disabled"]:
-            raise Refused(f"The API token {record['name']!r} belongs to {record['owner']}, who is disabled.", 401, invalid)
+            raise Refused(f"The API token {record['name']!r} belongs to {record['owner']}, who is disabled.", 401,
+                          invalid)
     if scope not in record["scopes"]:
         raise Refused(f"The API token {record['name']!r} may use /api/{' and /api/'.join(record['scopes'])} only, "
                       f"not /api/{scope}; ask an admin for a token with the {scope!r} scope.", 403,

@@ -1,4 +1,4 @@
-"""`flask --app app tokens …`: make, list and revoke API tokens on a real deployment (e.g. `heroku run flask --app app tokens create`).
+"""`flask --app app tokens …`: make, list and revoke API tokens on a real deployment (e.g. under `heroku run`).
 
 Built on Flask's CLI (click, flask.palletsprojects.com/en/stable/cli/#custom-commands), as
 `callchat.user_commands`. Every command exits 1 with a sentence on stderr when the name, scope,
