@@ -14,7 +14,7 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import access, doctor, logs, number_setup, redis_client, security, settings, user_commands
+from callchat import access, doctor, logs, number_setup, redis_client, security, settings, token_commands, user_commands
 
 csrf = CSRFProtect()
 
@@ -42,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.cli.add_command(doctor.command)
     app.cli.add_command(user_commands.command)
+    app.cli.add_command(token_commands.command)
     app.cli.add_command(number_setup.command)
     try:
         app.config.from_mapping(settings.from_env(overrides=test_config))

@@ -1,18 +1,18 @@
 """The JSON API for other systems: place calls with redial, follow and cancel them.
 
-Authenticated with `Authorization: Bearer <API_TOKEN>` (RFC 6750). Described by
-`/api/openapi.json` (OpenAPI 3.0).
+Authenticated with `Authorization: Bearer <token>` (RFC 6750): an API token an admin made
+(`callchat.api_tokens`), allowed the route's scope (`/api/calls…` needs `calls`, `/api/sessions…`
+`sessions`), or the API_TOKEN setting (every scope). Described by `/api/openapi.json` (OpenAPI 3.0).
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, request, send_file, url_for
 
-from callchat import calls, sessions
+from callchat import api_tokens, audit, calls, sessions
 from callchat.masking import USER_MESSAGE
 from jobs.attempts import cancel_call, start_call
 from jobs.sessions import end_session, open_session
@@ -23,16 +23,25 @@ OPENAPI = Path(__file__).resolve().parent.parent / "static" / "openapi.json"
 
 
 def token_required(view):
-    """Refuse a request without the right bearer token: 401, or 503 when API_TOKEN is not configured."""
+    """Refuse a request without a live token allowed this route's scope: 401, 403, or 503 when the API is off.
+
+    The token's record is left in `g.api_token` (see `api_tokens.authenticate`). Its use is in the
+    audit trail (`token-used`): every POST and DELETE, since they place or end calls; reads at most
+    once a minute per token, so that a script polling a call every second does not flood the trail.
+    """
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        token = current_app.config["API_TOKEN"]
-        if not token:
-            return jsonify(error="The API is off: set API_TOKEN to use it."), 503
-        given = request.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-            return jsonify(error="Send 'Authorization: Bearer <API_TOKEN>'."), 401, {"WWW-Authenticate": "Bearer"}
+        scope = request.path.removeprefix(f"{bp.url_prefix}/").split("/", 1)[0]
+        try:
+            token = api_tokens.authenticate(current_app.redis, request.headers.get("Authorization", ""),
+                                            current_app.config["API_TOKEN"], scope)
+        except api_tokens.Refused as exc:
+            return jsonify(error=str(exc)), exc.status, exc.headers
+        g.api_token = token
+        if api_tokens.note_use(current_app.redis, token["id"]) or request.method != "GET":
+            audit.note("token-used", f"token:{token['name']}", token=token["id"], owner=token["owner"],
+                       method=request.method, path=request.path)
         return view(*args, **kwargs)
 
     return wrapped
@@ -57,6 +66,7 @@ def create_call():
     """Reach a person: 202 with the call (its `id`, attempts, outcome `pending`) and a Location header."""
     try:
         request_ = calls.validate(current_app.redis, request.get_json(silent=True), current_app.config)
+        request_["api_token"] = "" if g.api_token["id"] == api_tokens.SETTING else g.api_token["id"]
         call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status

@@ -7,6 +7,8 @@ fresh Twilio call from TWILIO_PHONE_NUMBER, `retry_delay` seconds apart. Keys (t
     call:{id}                hash  id (32 hex), to (E.164), say, voice, language, room (CA… or ""),
                                    max_attempts, retry_delay (s), ring_timeout (s),
                                    machine (retry|leave_message|accept), status_callback (URL or ""),
+                                   api_token (the id of the API token that placed it; "" or absent:
+                                   API_TOKEN or a room page),
                                    outcome (pending|reached|reached (voicemail)|not reached|cancelled),
                                    reason, attempts_made, next_attempt_at,
                                    created_at, finished_at (epoch seconds)

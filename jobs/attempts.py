@@ -20,7 +20,7 @@ import requests
 from rq import Queue, Retry
 from twilio.base.exceptions import TwilioRestException
 
-from callchat import calls, numbers, rooms, status_callback, urls
+from callchat import api_tokens, calls, numbers, rooms, status_callback, urls
 from callchat.twiml import CONFERENCE_EVENTS
 from jobs import CALL_EVENTS, config, queue, state, twilio
 
@@ -154,7 +154,11 @@ def notify(q: Queue, call: dict[str, Any]) -> None:
 
 
 def sign(body: bytes, token: str) -> str:
-    """HMAC-SHA256 of a webhook body under API_TOKEN, hex: the `X-Callchat-Signature` header (RFC 2104)."""
+    """HMAC-SHA256 of a webhook body under `token`, hex: the `X-Callchat-Signature` header (RFC 2104).
+
+    `token` is API_TOKEN, or for a call placed with an API token, that token's SHA-256 in hex
+    (`api_tokens.signing_key`).
+    """
     return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
 
 
@@ -171,6 +175,7 @@ def notify_outcome(call_id: str) -> int | None:
 
     Raises:
         requests.RequestException: the receiver could not be reached or answered 4xx/5xx (RQ retries).
+        LookupError: the API token that placed the call is gone from Redis, so there is no key to sign with.
     """
     cfg = config()
     r = state(cfg)
@@ -183,8 +188,9 @@ def notify_outcome(call_id: str) -> int | None:
         log.warning("call %s: outcome not posted to its status_callback: %s", call_id, exc)
         return None
     body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+    key = api_tokens.signing_key(r, record["api_token"]) if record.get("api_token") else cfg["API_TOKEN"]
     response = requests.post(record["status_callback"], data=body, timeout=10, allow_redirects=False, headers={
-        "Content-Type": "application/json", "X-Callchat-Signature": sign(body, cfg["API_TOKEN"])})
+        "Content-Type": "application/json", "X-Callchat-Signature": sign(body, key)})
     response.raise_for_status()
     if response.is_redirect:
         log.warning("call %s: the status_callback answered %s; redirects are not followed", call_id,

@@ -100,6 +100,11 @@ def test_every_page_runs_under_the_content_security_policy(stack, page):
     page.get_by_role("button", name="Make an invitation link").click()
     expect(page.locator("#new-link")).to_have_value(re.compile("/invite/"))
     assert page.evaluate("window.cspViolations") == [], "the admin page"
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Name").fill("csp")
+    page.get_by_role("button", name="Make a token").click()
+    expect(page.locator("#new-token")).to_have_value(re.compile("^cc_"))
+    assert page.evaluate("window.cspViolations") == [], "the API tokens page"
     page.goto(f"{stack.url}/rooms/")
     expect(page.locator("#rooms li")).to_have_count(1)
     assert page.evaluate("window.cspViolations") == []
