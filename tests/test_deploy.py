@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskCliRunner
+from redis import Redis
+from rq import Queue
+from twilio.base.exceptions import TwilioRestException
 
 from callchat import doctor, redis_client, settings
 from callchat.devstack import free_port
 from simulator.server import SimulatorServer
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, POOL, ROOT, SECRET_KEY, TWILIO_NUMBER, procfile_command
+from jobs.worker import Worker
 from tests.openapi_check import api_v2010
 
 
@@ -21,8 +25,9 @@ def test_certificates_are_checked_except_on_heroku():
     assert settings.read({})["REDIS_SSL_CERT_REQS"] == "required"
     assert settings.read({"DYNO": "web.1"})["REDIS_SSL_CERT_REQS"] == "none", "Heroku's Redis has a self-signed one"
     assert settings.read({"DYNO": "web.1", "REDIS_SSL_CERT_REQS": "required"})["REDIS_SSL_CERT_REQS"] == "required"
-    assert settings.problems(settings.read({"REDIS_SSL_CERT_REQS": "None", "LOG_FORMAT": "xml"}))["REDIS_SSL_CERT_REQS"] \
-        == "'None' is neither required nor none."
+    found = settings.problems(settings.read({"REDIS_SSL_CERT_REQS": "None", "LOG_FORMAT": "xml"}))
+    assert found["REDIS_SSL_CERT_REQS"] == "'None' is neither required nor none."
+    assert found["LOG_FORMAT"] == "'xml' is neither text nor json."
     assert redis_client.options("rediss://h:6380", "none") == {"ssl_cert_reqs": "none"}
     assert redis_client.options("redis://h:6379/0", "none") == {}, "no TLS, nothing to choose"
 
@@ -132,3 +137,25 @@ def test_twilio_setup_names_a_number_the_account_does_not_have(stack, monkeypatc
     result = FlaskCliRunner(stack.app).invoke(args=["twilio", "setup"])
     assert result.exit_code == 1
     assert "+815099990001 (PROXY_NUMBERS) is not one of this account's phone numbers." in result.output
+
+
+def test_an_expected_job_failure_is_one_line_and_a_bug_keeps_its_traceback(redis_url, caplog):
+    connection = Redis.from_url(redis_url)
+    queue = Queue(settings.QUEUE_NAME, connection=connection)
+    job = queue.enqueue("jobs.announce.announce_next", "CA" + "0" * 32, job_id="an-expected-failure")
+    worker = Worker([queue], connection=connection)
+    for exc in (TwilioRestException(503, "https://api.twilio.com/…", msg="Service Unavailable", code=20500),
+                ValueError("a bug")):
+        caplog.clear()
+        try:
+            raise exc
+        except Exception:
+            worker.handle_exception(job, *sys.exc_info())
+        (record,) = [r for r in caplog.records if r.name == "rq.worker"]
+        if isinstance(exc, ValueError):
+            assert "Traceback" in record.getMessage()
+        else:
+            assert record.getMessage() == (
+                f"job {job.id} jobs.announce.announce_next('CA{'0' * 32}',) failed: Twilio answered HTTP 503 "
+                "(error 20500: Service Unavailable); RQ retries it while it has retries left")
+    job.delete()
