@@ -15,7 +15,7 @@ import requests
 from app import create_app
 from callchat import audit
 from callchat.settings import SettingError
-from tests.conftest import ADMIN, API_TOKEN, CALLER, OPERATOR, ChatUser, page_csrf
+from tests.conftest import ADMIN, API_TOKEN, CALLER, OPERATOR, SECRET_KEY, ChatUser, page_csrf
 
 CALLEES = [f"+8190555566{i:02d}" for i in range(3)]
 
@@ -169,7 +169,7 @@ def test_twilio_webhooks_and_healthz_are_never_limited(stack):
 
 def test_without_redis_the_limits_count_in_memory_and_nothing_becomes_a_500():
     app = create_app({"TESTING": True, "REDIS_URL": "redis://127.0.0.1:1/0", "WTF_CSRF_ENABLED": False,
-                      "API_LIMIT_PER_TOKEN": "2 per minute"})
+                      "SECRET_KEY": SECRET_KEY, "API_LIMIT_PER_TOKEN": "2 per minute"})
     client = app.test_client()
     signin = client.post("/signin", data={"username": OPERATOR[0], "password": OPERATOR[1]})
     assert signin.status_code == 503 and b"cannot reach its database" in signin.data
@@ -179,6 +179,6 @@ def test_without_redis_the_limits_count_in_memory_and_nothing_becomes_a_500():
 @pytest.mark.parametrize("value", ["lots", "0 per minute", "5 per fortnight", ""])
 def test_a_bad_limit_stops_start_up_naming_the_setting(redis_url, value):
     with pytest.raises(SettingError) as raised:
-        create_app({"REDIS_URL": redis_url, "DIAL_LIMIT_PER_USER": value})
+        create_app({"REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY, "DIAL_LIMIT_PER_USER": value})
     assert list(raised.value.problems) == ["DIAL_LIMIT_PER_USER"]
     assert "is not a rate limit" in raised.value.problems["DIAL_LIMIT_PER_USER"]
