@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, jsonify, request, send_file, url_for
 
-from callchat import calls, sessions
+from callchat import audit, calls, numbers, sessions
 from callchat.masking import USER_MESSAGE
 from jobs.attempts import cancel_call, start_call
 from jobs.sessions import end_session, open_session
@@ -60,6 +60,7 @@ def create_call():
         call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
+    audit.note("dial", actor="api", room=call.get("room") or None, call=call["id"], to=numbers.redact(call["to"]))
     return jsonify(call), 202, {"Location": url_for("api.get_call", call_id=call["id"])}
 
 
@@ -77,6 +78,7 @@ def delete_call(call_id: str):
     _found(calls.get(current_app.redis, call_id), "call")
     if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
         return jsonify(error="The call is already over.", call=calls.view(current_app.redis, call_id)), 409
+    audit.note("cancel", actor="api", call=call_id)
     return jsonify(calls.view(current_app.redis, call_id))
 
 

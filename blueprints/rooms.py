@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
 from redis.exceptions import RedisError
 
-from callchat import calls, rooms
+from callchat import audit, calls, numbers, rooms
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
@@ -98,6 +98,7 @@ def post_message(room_id: str):
     except rooms.RepeatedMessage as repeat:
         return jsonify(message=repeat.message), 200
     enqueue_announce(current_app.task_queue, room_id)
+    audit.note("message", room=room_id, message=message["id"], kind=kind)
     return jsonify(message=message), 202
 
 
@@ -125,9 +126,11 @@ def call_someone(room_id: str):
     body.setdefault("retry_delay", 30)
     try:
         request_ = calls.validate(current_app.redis, body, current_app.config)
-        return jsonify(start_call(current_app.redis, current_app.task_queue, request_, current_app.config)), 202
+        call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
+    audit.note("dial", room=room_id, call=call["id"], to=numbers.redact(call["to"]))
+    return jsonify(call), 202
 
 
 @bp.post("/<room_id>/calls/<call_id>/cancel")
@@ -138,6 +141,7 @@ def cancel_someone(room_id: str, call_id: str):
         abort(404, description="No such call in this room.")
     if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
         return jsonify(error="That call is already over."), 409
+    audit.note("cancel", room=room_id, call=call_id)
     return jsonify(calls.view(current_app.redis, call_id))
 
 
