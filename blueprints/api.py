@@ -60,7 +60,7 @@ def create_call():
         call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
-    audit.note("dial", actor="api", room=call.get("room") or None, call=call["id"], to=numbers.redact(call["to"]))
+    audit.note("dial", actor="api", room=call.get("room"), call=call["id"], to=numbers.redact(call["to"]))
     return jsonify(call), 202, {"Location": url_for("api.get_call", call_id=call["id"])}
 
 
