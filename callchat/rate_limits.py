@@ -31,8 +31,8 @@ The first refusal of an account in a window is recorded in the audit trail (`sig
 Redis key `limited:<counter key>`, which expires with the window).
 
 If Redis is unreachable, each web process counts in its own memory (Flask-Limiter's in-memory
-fallback) and goes back to Redis once it answers: the limits keep slowing down a guesser or a
-script, and nothing turns into a 500. (Every limited route needs Redis for its own work too, and
+fallback) and goes back to Redis once it answers (it asks again after 1, 2, 4… up to 32 s): the
+limits keep slowing down a guesser or a script, and nothing turns into a 500. (Every limited route needs Redis for its own work too, and
 answers 503 without it; `swallow_errors` would instead drop the limits silently.)
 """
 
