@@ -14,7 +14,8 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import access, doctor, logs, number_setup, redis_client, security, settings, token_commands, user_commands
+from callchat import (access, doctor, logs, number_setup, rate_limits, redis_client, security, settings,
+                      token_commands, user_commands)
 
 csrf = CSRFProtect()
 
@@ -79,6 +80,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (voice.bp, outbound.bp, api.bp):  # signed by Twilio, or by a bearer token
         csrf.exempt(blueprint)
+    rate_limits.init_app(app)  # after the gate and the routes: counts only requests that got past the gate
 
     @app.get("/")
     def index():
@@ -104,6 +106,8 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.response is not None:  # an exception that carries its own page (a refused sign-in's form)
+            return exc.response
         return render(exc.code or 500, exc.name, exc.description or exc.name)
 
     @app.errorhandler(CSRFError)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, send_file, url_for
 
-from callchat import api_tokens, audit, calls, sessions
+from callchat import api_tokens, audit, calls, numbers, sessions
 from callchat.masking import USER_MESSAGE
 from jobs.attempts import cancel_call, start_call
 from jobs.sessions import end_session, open_session
@@ -70,6 +70,8 @@ def create_call():
         call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
+    audit.note("dial", actor=f"token:{g.api_token['name']}", room=call.get("room"), call=call["id"],
+               to=numbers.redact(call["to"]))
     return jsonify(call), 202, {"Location": url_for("api.get_call", call_id=call["id"])}
 
 
@@ -87,6 +89,7 @@ def delete_call(call_id: str):
     _found(calls.get(current_app.redis, call_id), "call")
     if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
         return jsonify(error="The call is already over.", call=calls.view(current_app.redis, call_id)), 409
+    audit.note("cancel", actor=f"token:{g.api_token['name']}", call=call_id)
     return jsonify(calls.view(current_app.redis, call_id))
 
 

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import calls, rooms, shutdown, users
+from callchat import audit, calls, numbers, rooms, shutdown, users
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
@@ -99,6 +99,7 @@ def post_message(room_id: str):
     except rooms.RepeatedMessage as repeat:
         return jsonify(message=repeat.message), 200
     enqueue_announce(current_app.task_queue, room_id)
+    audit.note("message", room=room_id, message=message["id"], kind=kind)
     return jsonify(message=message), 202
 
 
@@ -126,9 +127,11 @@ def call_someone(room_id: str):
     body.setdefault("retry_delay", 30)
     try:
         request_ = calls.validate(current_app.redis, body, current_app.config)
-        return jsonify(start_call(current_app.redis, current_app.task_queue, request_, current_app.config)), 202
+        call = start_call(current_app.redis, current_app.task_queue, request_, current_app.config)
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
+    audit.note("dial", room=room_id, call=call["id"], to=numbers.redact(call["to"]))
+    return jsonify(call), 202
 
 
 @bp.post("/<room_id>/calls/<call_id>/cancel")
@@ -139,6 +142,7 @@ def cancel_someone(room_id: str, call_id: str):
         abort(404, description="No such call in this room.")
     if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
         return jsonify(error="That call is already over."), 409
+    audit.note("cancel", room=room_id, call=call_id)
     return jsonify(calls.view(current_app.redis, call_id))
 
 

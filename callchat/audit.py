@@ -12,9 +12,13 @@ Writing an entry never fails the action it records: a Redis error is logged and 
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import time
-from typing import Any, Iterator
+from datetime import datetime, timezone
+from typing import Any, Collection, Iterable, Iterator
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -70,23 +74,103 @@ def record(r: Redis, action: str, actor: str, retention_seconds: int, address: s
         return None
 
 
+#: Entries read from Redis at a time while `entries` filters by action.
+CHUNK = 500
+
+
 def entries(r: Redis, since: float = 0, until: float | None = None, newest_first: bool = True,
-            limit: int | None = None) -> Iterator[dict[str, Any]]:
+            limit: int | None = None, actions: Collection[str] = (), before: str | None = None
+            ) -> Iterator[dict[str, Any]]:
     """The entries between two times, each as `{"id", "at" (epoch seconds), "action", "actor", "address", …}`.
+
+    Read lazily, CHUNK entries at a time, so that a filter matching few entries of a long trail
+    costs reads but not memory.
 
     Args:
         since, until: epoch seconds (inclusive); `until` None means now.
         newest_first: order of the entries.
         limit: at most this many (None: all).
+        actions: only entries of these actions (empty: every action).
+        before: only entries older than this entry id (`<ms>-<seq>`), for paging newest first.
     """
     low = str(int(since * 1000)) if since else "-"
     high = str(int(until * 1000)) if until is not None else "+"
-    if newest_first:
-        found = r.xrevrange(STREAM, max=high, min=low, count=limit)
-    else:
-        found = r.xrange(STREAM, min=low, max=high, count=limit)
-    for entry_id, fields in found:
-        yield {"id": entry_id, "at": int(entry_id.split("-")[0]) / 1000, **fields}
+    if before and (until is None or int(before.split("-")[0]) <= int(until * 1000)):
+        high = f"({before}"  # exclusive (Redis 6.2+)
+    count = 0
+    while True:
+        if newest_first:
+            batch = r.xrevrange(STREAM, max=high, min=low, count=CHUNK)
+        else:
+            batch = r.xrange(STREAM, min=low, max=high, count=CHUNK)
+        for entry_id, fields in batch:
+            if actions and fields.get("action") not in actions:
+                continue
+            yield {"id": entry_id, "at": int(entry_id.split("-")[0]) / 1000, **fields}
+            count += 1
+            if limit is not None and count >= limit:
+                return
+        if len(batch) < CHUNK:
+            return
+        if newest_first:
+            high = f"({batch[-1][0]}"
+        else:
+            low = f"({batch[-1][0]}"
+
+
+#: The fields every entry has; the others are its action's details (room, call, username…).
+COMMON_FIELDS = ("id", "at", "action", "actor", "address")
+#: The columns of the CSV export, in order.
+CSV_COLUMNS = ("time", "action", "meaning", "actor", "address", "details", "id")
+
+
+def details(entry: dict[str, Any]) -> dict[str, str]:
+    """An entry's own fields: everything but COMMON_FIELDS."""
+    return {name: value for name, value in entry.items() if name not in COMMON_FIELDS}
+
+
+def iso_time(at: float) -> str:
+    """Epoch seconds as ISO 8601 UTC to the millisecond: `2026-12-01T13:05:09.123Z`."""
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _cell(value: str) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading `=`, `+`, `-`, `@`, tab or CR (a formula) gets a `'`.
+
+    OWASP's "CSV Injection" advice: a typed username such as `=HYPERLINK(…)` must not run.
+    """
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def as_csv(found: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """`found` entries as CSV text (RFC 4180), a row at a time: CSV_COLUMNS, then one row an entry.
+
+    Starts with a UTF-8 byte order mark, so that spreadsheet programs read the text as UTF-8;
+    `details` is `name=value` pairs joined by `; `.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def row(values: Iterable[str]) -> str:
+        writer.writerow([_cell(str(value)) for value in values])
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield "\ufeff" + row(CSV_COLUMNS)
+    for entry in found:
+        yield row((iso_time(entry["at"]), entry["action"], ACTIONS.get(entry["action"], ""), entry.get("actor", ""),
+                   entry.get("address", ""), "; ".join(f"{k}={v}" for k, v in details(entry).items()), entry["id"]))
+
+
+def as_json(found: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """`found` entries as one JSON document, a piece at a time: `{"entries": [{…, "time", "meaning"}, …]}`."""
+    yield '{"entries": ['
+    for n, entry in enumerate(found):
+        shown = dict(entry, time=iso_time(entry["at"]), meaning=ACTIONS.get(entry["action"], ""))
+        yield ("," if n else "") + "\n" + json.dumps(shown, ensure_ascii=False)
+    yield "\n]}\n"
 
 
 def note(action: str, actor: str | None = None, **fields: Any) -> str | None:

@@ -12,6 +12,7 @@ import secrets
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import limits
 import phonenumbers
 from dotenv import load_dotenv
 
@@ -50,6 +51,11 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_SECONDS": 8 * 3600,
     "AUDIT_RETENTION_SECONDS": 90 * 86400,
     "STATUS_CALLBACK_ALLOW_PRIVATE": False,
+    "SIGNIN_LIMIT_PER_ACCOUNT": "5 per 15 minutes",
+    "SIGNIN_LIMIT_PER_ADDRESS": "30 per 15 minutes",
+    "MESSAGE_LIMIT_PER_USER": "60 per minute",
+    "DIAL_LIMIT_PER_USER": "30 per hour",
+    "API_LIMIT_PER_TOKEN": "600 per minute",
     "LOG_FORMAT": "text",
 }
 
@@ -58,6 +64,9 @@ _INTEGERS = {"PROXY_HOPS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUN
              "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS"}
 #: Settings that are true or false: "true" or "false" in the environment.
 _BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE"}
+#: Rate limits (`callchat.rate_limits`), in the `limits` notation: "5 per 15 minutes", "60/minute;1000/day".
+RATE_LIMITS = ("SIGNIN_LIMIT_PER_ACCOUNT", "SIGNIN_LIMIT_PER_ADDRESS", "MESSAGE_LIMIT_PER_USER", "DIAL_LIMIT_PER_USER",
+               "API_LIMIT_PER_TOKEN")
 #: Settings holding a phone number; stored in E.164 once checked.
 PHONE_NUMBERS = ("TWILIO_PHONE_NUMBER", "OWNER_PHONE")
 #: Twilio SIDs: two letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).
@@ -174,6 +183,10 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
     key_problem = secret_key_problem(settings["SECRET_KEY"])
     if key_problem:
         found["SECRET_KEY"] = key_problem
+    for key in RATE_LIMITS:
+        if not _rate_limit_ok(settings[key]):
+            found[key] = (f"{settings[key]!r} is not a rate limit: a count of 1 or more, 'per' and a time, "
+                          "e.g. '5 per 15 minutes' or '60/minute'.")
     for key, prefix in _SIDS.items():
         if settings[key] and not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", settings[key]):
             found[key] = f"{settings[key]!r} is not a SID: {prefix} followed by 32 hex digits."
@@ -264,6 +277,14 @@ def _url_problems(settings: Mapping[str, Any]) -> dict[str, str]:
 def _boolean(raw: str) -> bool | str:
     """True for "true", False for "false" (any case), else `raw` itself (which `problems` then reports)."""
     return {"true": True, "false": False}.get(raw.strip().lower(), raw.strip())
+
+
+def _rate_limit_ok(value: Any) -> bool:
+    """True if `value` parses as one or more rate limits (limits.readthedocs.io, "Rate limit string notation"), each of at least 1."""
+    try:
+        return isinstance(value, str) and all(item.amount >= 1 for item in limits.parse_many(value))
+    except ValueError:
+        return False
 
 
 def _integer(raw: str) -> int | str:

@@ -350,6 +350,10 @@ def stack_config(redis_url) -> dict[str, Any]:
         "ROOM_RETENTION_SECONDS": 3600,
         "SECRET_KEY": SECRET_KEY,
         "API_TOKEN": API_TOKEN,
+        # Beyond real use: one typist drives 20 rooms at once in test_callback_order (80 messages), and
+        # wait_for polls the API every 50 ms for up to two minutes in test_worker_crash.
+        "MESSAGE_LIMIT_PER_USER": "1000 per minute",
+        "API_LIMIT_PER_TOKEN": "10000 per minute",
     }
 
 
