@@ -23,8 +23,8 @@ from callchat.twilio_client import twilio_client
 #: One check's outcome: (what was checked, ok?, what was found, as a sentence).
 Result = tuple[str, bool, str]
 #: The settings that have a check of their own; any other bad setting gets a line too.
-_CHECKED = {"REDIS_URL", "REDIS_SSL_CERT_REQS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_BASE", "PUBLIC_BASE_URL",
-            "TWILIO_PHONE_NUMBER", "OWNER_PHONE", "PROXY_NUMBERS", "PROXY_SERVICE_SID"}
+_CHECKED = {"REDIS_URL", "REDIS_SSL_CERT_REQS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_BASE",
+            "PUBLIC_BASE_URL", "TWILIO_PHONE_NUMBER", "OWNER_PHONE", "PROXY_NUMBERS", "PROXY_SERVICE_SID"}
 
 
 def checks(cfg: dict[str, Any], release: bool = False) -> Iterator[Result]:

@@ -2,9 +2,10 @@
 
 The big test copies the repository as a clone has it (uncommitted work included), with
 nothing beside it, writes only a `.env` choosing free ports, runs `make run` exactly as
-shipped (it builds `.venv` from requirements.txt alone), calls in from a virtual phone,
+shipped (it builds `.venv` from requirements-local.txt alone: production's requirements.txt
+plus make run's embedded redis-server and honcho), calls in from a virtual phone,
 types through the chat page's own endpoint, checks that the phone heard it, then presses
-Ctrl-C. It fails if requirements.txt misses something `make run` needs, or if the shipped
+Ctrl-C. It fails if those requirements miss something `make run` needs, or if the shipped
 settings break calls.
 """
 
@@ -28,7 +29,7 @@ from callchat.masking import builtin
 from simulator.client import SimulatorClient
 from tests.conftest import CALLER, ChatUser
 
-#: Minutes are spent building `.venv` (pip install -r requirements.txt) before anything answers.
+#: Minutes are spent building `.venv` (pip install -r requirements-local.txt) before anything answers.
 START_TIMEOUT = 900
 
 
