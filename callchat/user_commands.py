@@ -85,22 +85,25 @@ def list_users() -> None:
         click.echo(f"{user['username']}\t{user['role']}\t{'disabled' if user['disabled'] else 'enabled'}")
 
 
+def _set_disabled(username: str, disabled: bool) -> None:
+    state = "disabled" if disabled else "enabled"
+    _refusing(lambda: users.set_disabled(current_app.redis, username.lower(), disabled))
+    _audit(f"user-{state}", username.lower())
+    click.echo(f"{state.capitalize()} {username.lower()}.")
+
+
 @command.command("disable")
 @click.argument("username")
 def disable(username: str) -> None:
     """Disable a user: their sessions and API tokens stop working at once."""
-    _refusing(lambda: users.set_disabled(current_app.redis, username.lower(), True))
-    _audit("user-disabled", username.lower())
-    click.echo(f"Disabled {username.lower()}.")
+    _set_disabled(username, True)
 
 
 @command.command("enable")
 @click.argument("username")
 def enable(username: str) -> None:
     """Enable a disabled user again."""
-    _refusing(lambda: users.set_disabled(current_app.redis, username.lower(), False))
-    _audit("user-enabled", username.lower())
-    click.echo(f"Enabled {username.lower()}.")
+    _set_disabled(username, False)
 
 
 @command.command("reset-password")
