@@ -42,7 +42,7 @@ OWN_NUMBER_SETTINGS = ("TWILIO_PHONE_NUMBER", "PROXY_NUMBERS")
 #: What `redact` shows for each hidden digit.
 HIDDEN = "•"
 #: A phone number inside free text (an exception's message): 7 or more digits, single separators allowed.
-_NUMBER_IN_TEXT = re.compile(r"(?<![\w+])\+?\d(?:[ ().-]?\d){6,}(?!\w)")
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w+])(?<!\w-)\+?\d(?:[ ().-]?\d){6,}(?!-?\w)")  # not inside ids (UUIDs)
 
 
 class RefusedNumber(ValueError):

@@ -78,6 +78,12 @@ def test_redact_keeps_the_country_code_two_digits_and_the_last_four(number, show
     assert redact(number) == shown
 
 
+def test_ids_with_long_digit_runs_are_not_taken_for_numbers():
+    """Bug: RQ's job ids in the worker's log came out as `d6c9d112-709e-••••••54-…`."""
+    for job_id in ("d6c9d112-709e-4123-8054-123456789abc", "0f1e2d3c-4123-8054-9999-000011112222"):
+        assert redact_text(f"job {job_id} done") == f"job {job_id} done"
+
+
 def test_numbers_inside_a_message_are_hidden():
     assert redact_text("'090-1234-5678' is not a valid phone number.") == "'09•••••5678' is not a valid phone number."
     assert redact_text("The number +819012345678 is unverified (21608).") == "The number +8190••••5678 is unverified (21608)."
