@@ -348,7 +348,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local id = redis.call('LPOP', KEYS[2])
 if not id then return false end
 redis.call('SET', KEYS[1], id, 'PX', ARGV[1])
-redis.call('SET', KEYS[3], id, 'PX', math.max(redis.call('PTTL', KEYS[2]), 1))
+redis.call('SET', KEYS[3], id, 'PX', math.max(redis.call('PTTL', KEYS[4]), 1))
 redis.call('HSET', ARGV[2] .. id, 'state', 'speaking', 'speaking_at', ARGV[3])
 return id
 """
@@ -385,7 +385,7 @@ def claim_next(r: Redis, room_id: str, hold_seconds: float) -> dict[str, Any] | 
     Returns:
         The message, now `speaking`, or None if the room is busy or its queue is empty.
     """
-    msg_id = r.eval(_CLAIM, 3, key(room_id, ":speaking"), key(room_id, ":queue"), key(room_id, ":current"),
+    msg_id = r.eval(_CLAIM, 4, key(room_id, ":speaking"), key(room_id, ":queue"), key(room_id, ":current"), key(room_id),
                     int(hold_seconds * 1000), key(room_id, ":msg:"), time.time())
     if not msg_id:
         return None
