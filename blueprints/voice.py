@@ -106,7 +106,7 @@ def speak(room_id: str, msg_id: int):
     message = rooms.get_message(current_app.redis, room_id, msg_id)
     if message is None:
         abort(404, description="No such message.")
-    if message["state"] != "speaking":  # already given up on (the watchdog), or a repeated fetch
+    if not rooms.mark_fetched(current_app.redis, room_id, msg_id):  # given up on, or fetched already
         return _keep_waiting(room_id)
     return _twiml(twiml.speak(message, _public_url(urls.SPOKEN, room_id=room_id, msg_id=msg_id)))
 
@@ -244,6 +244,8 @@ def announce(room_id: str, msg_id: int):
     message = rooms.get_message(current_app.redis, room_id, msg_id)
     if message is None:
         abort(404, description="No such message.")
+    if not rooms.mark_fetched(current_app.redis, room_id, msg_id):  # given up on, or fetched already
+        return _twiml(twiml.silence())
     return _twiml(twiml.announcement(message))
 
 

@@ -21,12 +21,15 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
     room:{id}:speaking       str   what holds the room's one delivery slot: the id of the message
                                    being spoken, or `move` while the caller is moved into the
                                    conference; PX = watchdog bound
+    room:{id}:current        str   the id of the last message claimed for speaking (`orphan` finds it
+                                   when its holder died: the slot lapsed while it was still speaking)
     room:{id}:seq            str   the last message id handed out
     room:{id}:nudged         str   set while a waiting loop's safety-net `announce_next` is recent
     room:{id}:clients        hash  client id (the page's per-message id) -> message id
     room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
                                    state (queued|speaking|spoken|failed), error_code, error,
-                                   created_at, speaking_at, finished_at
+                                   created_at, speaking_at, finished_at, fetched_at (Twilio
+                                   fetched its TwiML: it is being spoken; set once)
     rooms:live               zset  room id -> created_at, rooms whose call is not over
 
 Every room key gets ROOM_MAX_SECONDS of TTL when written, and the room's
@@ -44,7 +47,7 @@ from redis import Redis
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged")
+_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current")
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
@@ -345,6 +348,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local id = redis.call('LPOP', KEYS[2])
 if not id then return false end
 redis.call('SET', KEYS[1], id, 'PX', ARGV[1])
+redis.call('SET', KEYS[3], id, 'PX', math.max(redis.call('PTTL', KEYS[4]), 1))
 redis.call('HSET', ARGV[2] .. id, 'state', 'speaking', 'speaking_at', ARGV[3])
 return id
 """
@@ -381,7 +385,7 @@ def claim_next(r: Redis, room_id: str, hold_seconds: float) -> dict[str, Any] | 
     Returns:
         The message, now `speaking`, or None if the room is busy or its queue is empty.
     """
-    msg_id = r.eval(_CLAIM, 2, key(room_id, ":speaking"), key(room_id, ":queue"),
+    msg_id = r.eval(_CLAIM, 4, key(room_id, ":speaking"), key(room_id, ":queue"), key(room_id, ":current"), key(room_id),
                     int(hold_seconds * 1000), key(room_id, ":msg:"), time.time())
     if not msg_id:
         return None
@@ -423,6 +427,40 @@ def start_joining(r: Redis, room_id: str, hold_seconds: float) -> bool:
         release_slot(r, room_id, MOVE)
         return False
     return True
+
+
+def hold_slot(r: Redis, room_id: str, holder: str | int, hold_seconds: float) -> bool:
+    """Set how much longer `holder` keeps the room's delivery slot (a lease renewed, or a message handed to Twilio).
+
+    Returns:
+        True if `holder` still held the slot; False if it had lapsed or passed on (nothing changed).
+    """
+    return bool(r.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+                       "return 0", 1, key(room_id, ":speaking"), str(holder), int(hold_seconds * 1000)))
+
+
+def orphan(r: Redis, room_id: str) -> dict[str, Any] | None:
+    """The message still `speaking` although nothing holds the slot: whoever claimed it died.
+
+    Returns:
+        That message (its `fetched_at` says whether Twilio has it), or None if there is none.
+    """
+    if r.exists(key(room_id, ":speaking")):
+        return None
+    msg_id = r.get(key(room_id, ":current"))
+    message = get_message(r, room_id, msg_id) if msg_id else None
+    return message if message and message["state"] == "speaking" else None
+
+
+def mark_fetched(r: Redis, room_id: str, msg_id: int | str) -> bool:
+    """Record that Twilio fetched a speaking message's TwiML; True only the first time.
+
+    The message is spoken at most once: only the first fetch gets its `<Say>`/`<Play>`
+    (a resent request that Twilio had applied after all gets silence).
+    """
+    return bool(r.eval("if redis.call('HGET', KEYS[1], 'state') ~= 'speaking' then return 0 end "
+                       "return redis.call('HSETNX', KEYS[1], 'fetched_at', ARGV[1])", 1, _msg_key(room_id, msg_id),
+                       time.time()))
 
 
 def needs_nudge(r: Redis, room_id: str, every_seconds: float) -> bool:

@@ -2,6 +2,8 @@
 
 `TWILIO_API_BASE` replaces the scheme and host of every `https://*.twilio.com`
 request, so the same code reaches real Twilio or any Twilio-compatible server.
+Each client remembers the `Retry-After` of its last answer (`retry_after`), which
+twilio-python's `TwilioRestException` does not carry.
 """
 
 from __future__ import annotations
@@ -14,8 +16,25 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 
-class RebasedHttpClient(TwilioHttpClient):
-    """A `TwilioHttpClient` that sends every request to `base_url` instead of `*.twilio.com`.
+class RetryAfterHttpClient(TwilioHttpClient):
+    """A `TwilioHttpClient` that keeps the last answer's `Retry-After` header (RFC 9110 section 10.2.3).
+
+    Attributes:
+        last_retry_after: seconds the last answer asked to wait (delay-seconds form only), or None.
+    """
+
+    last_retry_after: float | None = None
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any):  # noqa: D102 (inherited)
+        self.last_retry_after = None
+        response = super().request(method, url, *args, **kwargs)
+        value = (response.headers or {}).get("Retry-After", "")
+        self.last_retry_after = float(value) if value.strip().isdigit() else None
+        return response
+
+
+class RebasedHttpClient(RetryAfterHttpClient):
+    """A `RetryAfterHttpClient` that sends every request to `base_url` instead of `*.twilio.com`.
 
     Args:
         base_url: scheme and host (and optional port), e.g. `http://127.0.0.1:5100`.
@@ -35,8 +54,8 @@ class RebasedHttpClient(TwilioHttpClient):
 
 
 @lru_cache(maxsize=8)
-def _client(account_sid: str, auth_token: str, api_base: str) -> Client:
-    http_client = RebasedHttpClient(api_base, timeout=10) if api_base else TwilioHttpClient(timeout=10)
+def _client(account_sid: str, auth_token: str, api_base: str, timeout: int) -> Client:
+    http_client = RebasedHttpClient(api_base, timeout=timeout) if api_base else RetryAfterHttpClient(timeout=timeout)
     return Client(account_sid, auth_token, http_client=http_client)
 
 
@@ -44,15 +63,21 @@ def twilio_client(settings: Mapping[str, Any]) -> Client:
     """Return a (cached, connection-pooling) Twilio client for these settings.
 
     Args:
-        settings: callchat settings with `TWILIO_ACCOUNT_SID` (`AC…`), `TWILIO_AUTH_TOKEN`
-            and optionally `TWILIO_API_BASE`.
+        settings: callchat settings with `TWILIO_ACCOUNT_SID` (`AC…`), `TWILIO_AUTH_TOKEN`,
+            optionally `TWILIO_API_BASE`, and `TWILIO_TIMEOUT_SECONDS` (default 10).
 
     Returns:
-        A `twilio.rest.Client` whose requests time out after 10 seconds.
+        A `twilio.rest.Client` whose requests time out after TWILIO_TIMEOUT_SECONDS.
 
     Raises:
         RuntimeError: the account SID or auth token is not configured.
     """
     if not settings["TWILIO_ACCOUNT_SID"] or not settings["TWILIO_AUTH_TOKEN"]:
         raise RuntimeError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to call Twilio")
-    return _client(settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_API_BASE"])
+    return _client(settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_API_BASE"],
+                   int(settings.get("TWILIO_TIMEOUT_SECONDS") or 10))
+
+
+def retry_after(client: Client) -> float | None:
+    """Seconds the client's last Twilio answer asked to wait (`Retry-After`), or None."""
+    return getattr(client.http_client, "last_retry_after", None)

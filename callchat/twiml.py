@@ -147,6 +147,11 @@ def hang_up() -> VoiceResponse:
     return response
 
 
+def silence() -> VoiceResponse:
+    """`<Response/>`: an AnnounceUrl fetched again, whose message already went out (spoken at most once)."""
+    return VoiceResponse()
+
+
 def not_connected(voice: str, language: str) -> VoiceResponse:
     """TwiML for a call to a masked number that belongs to no live session: a polite sentence, then hang up."""
     response = VoiceResponse()

@@ -21,8 +21,9 @@ from rq import Retry
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from callchat import rooms, urls
-from callchat.voices import SAY_LIMITS
-from jobs import config, queue, state, twilio
+from callchat.twilio_client import retry_after
+from jobs import backoff, config, queue, state, twilio
+from jobs.lease import LEASE_SECONDS, Lease
 from jobs.rooms import end_room
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 #: Retries of `announce_next` when Twilio cannot be reached (seconds between tries).
 RETRY = Retry(max=3, interval=[1, 5, 15])
 
+#: Seconds after a lost answer before checking whether Twilio fetched the message.
+FETCH_GRACE = 2
 #: Seconds the delivery slot is held for moving the caller into the conference, at most.
 MOVE_SECONDS = 60
 #: Twilio error codes that mean the room's call is over (twilio.com/docs/api/errors).
@@ -93,20 +96,22 @@ def request_move(r, q, room_id: str) -> bool:
     return True
 
 
-def announce_next(room_id: str) -> int | None:
+def announce_next(room_id: str, tries: int = 0) -> int | None:
     """Deliver the room's next queued message, unless one is being delivered; or move the caller.
 
-    Any number of these may run at once: `rooms.claim_next` lets one through.
+    Any number of these may run at once: `rooms.claim_next` lets one through. The slot is a
+    short lease (`jobs.lease`) until Twilio has the message; a message whose claimer died is
+    found (`rooms.orphan`) and resent only if Twilio never fetched it. Twilio's 429 and 503 put
+    the message back at the head of the queue and try again later (`jobs.backoff`); a request
+    that may have been applied (other 5xx, timeout, dropped connection) is checked by
+    `check_delivery` before anything is resent.
 
     Args:
         room_id: the room (`CA…`, also the conference FriendlyName).
+        tries: tries so far that Twilio did not take (for the backoff).
 
     Returns:
         The id of the message handed to Twilio, or None if there was nothing to do.
-
-    Raises:
-        TwilioRestException: Twilio answered 429 or 5xx; the message is queued again and RQ retries.
-        requests.RequestException: Twilio could not be reached; likewise.
     """
     cfg = config()
     r = state(cfg)
@@ -120,25 +125,23 @@ def announce_next(room_id: str) -> int | None:
                                        and room["conference_sid"]):
         return None
     slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
-    # The slot's own expiry is a last resort, well past any message's watchdog.
-    message = rooms.claim_next(r, room_id, hold_seconds=2 * watchdog_seconds("say", max(SAY_LIMITS.values()), slack))
+    _recover(cfg, r, room_id)
+    message = rooms.claim_next(r, room_id, hold_seconds=LEASE_SECONDS)
     if message is None:
         return None
+    watchdog = watchdog_seconds(message["kind"], len(message["body"]), slack)
     # Armed before calling Twilio, so that even a worker killed mid-call cannot stall the room.
-    queue(cfg).enqueue_in(timedelta(seconds=watchdog_seconds(message["kind"], len(message["body"]), slack)),
-                          check_announcement, room_id, message["id"])
-    base = cfg["PUBLIC_BASE_URL"]
+    queue(cfg).enqueue_in(timedelta(seconds=watchdog), check_announcement, room_id, message["id"],
+                          message["speaking_at"])
+    client = twilio(cfg)
     try:
-        if room["mode"] == "call":
-            url = urls.absolute(base, urls.SPEAK, room_id=room_id, msg_id=message["id"])
-            twilio(cfg).calls(room_id).update(url=url, method="POST")
-        else:
-            url = urls.absolute(base, urls.ANNOUNCE, room_id=room_id, msg_id=message["id"])
-            twilio(cfg).conferences(room["conference_sid"]).update(announce_url=url, announce_method="POST")
+        with Lease(r, room_id, message["id"]):
+            _hand_over(cfg, client, room, message)
     except TwilioRestException as exc:
-        if exc.status == 429 or exc.status >= 500:
-            rooms.requeue(r, room_id, message["id"])
-            raise
+        if backoff.transient(exc) and backoff.applied_for_sure_not(exc):
+            return _try_later(cfg, r, room_id, message["id"], tries, retry_after(client), exc)
+        if backoff.transient(exc):
+            return _find_out(cfg, r, room_id, message["id"], tries, exc)
         log.warning("delivery of message %s in room %s (mode %s) refused: %s %s", message["id"], room_id, room["mode"], exc.code, exc.msg)
         if exc.code in CALL_OVER:  # the room's call is over: end it (which fails what was not spoken)
             end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]))
@@ -146,12 +149,87 @@ def announce_next(room_id: str) -> int | None:
         rooms.finish(r, room_id, message["id"], "failed", exc.code, reason(exc.code, exc.msg))
         enqueue_announce(queue(cfg), room_id)
         return None
-    except (RequestException, TwilioException):
-        rooms.requeue(r, room_id, message["id"])
-        raise
+    except (RequestException, TwilioException) as exc:
+        return _find_out(cfg, r, room_id, message["id"], tries, exc)
+    # Twilio has it: the slot is held until its end (`spoken`, `announcement-end`) or the watchdog.
+    rooms.hold_slot(r, room_id, message["id"], 2 * watchdog)
     log.info("delivering message %s in room %s (mode %s, ConferenceSid %s)", message["id"], room_id, room["mode"],
              room["conference_sid"] or "-")
     return message["id"]
+
+
+def _hand_over(cfg, client, room: dict, message: dict) -> None:
+    """Ask Twilio to speak `message`: redirect the lone caller's call, or announce into the conference."""
+    base, room_id = cfg["PUBLIC_BASE_URL"], room["id"]
+    if room["mode"] == "call":
+        url = urls.absolute(base, urls.SPEAK, room_id=room_id, msg_id=message["id"])
+        client.calls(room_id).update(url=url, method="POST")
+    else:
+        url = urls.absolute(base, urls.ANNOUNCE, room_id=room_id, msg_id=message["id"])
+        client.conferences(room["conference_sid"]).update(announce_url=url, announce_method="POST")
+
+
+def _try_later(cfg, r, room_id: str, msg_id: int, tries: int, retry_after_seconds: float | None,
+               exc: BaseException) -> None:
+    """Twilio did not take the message: put it back at the head of the queue and try again after a backoff."""
+    rooms.requeue(r, room_id, msg_id)
+    wait = backoff.delay(tries + 1, retry_after_seconds)
+    log.warning("room %s: Twilio did not take message %s (%s); trying again in %.1f s", room_id, msg_id, exc, wait)
+    queue(cfg).enqueue_in(timedelta(seconds=wait), announce_next, room_id, tries + 1)
+
+
+def _find_out(cfg, r, room_id: str, msg_id: int, tries: int, exc: BaseException) -> None:
+    """Twilio's answer was lost or ambiguous: keep the slot FETCH_GRACE seconds, then `check_delivery`."""
+    log.warning("room %s: Twilio's answer for message %s was lost (%s); checking whether it was fetched in %s s",
+                room_id, msg_id, type(exc).__name__, FETCH_GRACE)
+    rooms.hold_slot(r, room_id, msg_id, FETCH_GRACE + LEASE_SECONDS)
+    queue(cfg).enqueue_in(timedelta(seconds=FETCH_GRACE), check_delivery, room_id, msg_id, tries + 1)
+
+
+def _recover(cfg, r, room_id: str) -> None:
+    """If the job that claimed the room's message died, take its message back unless Twilio has it."""
+    message = rooms.orphan(r, room_id)
+    if message is None:
+        return
+    if message.get("fetched_at"):  # Twilio is speaking it: wait for its end, or the watchdog
+        slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
+        rooms.take_slot(r, room_id, str(message["id"]), watchdog_seconds(message["kind"], len(message["body"]), slack))
+        return
+    log.warning("room %s: the job delivering message %s died before Twilio fetched it; it goes again", room_id,
+                message["id"])
+    rooms.requeue(r, room_id, message["id"])
+
+
+def check_delivery(room_id: str, msg_id: int, tries: int = 1) -> bool:
+    """After a request whose answer was lost: resend the message only if Twilio never fetched it.
+
+    Twilio fetches the SPEAK or ANNOUNCE URL as soon as it applies the request, and only the
+    first fetch is spoken (`rooms.mark_fetched`), so the message is spoken at most once.
+
+    Args:
+        room_id: the room (`CA…`).
+        msg_id: the message whose request got no usable answer.
+        tries: tries so far (for the backoff).
+
+    Returns:
+        True if the message went back to the head of the queue (Twilio never had it).
+    """
+    cfg = config()
+    r = state(cfg)
+    message = rooms.get_message(r, room_id, msg_id)
+    if not message or message["state"] != "speaking":
+        return False
+    if message.get("fetched_at"):
+        slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
+        rooms.hold_slot(r, room_id, msg_id, 2 * watchdog_seconds(message["kind"], len(message["body"]), slack))
+        log.info("room %s: message %s was fetched by Twilio after all; not resent", room_id, msg_id)
+        return False
+    if not rooms.requeue(r, room_id, msg_id):
+        return False
+    wait = backoff.delay(tries)
+    log.info("room %s: Twilio never fetched message %s; it goes again in %.1f s", room_id, msg_id, wait)
+    queue(cfg).enqueue_in(timedelta(seconds=wait), announce_next, room_id, tries)
+    return True
 
 
 def _move_caller(cfg, r, room_id: str) -> None:
@@ -172,18 +250,21 @@ def _move_caller(cfg, r, room_id: str) -> None:
     log.info("room %s: the caller CallSid %s is moving into the conference", room_id, room_id)
 
 
-def check_announcement(room_id: str, msg_id: int) -> bool:
+def check_announcement(room_id: str, msg_id: int, speaking_at: str = "") -> bool:
     """Watchdog: give up on a message whose `announcement-end` never came, and move on.
 
     Args:
         room_id: the room (`CA…`).
         msg_id: the message that was handed to Twilio.
+        speaking_at: when it was claimed; a message claimed again since (sent again) has its own watchdog.
 
     Returns:
         True if the message was still speaking and is now failed.
     """
     cfg = config()
     r = state(cfg)
+    if speaking_at and (rooms.get_message(r, room_id, msg_id) or {}).get("speaking_at") != speaking_at:
+        return False
     if not rooms.finish(r, room_id, msg_id, "failed", "", "Twilio never confirmed that this message was played."):
         return False
     log.warning("no announcement-end for message %s in room %s; moving on", msg_id, room_id)

@@ -22,7 +22,8 @@ from twilio.base.exceptions import TwilioRestException
 
 from callchat import api_tokens, calls, numbers, rooms, status_callback, urls
 from callchat.twiml import CONFERENCE_EVENTS
-from jobs import CALL_EVENTS, config, queue, state, twilio
+from callchat.twilio_client import retry_after
+from jobs import CALL_EVENTS, backoff, config, queue, state, twilio
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +53,27 @@ def update_dial_entry(r, call: dict[str, Any], **fields: Any) -> None:
                                  **fields)
 
 
-def place_attempt(call_id: str, n: int) -> str | None:
+def place_attempt(call_id: str, n: int, tries: int = 0) -> str | None:
     """Place attempt `n` of a call: a fresh Twilio call from TWILIO_PHONE_NUMBER.
 
-    Safe to run twice: the attempt is claimed once in Redis before Twilio is asked.
+    Safe to run twice: the attempt is claimed once in Redis before Twilio is asked. When
+    Twilio answers 429 or 5xx, or does not answer (timeout, dropped connection), the same
+    attempt is tried again later (`jobs.backoff`) for as long as the call is pending; a
+    request that may have reached Twilio is first reconciled (`_placed_already`), so that
+    nobody is called twice for one attempt. Any other 4xx ends the attempt with Twilio's code.
 
     Args:
         call_id: the call (32 hex).
         n: the attempt number, from 1.
+        tries: requests already made for this attempt that got no usable answer (0 the first time).
 
     Returns:
         The attempt's CallSid (`CA…`), or None if it was not placed (already placed,
-        call over, hourly cap reached, or Twilio refused it).
+        call over, hourly cap reached, Twilio refused it, or it is to be tried again).
     """
     cfg = config()
     r = state(cfg)
-    claim = calls.claim_attempt(r, call_id, n)
+    claim = calls.claim_attempt(r, call_id, n) if tries == 0 else _still_placing(r, call_id, n)
     if claim != "ok":
         log.info("attempt %s of call %s not placed: %s", n, call_id, claim)
         return None
@@ -76,11 +82,55 @@ def place_attempt(call_id: str, n: int) -> str | None:
         calls.skip_attempt(r, call_id, n, "The room's call has ended.")
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up="the room's call ended")
         return None
-    if calls.count_destination(r, call["to"]) > int(cfg["DESTINATION_CALLS_PER_HOUR"]):
+    if tries == 0 and calls.count_destination(r, call["to"]) > int(cfg["DESTINATION_CALLS_PER_HOUR"]):
         calls.skip_attempt(r, call_id, n, f"{call['to']} was called too often this hour (DESTINATION_CALLS_PER_HOUR).")
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up="the hourly call limit was reached")
         return None
-    base = cfg["PUBLIC_BASE_URL"]
+    client = twilio(cfg)
+    try:
+        call_sid = _placed_already(cfg, r, call, n) if tries else None
+        if call_sid is None:
+            call_sid = _create(cfg, call, n)
+    except Exception as exc:  # noqa: BLE001 (sorted by backoff.transient; anything else is re-raised)
+        if backoff.transient(exc):
+            wait = backoff.delay(tries + 1, retry_after(client))
+            log.warning("attempt %s of call %s to %s: no usable answer from Twilio (%s); trying again in %.1f s",
+                        n, call_id, numbers.redact(call["to"]), _describe(exc), wait)
+            queue(cfg).enqueue_in(timedelta(seconds=wait), place_attempt, call_id, n, tries + 1)
+            return None
+        if not isinstance(exc, TwilioRestException):
+            raise
+        log.warning("Twilio refused attempt %s of call %s to %s: %s %s", n, call_id, numbers.redact(call["to"]), exc.code,
+                    numbers.redact_text(exc.msg))
+        calls.skip_attempt(r, call_id, n, exc.msg, exc.code or "")
+        after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
+        return None
+    calls.placed(r, call_id, n, call_sid)
+    update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="", call_sid_live=call_sid)
+    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id,
+             numbers.redact(call["to"]), call_sid)
+    return call_sid
+
+
+def _describe(exc: BaseException) -> str:
+    """A short account of a failed request: Twilio's status and code, or the network error's class."""
+    if isinstance(exc, TwilioRestException):
+        return f"HTTP {exc.status}, code {exc.code}"
+    return type(exc).__name__
+
+
+def _still_placing(r, call_id: str, n: int) -> str:
+    """For a retry of attempt `n`: `ok` if it is still being placed, else why not (`closed`, `taken`)."""
+    call = calls.get(r, call_id)
+    if call is None or call["outcome"] != "pending":
+        return "closed"
+    found = calls.attempt(r, call_id, n) or {}
+    return "ok" if found.get("status") == "placing" else "taken"
+
+
+def _create(cfg: dict[str, Any], call: dict[str, Any], n: int) -> str:
+    """Ask Twilio to place attempt `n` (a participant into the call's room, or a call with a message); its CallSid."""
+    base, call_id = cfg["PUBLIC_BASE_URL"], call["id"]
     common = {
         "from_": cfg["TWILIO_PHONE_NUMBER"], "to": call["to"], "timeout": call["ring_timeout"],
         "status_callback": urls.absolute(base, urls.ATTEMPT_STATUS, call_id=call_id, n=n),
@@ -88,28 +138,44 @@ def place_attempt(call_id: str, n: int) -> str | None:
     }
     if call["machine"] != "accept":
         common["machine_detection"] = "DetectMessageEnd" if call["machine"] == "leave_message" else "Enable"
-    try:
-        if call["room"]:
-            created = twilio(cfg).conferences(call["room"]).participants.create(
-                label=dial_entry(call_id), beep="false", end_conference_on_exit=False,
-                amd_status_callback=urls.absolute(base, urls.ATTEMPT_AMD, call_id=call_id, n=n),
-                conference_status_callback=urls.absolute(base, urls.CONFERENCE_STATUS),
-                conference_status_callback_event=CONFERENCE_EVENTS.split(), **common)
-        else:
-            created = twilio(cfg).calls.create(url=urls.absolute(base, urls.ATTEMPT_TWIML, call_id=call_id, n=n),
-                                               method="POST", **common)
-    except TwilioRestException as exc:
-        log.warning("Twilio refused attempt %s of call %s to %s: %s %s", n, call_id, numbers.redact(call["to"]), exc.code,
-                    numbers.redact_text(exc.msg))
-        calls.skip_attempt(r, call_id, n, exc.msg, exc.code or "")
-        after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
-        return None
-    call_sid = created.call_sid if call["room"] else created.sid  # a Participant, or a Call
-    calls.placed(r, call_id, n, call_sid)
-    update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="", call_sid_live=call_sid)
-    log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id,
-             numbers.redact(call["to"]), call_sid)
-    return call_sid
+    if call["room"]:
+        return twilio(cfg).conferences(call["room"]).participants.create(
+            label=dial_entry(call_id), beep="false", end_conference_on_exit=False,
+            amd_status_callback=urls.absolute(base, urls.ATTEMPT_AMD, call_id=call_id, n=n),
+            conference_status_callback=urls.absolute(base, urls.CONFERENCE_STATUS),
+            conference_status_callback_event=CONFERENCE_EVENTS.split(), **common).call_sid
+    return twilio(cfg).calls.create(url=urls.absolute(base, urls.ATTEMPT_TWIML, call_id=call_id, n=n),
+                                    method="POST", **common).sid
+
+
+#: Seconds of clock difference tolerated between callchat and Twilio when matching a call to an attempt.
+CLOCK_SKEW = 60
+
+
+def _placed_already(cfg: dict[str, Any], r, call: dict[str, Any], n: int) -> str | None:
+    """Find the Twilio call an earlier, unanswered request for attempt `n` may have placed.
+
+    Lists the calls from TWILIO_PHONE_NUMBER to the attempt's number
+    (twilio.com/docs/voice/api/call-resource#read-multiple-call-resources, `To`, `From`)
+    and takes one created since the attempt was requested that no other attempt of this
+    call owns.
+
+    Returns:
+        Its CallSid, or None if Twilio placed nothing for this attempt.
+
+    Raises:
+        TwilioRestException, requests.RequestException: the list itself failed (retried like the create).
+    """
+    attempt = calls.attempt(r, call["id"], n) or {}
+    since = float(attempt.get("requested_at") or 0) - CLOCK_SKEW
+    owned = {a.get("call_sid") for a in calls.attempts(r, call["id"])} - {None, ""}
+    for found in twilio(cfg).calls.list(to=call["to"], from_=cfg["TWILIO_PHONE_NUMBER"], limit=50):
+        created = found.date_created.timestamp() if found.date_created else 0
+        if created >= since and found.sid not in owned:
+            log.info("attempt %s of call %s: Twilio had placed it (CallSid %s) although its answer was lost",
+                     n, call["id"], found.sid)
+            return found.sid
+    return None
 
 
 def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unanswered: bool,

@@ -178,6 +178,35 @@ class SimulatorClient:
             body["seed"] = seed
         return self._request("POST", "/_sim/chaos", json=body)
 
+    def inject_fault(self, method: str, path: str, kind: str, times: int = 1,
+                     retry_after: int | None = None, seconds: float = 0.0) -> dict[str, Any]:
+        """Make the next ``times`` REST requests ``method path`` fail (``simulator.core.faults``).
+
+        Args:
+            method: e.g. ``"POST"``.
+            path: the route after ``/2010-04-01/Accounts/<AccountSid>/`` with ``*`` for a SID,
+                e.g. ``"Calls.json"``, ``"Calls/*.json"``, ``"Conferences/*.json"``.
+            kind: ``"429"``, ``"500"`` or ``"503"`` (not applied; Twilio's error body, and
+                ``Retry-After: retry_after`` if given); ``"delay"`` (applied, answered after
+                ``seconds`` real seconds); ``"drop-before"`` / ``"drop-after"`` (the connection
+                closes without an answer, before or after the request is applied).
+            times: how many matching requests, >= 1.
+
+        Returns:
+            The rule: ``{"method", "path", "kind", "times", "retry_after", "seconds", "fired"}``.
+        """
+        return self._request("POST", "/_sim/faults", json={
+            "method": method, "path": path, "kind": kind, "times": times, "retry_after": retry_after,
+            "seconds": seconds})
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Every fault rule, with how often it ``fired``."""
+        return self._request("GET", "/_sim/faults")
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule: the REST APIs answer normally again."""
+        self._request("DELETE", "/_sim/faults")
+
     def expect_calls(self, numbers: list[str] | None) -> dict[str, Any]:
         """Let the app call only ``numbers`` (E.164); None allows any. A call to any
         other number (Calls API, Participants API, <Dial>, Proxy) fails and shows up

@@ -34,6 +34,7 @@ class World:
         chaos: ``{"repeat", "shuffle", "seed", "random"}`` or None (``core.chaos``).
         held: Queue key -> callbacks chaos holds back.
         expected: Numbers the app may call; None: any.
+        faults: REST fault rules, oldest first (``core.faults``).
         in_flight: Work the ledger counts (``core.ledger``); ``activity`` bumps on
             every change (settle's quiet window).
         dead: True once reset away.
@@ -51,6 +52,7 @@ class World:
     chaos: dict[str, Any] | None = None
     held: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     expected: frozenset[str] | None = None
+    faults: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
     activity: int = 0
     dead: bool = False

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..core import ledger, timeline
+from ..core import faults, ledger, timeline
 from ..core.errors import ApiError
 from ..core.ids import is_e164
 from ..core.rest import kernel as _kernel
@@ -217,6 +217,42 @@ def set_chaos() -> Response:
         raise ApiError(20001, "seed must be an integer")
     with locked() as kernel:
         return jsonify(backend.set_chaos(kernel, repeat, shuffle, seed))
+
+
+@bp.get("/faults")
+def fault_rules() -> Response:
+    """Every REST fault rule, with ``times`` and how often it ``fired``."""
+    with locked() as kernel:
+        return jsonify(faults.view(kernel.world))
+
+
+@bp.post("/faults")
+def add_fault() -> Response:
+    """Body ``{"method", "path", "kind", "times"?, "retry_after"?, "seconds"?}``: add a REST fault
+    rule (see ``core.faults``); answers the rule."""
+    body = _body()
+    method, path, kind = body.get("method"), body.get("path"), body.get("kind")
+    times, retry_after = body.get("times", 1), body.get("retry_after")
+    if not isinstance(method, str) or not isinstance(path, str) or not path:
+        raise ApiError(20001, "method and path are required, e.g. POST and Calls/*.json")
+    if isinstance(times, bool) or not isinstance(times, int):
+        raise ApiError(20001, "times must be an integer >= 1")
+    if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int)):
+        raise ApiError(20001, "retry_after must be whole seconds >= 0")
+    seconds = _seconds(body, "seconds", 0)
+    with locked() as kernel:
+        try:
+            return jsonify(faults.add(kernel.world, method, path, str(kind), times, retry_after, seconds))
+        except ValueError as exc:
+            raise ApiError(20001, str(exc)) from None
+
+
+@bp.delete("/faults")
+def clear_faults() -> Response:
+    """Remove every REST fault rule."""
+    with locked() as kernel:
+        faults.clear(kernel.world)
+        return jsonify([])
 
 
 @bp.get("/expect")

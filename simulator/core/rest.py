@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from . import ledger, timeline
+from . import faults, ledger, timeline
 from .errors import ApiError, error_json, not_found
 from .formats import V2010
 from .kernel import Kernel
@@ -134,21 +134,37 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Twilio-shaped errors, the journal and in-flight counting for every REST path."""
+    """Twilio-shaped errors, the journal, in-flight counting and fault injection (``core.faults``)
+    for every REST path."""
     app.register_error_handler(ApiError, _api_error)
 
     @app.before_request
-    def _rest_begin() -> None:
-        if is_api(request.path):
-            request.get_data(cache=True)  # keep the raw body for the journal
-            g.sim_received_at = time.time()  # wall clock, for benchmarks
-            with locked() as found:
-                g.sim_world = found.world
-                ledger.begin(found, g.sim_world)
+    def _rest_begin() -> Response | tuple[Response, int, dict[str, str]] | None:
+        if not is_api(request.path):
+            return None
+        request.get_data(cache=True)  # keep the raw body for the journal
+        g.sim_received_at = time.time()  # wall clock, for benchmarks
+        with locked() as found:
+            g.sim_world = found.world
+            ledger.begin(found, g.sim_world)
+            g.sim_fault = faults.take(found, g.sim_world, request.method, request.path)
+        fault = g.sim_fault
+        if fault is None or fault["kind"] in ("delay", "drop-after"):
+            return None  # applied as usual; the answer is delayed or lost in `_rest_journal`
+        if fault["kind"] == "drop-before":
+            faults.drop_connection(request.environ)
+            return Response(status=204)  # never reaches the client
+        body, status, headers = faults.error_body(fault)
+        return jsonify(body), status, headers
 
     @app.after_request
     def _rest_journal(response: Response) -> Response:
         if is_api(request.path):
+            fault = g.get("sim_fault")
+            if fault and fault["kind"] == "delay":
+                time.sleep(fault["seconds"])  # real time: the client's timeout is real too
+            elif fault and fault["kind"] == "drop-after":
+                faults.drop_connection(request.environ)
             timeline.journal(kernel(), {
                 "method": request.method, "path": request.path,
                 "query": request.query_string.decode("utf-8", "replace"),
@@ -156,7 +172,8 @@ def init_app(app: Flask) -> None:
                 "body": request.get_data(as_text=True), "status": response.status_code,
                 "response_content_type": response.content_type,
                 "response_body": response.get_data(as_text=True),
-                "received_at": g.get("sim_received_at"), "responded_at": time.time()})
+                "received_at": g.get("sim_received_at"), "responded_at": time.time(),
+                "fault": fault["kind"] if fault else None})
         return response
 
     @app.teardown_request
