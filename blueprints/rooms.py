@@ -57,11 +57,9 @@ def state(room_id: str):
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
-        body = request.form.to_dict()
-    if not isinstance(body, dict):
-        abort(400, description="Send a JSON object.")
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if not isinstance(body, dict):  # None: not JSON, or JSON callchat refuses (request_limits.StrictJSONProvider)
+        abort(400, description="Send a JSON object (UTF-8, without lone surrogates or deep nesting).")
     return body
 
 

@@ -7,6 +7,7 @@ simulator calls its webhooks signed as Twilio would, and RQ jobs run in this pro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -27,7 +28,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from app import create_app
-from callchat import settings, users
+from callchat import audit, settings, users
 from callchat.devstack import free_port
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
@@ -105,6 +106,28 @@ def redis_client(redis_url) -> Iterator[Redis]:
     client.flushall()
     yield client
     client.flushall()
+
+
+def redis_contents(r, bookkeeping: bool = True) -> str:
+    """A digest of every key, its value and whether it expires: equal digests mean nothing changed.
+
+    With `bookkeeping=False`, what any request may change, refused or not, is left out: rate-limit
+    counters (Flask-Limiter's `LIMITS:` keys), an API token's last use, and `token-used` audit entries.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(r.keys("*")):
+        if not bookkeeping and (key.startswith("LIMITS:") or key.endswith(":recent") or key == audit.STREAM):
+            continue
+        value = r.dump(key) or b""
+        if not bookkeeping and key.startswith("apitoken:") and r.type(key) == "hash":
+            fields = sorted((k, v) for k, v in r.hgetall(key).items() if k != "last_used_at")
+            if not fields:  # API_TOKEN's record holds only its last use
+                continue
+            value = repr(fields).encode()
+        digest.update(key.encode() + value + str(r.ttl(key) > 0).encode())
+    if not bookkeeping:
+        digest.update(repr([f for _, f in r.xrange(audit.STREAM) if f.get("action") != "token-used"]).encode())
+    return digest.hexdigest()
 
 
 def client_signed_in_as(app, username: str = OPERATOR[0], generation: int = 0):
