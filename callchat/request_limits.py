@@ -3,15 +3,17 @@
 A body larger than MAX_CONTENT_LENGTH is refused with 413 before it is read into memory:
 Werkzeug checks `Content-Length` (flask.palletsprojects.com/en/stable/config/#MAX_CONTENT_LENGTH).
 A chunked body (RFC 9112 section 7.1) has none, and Werkzeug would quietly cut it at the limit
-(a form cut short would then be taken as whole), so `_bound_chunked_body` reads at most one
+(a form cut short would then be taken as whole), so `_check_body` reads at most one
 byte past the limit first and answers 413 when there is more. Forms are capped as well
 (MAX_FORM_MEMORY_SIZE, MAX_FORM_PARTS).
 
 JSON (RFC 8259) is parsed by `StrictJSONProvider`, which refuses what Python's parser
 accepts but nothing else can use: nesting deeper than `MAX_JSON_DEPTH` (Python would raise
 RecursionError, a 500) and lone surrogates such as `"\\ud800"` (RFC 8259 section 8.2: not
-valid Unicode; Redis's client cannot encode them as UTF-8, another 500). Refused JSON reads
-as no JSON at all, so every route answers its usual 400 for a missing body.
+valid Unicode; Redis's client cannot encode them as UTF-8, another 500). A JSON body must be
+an object, and only the blueprints in `JSON_BLUEPRINTS` take JSON: the others' forms
+(Flask-WTF reads a JSON body as form data, and fails on anything but an object of strings)
+answer 415 to it, so a route added later takes no JSON until it is listed here.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ MAX_FORM_MEMORY_SIZE = MAX_CONTENT_LENGTH
 MAX_FORM_PARTS = 200
 #: Deepest nesting of arrays and objects accepted in a JSON body (callchat's own bodies nest 1 deep).
 MAX_JSON_DEPTH = 32
+#: Blueprints whose routes take a JSON body (an object); every other route answers 415 to JSON.
+JSON_BLUEPRINTS = frozenset({"rooms", "api"})
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -86,22 +90,30 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def _bound_chunked_body() -> None:
-    """Flask `before_request`: read a chunked body up to one byte past the limit; 413 if it is longer.
+def _check_body() -> None:
+    """Flask `before_request`, before every other hook (none has read the body yet): bound and check the body.
 
-    What was read replaces the input, with its length as `Content-Length`, so nothing later
-    reads from the connection. Runs before every other hook (none has read the body yet).
+    A chunked body is read up to one byte past the limit; what was read replaces the input,
+    with its length as `Content-Length`, so nothing later reads from the connection. A JSON
+    body must go to a route of `JSON_BLUEPRINTS` and be an object (after `StrictJSONProvider`).
 
     Raises:
-        werkzeug.exceptions.RequestEntityTooLarge: the body is longer than MAX_CONTENT_LENGTH.
+        werkzeug.exceptions.RequestEntityTooLarge: the body is longer than MAX_CONTENT_LENGTH (413).
+        werkzeug.exceptions.UnsupportedMediaType: JSON sent to a route that takes forms (415).
+        werkzeug.exceptions.BadRequest: a JSON body that is not an object callchat accepts (400).
     """
     environ = request.environ
-    if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+    if not environ.get("CONTENT_LENGTH") and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        body = environ["wsgi.input"].read(MAX_CONTENT_LENGTH + 1)
+        if len(body) > MAX_CONTENT_LENGTH:
+            abort(413)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    if not request.is_json or request.endpoint is None or not request.content_length:
         return
-    body = environ["wsgi.input"].read(MAX_CONTENT_LENGTH + 1)
-    if len(body) > MAX_CONTENT_LENGTH:
-        abort(413)
-    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    if request.blueprint not in JSON_BLUEPRINTS:
+        abort(415, description="This address takes a form, not JSON.")
+    if not isinstance(request.get_json(silent=True), dict):
+        abort(400, description="Send a JSON object (UTF-8, without lone surrogates or deep nesting).")
 
 
 def init_app(app: Flask) -> None:
@@ -109,7 +121,7 @@ def init_app(app: Flask) -> None:
 
     Call it before any other `before_request` hook is registered.
     """
-    app.before_request(_bound_chunked_body)
+    app.before_request(_check_body)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_MEMORY_SIZE
     app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS

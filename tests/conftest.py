@@ -108,25 +108,34 @@ def redis_client(redis_url) -> Iterator[Redis]:
     client.flushall()
 
 
+#: Audit actions that record a refused attempt itself (a failed sign-in, a token's use): bookkeeping.
+REFUSAL_AUDIT = frozenset({"token-used", "signin-failed", "signin-limited"})
+
+
 def redis_contents(r, bookkeeping: bool = True) -> str:
     """A digest of every key, its value and whether it expires: equal digests mean nothing changed.
 
-    With `bookkeeping=False`, what any request may change, refused or not, is left out: rate-limit
-    counters (Flask-Limiter's `LIMITS:` keys), an API token's last use, and `token-used` audit entries.
+    With `bookkeeping=False`, what a refused request may rightly change is left out: rate-limit
+    counters (Flask-Limiter's `LIMITS:` keys), an API token's last use, and audit entries that
+    record the refusal itself (`REFUSAL_AUDIT`). Reads in two round trips (pipelined).
     """
+    keys = sorted(k for k in r.keys("*") if bookkeeping or not (k.startswith("LIMITS:") or k.endswith(":recent")))
+    with r.pipeline(transaction=False) as p:
+        for key in keys:
+            p.dump(key)
+            p.ttl(key)
+            p.type(key)
+        found = p.execute()
     digest = hashlib.sha256()
-    for key in sorted(r.keys("*")):
-        if not bookkeeping and (key.startswith("LIMITS:") or key.endswith(":recent") or key == audit.STREAM):
-            continue
-        value = r.dump(key) or b""
-        if not bookkeeping and key.startswith("apitoken:") and r.type(key) == "hash":
+    for key, value, ttl, kind in zip(keys, found[0::3], found[1::3], found[2::3]):
+        if not bookkeeping and key == audit.STREAM:
+            value = repr([f for _, f in r.xrange(key) if f.get("action") not in REFUSAL_AUDIT]).encode()
+        elif not bookkeeping and key.startswith("apitoken:") and kind == "hash":
             fields = sorted((k, v) for k, v in r.hgetall(key).items() if k != "last_used_at")
             if not fields:  # API_TOKEN's record holds only its last use
                 continue
             value = repr(fields).encode()
-        digest.update(key.encode() + value + str(r.ttl(key) > 0).encode())
-    if not bookkeeping:
-        digest.update(repr([f for _, f in r.xrange(audit.STREAM) if f.get("action") != "token-used"]).encode())
+        digest.update(key.encode() + (value or b"") + str(ttl > 0).encode())
     return digest.hexdigest()
 
 
