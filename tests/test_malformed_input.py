@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from callchat.request_limits import MAX_CONTENT_LENGTH
-from tests.conftest import API_TOKEN, CALLER, OWNER, TWILIO_NUMBER, redis_contents
+from tests.conftest import ADMIN, API_TOKEN, CALLER, OWNER, TWILIO_NUMBER, page_csrf, redis_contents
 
 DEEP = "[" * 30_000 + "]" * 30_000  # under the size limit, far over Python's recursion limit
 
@@ -134,3 +134,24 @@ def test_a_chunked_body_over_the_limit_is_cut_off_at_the_limit(stack):
         answer = conn.makefile("rb").readline()
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert redis_contents(stack.redis) == before
+
+
+def test_revoking_an_unknown_api_token_is_a_404(stack):
+    admin = stack.signed_in(*ADMIN)
+    csrf = page_csrf(admin.http.get(f"{stack.url}/admin/tokens").text)
+    answer = admin.http.post(f"{stack.url}/admin/tokens/{'0' * 16}/revoke", data={"csrf_token": csrf})
+    assert answer.status_code == 404
+    assert "There is no API token" in answer.text
+
+
+@pytest.mark.parametrize("body", ["3", '["a"]', '"text"', '{"name": 3}'])
+def test_json_to_a_form_is_a_415_and_json_that_is_not_an_object_a_400(stack, body):
+    admin = stack.signed_in(*ADMIN)
+    csrf = page_csrf(admin.http.get(f"{stack.url}/admin/tokens").text)
+    headers = {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json"}
+    form = admin.http.post(f"{stack.url}/admin/tokens", data=body, headers=headers)
+    assert form.status_code == 415
+    assert "form, not JSON" in form.json()["error"]
+    api = requests.post(f"{stack.url}/api/calls", data=body, timeout=10, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}"})
+    assert api.status_code == 400
