@@ -11,11 +11,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from redis import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import (access, doctor, logs, number_setup, rate_limits, redis_client, security, settings,
-                      token_commands, user_commands)
+from callchat import (access, doctor, logs, number_setup, rate_limits, redis_client, request_limits, security,
+                      settings, token_commands, user_commands)
 
 csrf = CSRFProtect()
 
@@ -70,6 +70,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                              socket_connect_timeout=2)
     app.task_queue = Queue(settings.QUEUE_NAME, connection=redis_client.connect(app.config, socket_connect_timeout=2))
 
+    request_limits.init_app(app)
     access.init_app(app)  # before CSRF: an anonymous request is sent to sign in, not told its token is missing
     csrf.init_app(app)
     security.init_app(app)
@@ -109,6 +110,10 @@ def _register_error_pages(app: Flask) -> None:
         if exc.response is not None:  # an exception that carries its own page (a refused sign-in's form)
             return exc.response
         return render(exc.code or 500, exc.name, exc.description or exc.name)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        return render(413, "Too large", request_limits.too_large_message())
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

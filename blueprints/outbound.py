@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from callchat import calls, urls
+from callchat import calls, twilio_params, urls
 from callchat.signatures import require_twilio_signature
 from jobs.announce import request_move
 from jobs.attempts import after_attempt, dial_entry, hang_up, update_dial_entry
@@ -36,7 +36,7 @@ def _timestamp() -> float | str:
     raw = request.form.get("Timestamp", "")
     try:
         return parsedate_to_datetime(raw).timestamp()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return ""
 
 
@@ -46,12 +46,10 @@ def attempt_status(call_id: str, n: int):
     form = request.form
     r = current_app.redis
     status = form.get("CallStatus", "")
-    try:
-        seq = int(form.get("SequenceNumber", "0"))
-    except ValueError:
-        seq = 0
+    seq = twilio_params.whole_number(form.get("SequenceNumber")) or 0
     when = _timestamp()
-    fields = {"call_sid": form.get("CallSid", ""), "sip_response_code": form.get("SipResponseCode", ""),
+    fields = {"call_sid": form.get("CallSid", ""),
+              "sip_response_code": twilio_params.whole_number(form.get("SipResponseCode")),
               "error_code": form.get("ErrorCode", ""), "answered_by": form.get("AnsweredBy", "")}
     if status == "in-progress":
         fields["answered_at"] = when

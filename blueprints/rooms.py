@@ -57,10 +57,8 @@ def state(room_id: str):
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
-        body = request.form.to_dict()
-    if not isinstance(body, dict):
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if not isinstance(body, dict):  # None: an empty JSON body (request_limits refuses any other non-object)
         abort(400, description="Send a JSON object.")
     return body
 

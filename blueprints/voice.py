@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from callchat import calls, numbers, rooms, twiml, urls
+from callchat import calls, numbers, rooms, twiml, twilio_params, urls
 from callchat.masking import builtin
 from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
@@ -51,8 +51,8 @@ def incoming():
     session. To any other number: open a room for it, dial the owner in, greet the caller and
     keep them on the line in the room's waiting loop."""
     call_sid = request.form.get("CallSid", "")
-    if not call_sid:
-        abort(400, description="CallSid is missing.")
+    if not twilio_params.is_sid(call_sid, "CA"):  # checked before anything is stored or queued under it
+        abort(400, description="CallSid is missing or is not a call's SID (CA and 32 hex digits).")
     cfg = current_app.config
     if cfg["MASKING_BACKEND"] == "builtin" and request.form.get("To") in builtin.pool(cfg):
         return _masked_call(call_sid, request.form.get("To", ""), request.form.get("From", ""))
@@ -164,7 +164,7 @@ def _announced_message_id(announce_url: str) -> int | None:
     """Return the message id in one of our AnnounceUrls, or None if it is not one."""
     try:
         endpoint, values = current_app.url_map.bind("callchat").match(urlsplit(announce_url).path, method="POST")
-    except HTTPException:
+    except (HTTPException, ValueError):  # ValueError: not a URL at all (e.g. "http://[")
         return None
     return values["msg_id"] if endpoint == "voice.announce" else None
 
@@ -201,7 +201,7 @@ def conference_status():
     elif event == "conference-end":
         end_room(r, current_app.task_queue, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
     elif event in ("participant-join", "participant-leave"):
-        _participant_event(room_id, event == "participant-join", form, int(seq) if seq.isdigit() else None)
+        _participant_event(room_id, event == "participant-join", form, twilio_params.whole_number(seq))
     return "", 204
 
 

@@ -53,9 +53,14 @@ def _attempt_key(call_id: str, n: int) -> str:
 
 
 def _ints(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The record with these fields as ints; a field that holds no number (a record from before
+    callbacks were checked) reads as None rather than failing every later read."""
     for name in names:
         if record.get(name) not in (None, ""):
-            record[name] = int(float(record[name]))
+            try:
+                record[name] = int(float(record[name]))
+            except (ValueError, OverflowError):
+                record[name] = None
     return record
 
 

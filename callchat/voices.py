@@ -71,13 +71,18 @@ def check_play(url: str) -> str:
         The URL with surrounding white space removed.
 
     Raises:
-        InvalidMessage: the URL is empty, not https, has no host, or is too long.
+        InvalidMessage: the URL is empty, not https, has no host (or a malformed one), holds spaces or
+            control characters, or is too long.
     """
     url = (url or "").strip()
     if not url:
         raise InvalidMessage("Give the https address of an audio file to play.")
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        full = parts.scheme == "https" and parts.hostname and (parts.port or 443)  # ValueError: malformed host/port
+    except ValueError:
+        full = False
+    if not full or any(char.isspace() or ord(char) < 32 for char in url):
         raise InvalidMessage("The audio address must be a full https:// URL, e.g. https://example.com/hello.mp3.")
     if len(url) > PLAY_URL_LIMIT:
         raise InvalidMessage(f"The audio address is longer than {PLAY_URL_LIMIT} characters.")

@@ -7,6 +7,7 @@ simulator calls its webhooks signed as Twilio would, and RQ jobs run in this pro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -28,7 +29,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from app import create_app
-from callchat import settings, users
+from callchat import audit, settings, users
 from callchat.devstack import free_port
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
@@ -172,6 +173,37 @@ def redis_client(redis_url) -> Iterator[Redis]:
     client.flushall()
     yield client
     client.flushall()
+
+
+#: Audit actions that record a refused attempt itself (a failed sign-in, a token's use): bookkeeping.
+REFUSAL_AUDIT = frozenset({"token-used", "signin-failed", "signin-limited"})
+
+
+def redis_contents(r, bookkeeping: bool = True) -> str:
+    """A digest of every key, its value and whether it expires: equal digests mean nothing changed.
+
+    With `bookkeeping=False`, what a refused request may rightly change is left out: rate-limit
+    counters (Flask-Limiter's `LIMITS:` keys), an API token's last use, and audit entries that
+    record the refusal itself (`REFUSAL_AUDIT`). Reads in two round trips (pipelined).
+    """
+    keys = sorted(k for k in r.keys("*") if bookkeeping or not (k.startswith("LIMITS:") or k.endswith(":recent")))
+    with r.pipeline(transaction=False) as p:
+        for key in keys:
+            p.dump(key)
+            p.ttl(key)
+            p.type(key)
+        found = p.execute()
+    digest = hashlib.sha256()
+    for key, value, ttl, kind in zip(keys, found[0::3], found[1::3], found[2::3]):
+        if not bookkeeping and key == audit.STREAM:
+            value = repr([f for _, f in r.xrange(key) if f.get("action") not in REFUSAL_AUDIT]).encode()
+        elif not bookkeeping and key.startswith("apitoken:") and kind == "hash":
+            fields = sorted((k, v) for k, v in r.hgetall(key).items() if k != "last_used_at")
+            if not fields:  # API_TOKEN's record holds only its last use
+                continue
+            value = repr(fields).encode()
+        digest.update(key.encode() + (value or b"") + str(ttl > 0).encode())
+    return digest.hexdigest()
 
 
 def client_signed_in_as(app, username: str = OPERATOR[0], generation: int = 0):

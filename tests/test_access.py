@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 
@@ -11,21 +10,13 @@ import pytest
 import requests
 
 from callchat import access, users
-from tests.conftest import ADMIN, CALLER, OPERATOR, ChatUser, page_csrf
+from tests.conftest import ADMIN, CALLER, OPERATOR, ChatUser, page_csrf, redis_contents
 
 #: Endpoints open to anyone, on purpose. A new route is closed unless it is added to `access.OPEN`,
 #: and this list must then be changed too, by someone who thought about it.
 EXPECTED_OPEN = {"static", "health.healthz", "auth.signin", "auth.link", "auth.invite", "auth.new_password"}
 #: Endpoints that answer with JSON or a live stream: 401 rather than a redirect to sign in.
 JSON_OR_STREAM = {"rooms.state", "rooms.room_events", "rooms.list_events"}
-
-
-def redis_contents(r) -> str:
-    """A digest of every key, its value and whether it expires: equal digests mean nothing changed."""
-    digest = hashlib.sha256()
-    for key in sorted(r.keys("*")):
-        digest.update(key.encode() + (r.dump(key) or b"") + str(r.ttl(key) > 0).encode())
-    return digest.hexdigest()
 
 
 def every_closed_route(app, room_id: str):

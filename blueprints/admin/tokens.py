@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template
+from flask import abort, current_app, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
