@@ -157,6 +157,24 @@ def stop_procfile_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, time
     os.killpg(proc.pid, signal.SIGKILL)
 
 
+#: Figures tests measured (e.g. the fuzz test's request count), printed at the end of every run.
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figure():
+    """A function taking one line, printed in a "figures" section at the end of the run (no `-s` needed)."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the figures tests reported (see `report_figure`)."""
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> Iterator[str]:
     """A redis-server for the whole session."""

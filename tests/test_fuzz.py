@@ -225,7 +225,7 @@ class RedisWrites:
         self.r.config_set("notify-keyspace-events", "")
 
 
-def test_every_route_answers_malformed_input_with_4xx_and_a_refusal_changes_nothing(stack):
+def test_every_route_answers_malformed_input_with_4xx_and_a_refusal_changes_nothing(stack, report_figure):
     rooms.create(stack.redis, ROOM, CALLER, "Polly.Mizuki", "ja-JP", 3600)
     rooms.add_message(stack.redis, ROOM, "say", "こんにちは", "Polly.Mizuki", "ja-JP")
     users.create(stack.redis, TARGET, "operator", "fuzzee-password-1", created_by="test_fuzz")
@@ -247,7 +247,7 @@ def test_every_route_answers_malformed_input_with_4xx_and_a_refusal_changes_noth
     finally:
         writes.close()
     total = sum(statuses.values())
-    print(f"\nfuzz: {total} requests over {len(fuzzer.rules)} routes, {len(server_errors)} × 5xx; "
+    report_figure(f"fuzz: {total} requests over {len(fuzzer.rules)} routes, {len(server_errors)} × 5xx; "
           f"statuses {dict(sorted(statuses.items()))}")
     assert total >= REQUESTS
     assert not server_errors, "\n".join(server_errors[:20])
