@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from callchat import calls, twilio_params, urls
 from callchat.signatures import require_twilio_signature
 from jobs.announce import request_move
-from jobs.attempts import after_attempt, dial_entry, hang_up, update_dial_entry
+from jobs.attempts import after_attempt, hang_up, update_dial_entry
 
 log = logging.getLogger(__name__)
 
