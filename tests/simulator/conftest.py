@@ -113,10 +113,15 @@ def app(app_under_test, sim):
 
 
 @pytest.fixture
-def sim(server):
+def sim(server, request):
+    """A client of the simulator, reset; afterwards the test module's `check_journal(client)` runs, if it has one
+    (checking every REST exchange of the test against Twilio's spec)."""
     client = SimulatorClient(server.url)
     client.reset()
-    return client
+    yield client
+    check_journal = getattr(request.module, "check_journal", None)
+    if check_journal is not None:
+        check_journal(client)
 
 
 @pytest.fixture

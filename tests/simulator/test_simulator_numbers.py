@@ -44,14 +44,6 @@ def check_journal(sim: SimulatorClient) -> None:
             api_v2010().validate_exchange(exchange)
 
 
-@pytest.fixture
-def sim(server):
-    client = SimulatorClient(server.url)
-    client.reset()
-    yield client
-    check_journal(client)
-
-
 def test_incoming_phone_numbers_lists_every_number_in_twilios_shape(sim, app, twilio):
     numbers = twilio.incoming_phone_numbers.list()
 

@@ -56,14 +56,6 @@ def check_journal(sim: SimulatorClient) -> int:
 
 
 @pytest.fixture
-def sim(server):
-    client = SimulatorClient(server.url)
-    client.reset()
-    yield client
-    check_journal(client)
-
-
-@pytest.fixture
 def twilio(server):
     return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=RebasedHttpClient(server.url))
 
