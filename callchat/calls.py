@@ -16,7 +16,7 @@ fresh Twilio call from TWILIO_PHONE_NUMBER, `retry_delay` seconds apart. Keys (t
                                    completed|busy|no-answer|failed|canceled|skipped), call_sid (CA…),
                                    scheduled_at, requested_at, created_at, answered_at, ended_at,
                                    answered_by, sip_response_code, error_code, error, seq, final
-    dest:{e164}:{hour}       str   attempts placed to a destination in one clock hour (TTL 2 h)
+    dest:{e164}              zset  attempts placed to a destination in the last hour (score: time; TTL 1 h)
 
 Keys live CALL_RETENTION_SECONDS after the outcome is decided (and at most that long
 plus the attempts' span before). Each attempt is claimed once (`claim_attempt`) and
@@ -255,20 +255,28 @@ def finish(r: Redis, call_id: str, outcome: str, reason: str, retention: int) ->
     return True
 
 
+#: The window of DESTINATION_CALLS_PER_HOUR, in seconds: the last hour, sliding (not the clock hour,
+#: which would let twice the cap through across its boundary).
+DESTINATION_WINDOW = 3600
+
+# Atomically: forget attempts older than the window, add this one (ARGV[3]), return the count.
+_COUNT_DESTINATION = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
 def count_destination(r: Redis, e164: str, now: float | None = None) -> int:
-    """Count one attempt to `e164` in the current clock hour; return the hour's count so far."""
-    hour = int((now or time.time()) // 3600)
-    k = f"dest:{e164}:{hour}"
-    with r.pipeline() as p:
-        p.incr(k)
-        p.expire(k, 7200)
-        count, _ = p.execute()
-    return int(count)
+    """Count one attempt to `e164` (E.164); return the attempts to it in the last hour, this one included."""
+    now = now or time.time()
+    return int(r.eval(_COUNT_DESTINATION, 1, f"dest:{e164}", now, DESTINATION_WINDOW, f"{now:.6f}:{secrets.token_hex(4)}"))
 
 
 def destination_count(r: Redis, e164: str, now: float | None = None) -> int:
-    """Return how many attempts went to `e164` in the current clock hour."""
-    return int(r.get(f"dest:{e164}:{int((now or time.time()) // 3600)}") or 0)
+    """Return how many attempts went to `e164` (E.164) in the last hour."""
+    return int(r.eval(_COUNT_DESTINATION, 1, f"dest:{e164}", now or time.time(), DESTINATION_WINDOW, ""))
 
 
 _TIMES = ("scheduled_at", "requested_at", "created_at", "answered_at", "ended_at", "next_attempt_at", "finished_at")
@@ -364,7 +372,7 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
             raise InvalidCall(str(exc)) from exc
     cap = int(cfg["DESTINATION_CALLS_PER_HOUR"])
     if destination_count(r, to) >= cap:
-        raise InvalidCall(f"{to} has already been called {cap} times this hour; try again later.", 429)
+        raise InvalidCall(f"{to} has already been called {cap} times in the last hour; try again later.", 429)
     return {
         "to": to, "say": say, "voice": voice, "language": language, "room": room,
         "max_attempts": _whole(body, "max_attempts", 3, 1, 10),

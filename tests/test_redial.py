@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from callchat import calls
 from tests.conftest import API_TOKEN, CALLER, POOL, TWILIO_NUMBER
 from tests.openapi_check import api_v2010
 
@@ -178,7 +179,7 @@ def test_the_hourly_cap_per_destination(stack, monkeypatch):
     record = stack.api("GET", f"/api/calls/{call_id}").json()
     assert record["outcome"] == "not reached" and "limit" in record["reason"]
     refused = stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "again"})
-    assert refused.status_code == 429 and "this hour" in refused.json()["error"]
+    assert refused.status_code == 429 and "in the last hour" in refused.json()["error"]
 
 
 @pytest.mark.parametrize("token, status", [(None, 401), ("wrong", 401)])
@@ -254,3 +255,13 @@ def test_no_redial_into_a_room_whose_call_has_ended(stack):
     record = stack.api("GET", f"/api/calls/{call_id}").json()
     assert record["outcome"] == "not reached" and "ended" in record["reason"]
     assert [c["status"] for c in stack.sim.conferences() if c["friendly_name"] == room_id] == ["completed"]
+
+
+def test_the_hourly_cap_counts_the_last_hour_not_the_clock_hour(redis_client):
+    """Two attempts a second before the clock hour turns still count a second after it (a clock-hour
+    window let twice the cap through across the boundary, and failed this test at 01:00:01)."""
+    boundary = 3600 * 500_000
+    for t in (boundary - 2, boundary - 1):
+        calls.count_destination(redis_client, "+819055550001", now=t)
+    assert calls.destination_count(redis_client, "+819055550001", now=boundary + 1) == 2
+    assert calls.destination_count(redis_client, "+819055550001", now=boundary + 3599) == 0
