@@ -162,9 +162,18 @@ FIGURES: list[str] = []
 
 
 @pytest.fixture
-def report_figure():
-    """A function taking one line, printed in a "figures" section at the end of the run (no `-s` needed)."""
-    return FIGURES.append
+def report_figure(request):
+    """A function taking one line, printed in a "figures" section at the end of the run (no `-s` needed).
+
+    The line travels in the test's report (`user_properties`), so it reaches the terminal from
+    pytest-xdist's workers too."""
+    return lambda line: request.node.user_properties.append(("figure", line))
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Collect the figures a test reported (see `report_figure`), once, from its call phase."""
+    if report.when == "call":
+        FIGURES.extend(value for name, value in report.user_properties if name == "figure")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
