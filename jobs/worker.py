@@ -15,17 +15,24 @@ horse ignores SIGTERM, so the job in flight finishes (callchat's jobs make one o
 requests of at most 10 s each); the worker then exits and its scheduler gives up its lock for
 the next worker. A job still running `SHUTDOWN_GRACE_SECONDS` after SIGTERM is interrupted and
 handed back: RQ retries it (`Retry`) on a worker that runs. This is RQ's `HerokuWorker`.
+
+A worker killed outright (SIGKILL, a crashed dyno) cannot give up its scheduler lock, which
+RQ keeps for 61 s; the next worker takes it over once it goes SCHEDULER_STALE_SECONDS without
+the dead scheduler's once-a-second refresh (`free_dead_scheduler_lock`), so scheduled jobs
+(redials, backoffs, `announce_next`'s follow-ups) resume within seconds of the restart.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from redis.exceptions import RedisError
 from requests.exceptions import RequestException
 from rq import Queue
 from rq.exceptions import ShutDownImminentException
+from rq.scheduler import RQScheduler
 from rq.worker import HerokuWorker
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
@@ -43,8 +50,21 @@ log = logging.getLogger(__name__)
 #: Seconds a job in flight may still run after SIGTERM before it is interrupted and handed back.
 SHUTDOWN_GRACE_SECONDS = 20
 #: How the Procfiles' worker runs (seconds): a worker that died is noticed after WORKER_TTL, and
-#: its scheduler lock (61 s) is retried every MAINTENANCE_INTERVAL, so redials resume within ~90 s.
+#: RQ's registries are cleaned every MAINTENANCE_INTERVAL.
 WORKER_TTL, MAINTENANCE_INTERVAL = 45, 30
+#: RQ's scheduler refreshes its lock to SCHEDULER_LOCK_SECONDS (its `interval`, 1 s, + 60) once a
+#: second (rq/scheduler.py, `heartbeat`); a lock not refreshed for SCHEDULER_STALE_SECONDS belongs
+#: to a scheduler that died with its worker (a killed dyno), and another worker takes it.
+SCHEDULER_LOCK_SECONDS, SCHEDULER_STALE_SECONDS = 61, 3
+#: Seconds between this worker's looks at a scheduler lock another worker holds.
+SCHEDULER_CHECK_SECONDS = 2
+
+# Atomically: delete a scheduler lock whose holder stopped refreshing it (ARGV[1]: PTTL below which it is stale).
+_FREE_DEAD_LOCK = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and ttl < tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def expected(exc: BaseException) -> bool:
@@ -56,10 +76,63 @@ def expected(exc: BaseException) -> bool:
         isinstance(exc, TwilioException) and not isinstance(exc, TwilioRestException))
 
 
+def free_dead_scheduler_lock(connection, queue_name: str) -> bool:
+    """Delete the queue's RQ scheduler lock if its holder has not refreshed it for SCHEDULER_STALE_SECONDS.
+
+    A worker killed with its scheduler (SIGKILL, a crashed dyno) leaves the lock for 61 s, and
+    with it every scheduled job (redials, backoffs, watchdogs); a live scheduler refreshes it
+    every second, and one that lost it to this simply stops scheduling (rq/scheduler.py, `heartbeat`).
+
+    Args:
+        connection: Redis client (RQ's connection).
+        queue_name: the queue, e.g. `settings.QUEUE_NAME`.
+
+    Returns:
+        True if a dead scheduler's lock was deleted (the caller may now take it).
+    """
+    stale_below_ms = (SCHEDULER_LOCK_SECONDS - SCHEDULER_STALE_SECONDS) * 1000
+    return bool(connection.eval(_FREE_DEAD_LOCK, 1, RQScheduler.get_locking_key(queue_name), stale_below_ms))
+
+
 class Worker(HerokuWorker):
-    """RQ's `HerokuWorker` with callchat's grace period and one-line logs for expected failures."""
+    """RQ's `HerokuWorker` with callchat's grace period, one-line logs for expected failures, and
+    the scheduler taken over within seconds when the worker that ran it died (`free_dead_scheduler_lock`)."""
 
     imminent_shutdown_delay = SHUTDOWN_GRACE_SECONDS
+    _scheduler_checked_at = 0.0
+
+    def _scheduling_elsewhere(self) -> bool:
+        """True if this worker runs with a scheduler but another worker holds the lock (never once stopping)."""
+        scheduler = getattr(self, "scheduler", None)
+        return (scheduler is not None and not getattr(self, "_stop_requested", False)
+                and not (scheduler._process and scheduler._process.is_alive()))
+
+    def _free_dead_scheduler_locks(self) -> None:
+        self._scheduler_checked_at = time.monotonic()
+        for name in self.queue_names():
+            if free_dead_scheduler_lock(self.connection, name):
+                self.log.warning("the scheduler of queue %s stopped (its worker died); this worker takes it over", name)
+
+    @property
+    def dequeue_timeout(self) -> int:  # noqa: D102 (rq's; shorter while another worker schedules)
+        return SCHEDULER_CHECK_SECONDS if self._scheduling_elsewhere() else super().dequeue_timeout
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:  # noqa: D102 (rq's, plus the scheduler check)
+        return super().should_run_maintenance_tasks or (
+            self._scheduling_elsewhere() and time.monotonic() - self._scheduler_checked_at >= SCHEDULER_CHECK_SECONDS)
+
+    def run_maintenance_tasks(self) -> None:  # noqa: D102 (rq's, plus the scheduler check)
+        if self._scheduling_elsewhere():
+            self._free_dead_scheduler_locks()
+        if super().should_run_maintenance_tasks:
+            super().run_maintenance_tasks()  # cleans the registries and, after the first run, takes a free lock
+        elif self._scheduling_elsewhere():
+            self.scheduler.acquire_locks(auto_start=True)
+
+    def _start_scheduler(self, *args, **kwargs) -> None:  # noqa: D102 (rq's, after the scheduler check)
+        self._free_dead_scheduler_locks()
+        super()._start_scheduler(*args, **kwargs)
 
     def handle_exception(self, job, *exc_info):  # noqa: D102 (rq's; see `expected`)
         if not expected(exc_info[1]):

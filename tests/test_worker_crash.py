@@ -11,8 +11,9 @@ CALLEE = "+819055556666"
 
 
 def test_redial_survives_a_killed_worker(stack, stack_config, tmp_path):
-    """Takes up to ~90 s: RQ's scheduler lock outlives a killed worker by 61 s, and a new worker
-    retries taking it at each maintenance run (--maintenance-interval 30 in the Procfile)."""
+    """RQ's scheduler lock outlives a killed worker by 61 s; the new worker takes it over once it
+    went SCHEDULER_STALE_SECONDS without a refresh (`jobs.worker.free_dead_scheduler_lock`), so the
+    redial happens seconds, not a minute, after the restart (this test took 66 s before that)."""
     stack.sim.phone(CALLEE).script(["no-answer", "answer"])
     created = stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "再送です", "retry_delay": 5, "machine": "accept"})
     call_id = created.json()["id"]
