@@ -439,6 +439,11 @@ def hold_slot(r: Redis, room_id: str, holder: str | int, hold_seconds: float) ->
                        "return 0", 1, key(room_id, ":speaking"), str(holder), int(hold_seconds * 1000)))
 
 
+def slot_left(r: Redis, room_id: str) -> float:
+    """Seconds the room's delivery slot stays held unless renewed (0.0 if it is free)."""
+    return max(r.pttl(key(room_id, ":speaking")), 0) / 1000
+
+
 def orphan(r: Redis, room_id: str) -> dict[str, Any] | None:
     """The message still `speaking` although nothing holds the slot: whoever claimed it died.
 

@@ -128,11 +128,15 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     _recover(cfg, r, room_id)
     message = rooms.claim_next(r, room_id, hold_seconds=LEASE_SECONDS)
     if message is None:
+        _look_again_after_lease(cfg, r, room_id)
         return None
     watchdog = watchdog_seconds(message["kind"], len(message["body"]), slack)
+    q = queue(cfg)
+    # If this job dies before Twilio has the message, its lease lapses and this later run finds the
+    # message (`_recover`): a killed worker delays the room by seconds. Otherwise it finds the slot held.
+    q.enqueue_in(timedelta(seconds=LEASE_SECONDS + 1), announce_next, room_id)
     # Armed before calling Twilio, so that even a worker killed mid-call cannot stall the room.
-    queue(cfg).enqueue_in(timedelta(seconds=watchdog), check_announcement, room_id, message["id"],
-                          message["speaking_at"])
+    q.enqueue_in(timedelta(seconds=watchdog), check_announcement, room_id, message["id"], message["speaking_at"])
     client = twilio(cfg)
     try:
         with Lease(r, room_id, message["id"]):
@@ -184,6 +188,13 @@ def _find_out(cfg, r, room_id: str, msg_id: int, tries: int, exc: BaseException)
                 room_id, msg_id, type(exc).__name__, FETCH_GRACE)
     rooms.hold_slot(r, room_id, msg_id, FETCH_GRACE + LEASE_SECONDS)
     queue(cfg).enqueue_in(timedelta(seconds=FETCH_GRACE), check_delivery, room_id, msg_id, tries + 1)
+
+
+def _look_again_after_lease(cfg, r, room_id: str) -> None:
+    """A job is handing a message to Twilio on a lease: run again once the lease would lapse, in case it died."""
+    left = rooms.slot_left(r, room_id)
+    if 0 < left <= LEASE_SECONDS:
+        queue(cfg).enqueue_in(timedelta(seconds=left + 1), announce_next, room_id)
 
 
 def _recover(cfg, r, room_id: str) -> None:
