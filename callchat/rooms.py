@@ -25,6 +25,7 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
                                    when its holder died: the slot lapsed while it was still speaking)
     room:{id}:seq            str   the last message id handed out
     room:{id}:nudged         str   set while a waiting loop's safety-net `announce_next` is recent
+    room:{id}:backoff        str   set while Twilio asked to wait (429/503): only the scheduled retry delivers
     room:{id}:clients        hash  client id (the page's per-message id) -> message id
     room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
                                    state (queued|speaking|spoken|failed), error_code, error,
@@ -47,7 +48,7 @@ from redis import Redis
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current")
+_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current", ":backoff")
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
@@ -437,6 +438,21 @@ def hold_slot(r: Redis, room_id: str, holder: str | int, hold_seconds: float) ->
     """
     return bool(r.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
                        "return 0", 1, key(room_id, ":speaking"), str(holder), int(hold_seconds * 1000)))
+
+
+def back_off(r: Redis, room_id: str, seconds: float) -> None:
+    """Twilio asked to wait (429, 503): for `seconds`, only the room's scheduled retry delivers (`backing_off`).
+
+    `seconds` <= 0 ends it (Twilio took a message again)."""
+    if seconds <= 0:
+        r.delete(key(room_id, ":backoff"))
+    else:
+        r.set(key(room_id, ":backoff"), 1, px=max(int(seconds * 1000), 1))
+
+
+def backing_off(r: Redis, room_id: str) -> bool:
+    """True while a retry is scheduled after Twilio asked to wait (`back_off`)."""
+    return bool(r.exists(key(room_id, ":backoff")))
 
 
 def slot_left(r: Redis, room_id: str) -> float:

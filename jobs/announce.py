@@ -124,19 +124,20 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     if room["mode"] != "call" and not (room["mode"] == "conference" and room["conference_started"]
                                        and room["conference_sid"]):
         return None
+    if not tries and rooms.backing_off(r, room_id):
+        return None  # Twilio asked to wait: the scheduled retry delivers, with its backoff
     slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
     _recover(cfg, r, room_id)
     message = rooms.claim_next(r, room_id, hold_seconds=LEASE_SECONDS)
     if message is None:
-        _look_again_after_lease(cfg, r, room_id)
+        follow_up(cfg, r, room_id)  # e.g. RQ's retry of a job killed right after its claim
         return None
     watchdog = watchdog_seconds(message["kind"], len(message["body"]), slack)
-    q = queue(cfg)
-    # If this job dies before Twilio has the message, its lease lapses and this later run finds the
-    # message (`_recover`): a killed worker delays the room by seconds. Otherwise it finds the slot held.
-    q.enqueue_in(timedelta(seconds=LEASE_SECONDS + 1), announce_next, room_id)
+    # If this job dies before Twilio has the message, its lease lapses and `check_claim` delivers it again.
+    _check_claim_in(cfg, room_id, message, LEASE_SECONDS + 1)
     # Armed before calling Twilio, so that even a worker killed mid-call cannot stall the room.
-    q.enqueue_in(timedelta(seconds=watchdog), check_announcement, room_id, message["id"], message["speaking_at"])
+    queue(cfg).enqueue_in(timedelta(seconds=watchdog), check_announcement, room_id, message["id"],
+                          message["speaking_at"])
     client = twilio(cfg)
     try:
         with Lease(r, room_id, message["id"]):
@@ -157,6 +158,8 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
         return _find_out(cfg, r, room_id, message["id"], tries, exc)
     # Twilio has it: the slot is held until its end (`spoken`, `announcement-end`) or the watchdog.
     rooms.hold_slot(r, room_id, message["id"], 2 * watchdog)
+    if tries:
+        rooms.back_off(r, room_id, 0)  # Twilio takes messages again: the next one needs no retry
     log.info("delivering message %s in room %s (mode %s, ConferenceSid %s)", message["id"], room_id, room["mode"],
              room["conference_sid"] or "-")
     return message["id"]
@@ -178,6 +181,7 @@ def _try_later(cfg, r, room_id: str, msg_id: int, tries: int, retry_after_second
     """Twilio did not take the message: put it back at the head of the queue and try again after a backoff."""
     rooms.requeue(r, room_id, msg_id)
     wait = backoff.delay(tries + 1, retry_after_seconds)
+    rooms.back_off(r, room_id, wait)  # one retry per room, not one per message typed meanwhile
     log.warning("room %s: Twilio did not take message %s (%s); trying again in %.1f s", room_id, msg_id, exc, wait)
     queue(cfg).enqueue_in(timedelta(seconds=wait), announce_next, room_id, tries + 1)
 
@@ -190,11 +194,70 @@ def _find_out(cfg, r, room_id: str, msg_id: int, tries: int, exc: BaseException)
     queue(cfg).enqueue_in(timedelta(seconds=FETCH_GRACE), check_delivery, room_id, msg_id, tries + 1)
 
 
-def _look_again_after_lease(cfg, r, room_id: str) -> None:
-    """A job is handing a message to Twilio on a lease: run again once the lease would lapse, in case it died."""
+def _check_claim_in(cfg, room_id: str, message: dict, seconds: float) -> None:
+    """Schedule `check_claim` for this claim of `message` (one job per claim: a repeat replaces it)."""
+    job_id = f"check-claim-{room_id}-{message['id']}-{message['speaking_at'].replace('.', '-')}"
+    queue(cfg).enqueue_in(timedelta(seconds=seconds), check_claim, room_id, message["id"], message["speaking_at"],
+                          job_id=job_id)
+
+
+def follow_up(cfg, r, room_id: str) -> bool:
+    """If the room's speaking message is on a claimer's lease (or on none), have `check_claim` look at it.
+
+    For a job that died between its claim and scheduling its own check (an RQ retry, a worker
+    starting after a crash, `follow_up_all`, run this). A message Twilio has is left alone.
+
+    Returns:
+        True if a check was scheduled.
+    """
+    msg_id = r.get(rooms.key(room_id, ":current"))
+    message = rooms.get_message(r, room_id, msg_id) if msg_id else None
     left = rooms.slot_left(r, room_id)
-    if 0 < left <= LEASE_SECONDS:
-        queue(cfg).enqueue_in(timedelta(seconds=left + 1), announce_next, room_id)
+    if not message or message["state"] != "speaking" or left > LEASE_SECONDS:
+        return False
+    _check_claim_in(cfg, room_id, message, left + 1)
+    return True
+
+
+def follow_up_all(cfg) -> int:
+    """At a worker's start: `follow_up` every live room, for claims whose worker died with it.
+
+    Returns:
+        How many rooms got a check.
+    """
+    r = state(cfg)
+    return sum(follow_up(cfg, r, room["id"]) for room in rooms.live(r))
+
+
+def check_claim(room_id: str, msg_id: int, speaking_at: str) -> bool:
+    """A claim's follow-up: if the job that claimed `msg_id` died before Twilio had it, deliver it again.
+
+    Runs LEASE_SECONDS + 1 after the claim. While the claimer's lease is renewed (its Twilio
+    request still running) it looks again when the lease would lapse; once the slot is free,
+    `announce_next` takes the message back (`_recover`: only if Twilio never fetched it).
+
+    Args:
+        room_id: the room (`CA…`).
+        msg_id: the claimed message.
+        speaking_at: when it was claimed (a message requeued or claimed again since is not this claim).
+
+    Returns:
+        True if the claimer was found dead and `announce_next` ran.
+    """
+    cfg = config()
+    r = state(cfg)
+    message = rooms.get_message(r, room_id, msg_id)
+    if not message or message["state"] != "speaking" or message["speaking_at"] != speaking_at:
+        return False  # finished, put back or claimed again: this claim is over
+    left = rooms.slot_left(r, room_id)
+    if left > LEASE_SECONDS:
+        return False  # Twilio has it: its end, or the watchdog, frees the room
+    if left > 0:
+        _check_claim_in(cfg, room_id, message, left + 1)
+        return False
+    log.warning("room %s: the job that claimed message %s stopped before Twilio had it", room_id, msg_id)
+    announce_next(room_id)
+    return True
 
 
 def _recover(cfg, r, room_id: str) -> None:

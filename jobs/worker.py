@@ -164,6 +164,7 @@ def main(burst: bool = False) -> None:
     except RedisError as exc:
         sys.exit(f"The worker cannot reach Redis at {redis_client.redacted(cfg['REDIS_URL'])}: "
                  f"{redis_client.redacted(str(exc))}")
+    jobs.announce.follow_up_all(cfg)  # messages claimed by a worker that died with the last one
     worker = Worker([Queue(settings.QUEUE_NAME, connection=connection)], connection=connection,
                     worker_ttl=WORKER_TTL, maintenance_interval=MAINTENANCE_INTERVAL,
                     default_result_ttl=0)  # return values are never read: finished jobs leave Redis at once

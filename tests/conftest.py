@@ -359,6 +359,33 @@ class Stack:
                 moved += 1
         return moved
 
+    def pass_time(self, seconds: float, *job_names: str) -> float:
+        """Let `seconds` of callchat's time pass for its scheduled `job_names` jobs, without waiting.
+
+        A virtual clock: the due `job_names` job soonest in that clock runs next, as if its wait
+        had passed (the clock jumps to its time), then the stack settles; jobs it schedules are
+        due their delay after that moment. Stops when none is due within `seconds`.
+
+        Returns:
+            The seconds that passed on the virtual clock (up to the last job run).
+        """
+        registry, offset, due = self.queue.scheduled_job_registry, 0.0, {}
+        start = time.time()
+        while True:
+            self.settle()
+            present = {job_id.decode(): score for job_id, score in
+                       self.queue.connection.zrange(registry.key, 0, -1, withscores=True)}
+            due = {job_id: due.get(job_id, score + offset) for job_id, score in present.items()}  # scheduled at `offset`
+            pending = [(due[job.id], job) for job in Job.fetch_many(list(present), connection=self.queue.connection)
+                       if job is not None and job.func_name.rsplit(".", 1)[-1] in job_names
+                       and due[job.id] <= start + seconds]
+            if not pending:
+                return max(0.0, time.time() + offset - start)
+            when, job = min(pending, key=lambda p: p[0])
+            offset += max(0.0, when - (time.time() + offset))
+            registry.remove(job)
+            self.queue.enqueue_job(job)
+
     def settle(self, timeout: float = 30, redials: bool = False) -> None:
         """Wait until the simulator has nothing in flight and no job is queued (never a fixed sleep).
 

@@ -2,9 +2,12 @@
 
 Each fault of issue 10 and its test:
 - 429 / 500 / 503 / dropped connection when placing a call: `test_a_failed_request_to_place_a_call_is_retried_once`
-- Twilio answering 503 for a long outage when placing a call: `test_a_call_placed_during_an_outage_is_redialed_per_max_attempts`
-- Twilio answering 503 for a long outage on announce: `test_an_outage_heals_without_anyone_typing`
-- Twilio answering late (request applied) on announce: `test_a_late_answer_is_spoken_exactly_once`
+- Twilio answering 503 for 60 s when placing a call: `test_a_call_placed_during_a_60_s_outage_is_redialed_per_max_attempts`
+- Twilio answering 503 for 60 s on announce: `test_a_60_s_outage_on_announce_heals_without_anyone_typing`
+  (60 s of callchat's own timers, on a virtual clock: `Stack.pass_time`)
+- Twilio answering late (request applied), on a lone caller's call or a conference's announce:
+  `test_a_late_answer_is_spoken_exactly_once`
+- a worker killed at 5 points of `announce_next`: tests/test_worker_kill.py
 - a job that died after claiming a message: `test_a_message_whose_job_died_is_spoken_once`
 """
 
@@ -14,7 +17,7 @@ import pytest
 
 from callchat import rooms
 from callchat.settings import DEFAULTS
-from tests.conftest import CALLER
+from tests.conftest import CALLER, OWNER
 
 CALLEE = "+819055556666"
 
@@ -46,43 +49,62 @@ def test_a_failed_request_to_place_a_call_is_retried_once(stack, kind):
     assert [h["text"] for h in stack.sim.phone(CALLEE).heard() if h["kind"] == "say"] == ["お知らせです"]
 
 
-def test_a_call_placed_during_an_outage_is_redialed_per_max_attempts(stack):
+#: Twilio's outage in these tests: every matching request answers 503 (Retry-After: 5) for 60 s.
+OUTAGE_SECONDS = 60
+
+
+def test_a_call_placed_during_a_60_s_outage_is_redialed_per_max_attempts(stack, report_figure):
     stack.sim.phone(CALLEE).script(["no-answer", "answer"])
-    stack.sim.inject_fault("POST", "Calls.json", "503", times=12, retry_after=5)
+    stack.sim.inject_fault("POST", "Calls.json", "503", times=1000, retry_after=5)
     created = stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "お知らせです", "machine": "accept",
                                                     "max_attempts": 3})
-    stack.settle(redials=True)
+    stack.pass_time(OUTAGE_SECONDS, "place_attempt")
+    tried = stack.sim.faults()[0]["fired"]
+    report_figure(f"60 s of 503 (Retry-After: 5) when placing a call: {tried} requests to Twilio")
+    assert 3 <= tried <= 12, "retried with backoff, honouring Retry-After"
+    assert stack.sim.phone(CALLEE).calls() == []
+    stack.sim.clear_faults()  # Twilio is back
+    stack.pass_time(3600, "place_attempt")
     record = stack.api("GET", f"/api/calls/{created.json()['id']}").json()
-    assert stack.sim.faults()[0]["fired"] == 12
     assert record["outcome"] == "reached"
     assert [a["status"] for a in record["attempts"]] == ["no-answer", "completed"]
     assert len(stack.sim.phone(CALLEE).calls()) == 2, "one call per attempt"
 
 
-def test_an_outage_heals_without_anyone_typing(stack):
+def test_a_60_s_outage_on_announce_heals_without_anyone_typing(stack, report_figure):
     room_id = stack.call_in()
     stack.user.open_room(room_id)
-    stack.sim.inject_fault("POST", "Calls/*.json", "503", times=12, retry_after=5)  # ~60 s of backoff
+    stack.sim.inject_fault("POST", "Calls/*.json", "503", times=1000, retry_after=5)
     for text in ("一つ目", "二つ目", "三つ目"):
         assert stack.user.say(room_id, text).status_code == 202
-    stack.settle()
+    stack.pass_time(OUTAGE_SECONDS, "announce_next", "check_delivery")
+    tried = stack.sim.faults()[0]["fired"]
+    report_figure(f"60 s of 503 (Retry-After: 5) on announce, 3 messages typed: {tried} requests to Twilio")
+    assert 3 <= tried <= 12, "retried with backoff, honouring Retry-After, once per room"
     assert announcements(stack) == []
-    let_time_pass(stack, "announce_next")
-    assert stack.sim.faults()[0]["fired"] == 12
+    assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["queued"] * 3
+    stack.sim.clear_faults()  # Twilio is back; nobody types
+    stack.pass_time(3600, "announce_next", "check_delivery")
     assert announcements(stack) == ["一つ目", "二つ目", "三つ目"]
     assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken"] * 3
     assert stack.sim.errors() == []
 
 
+@pytest.mark.parametrize("mode, route", [("call", "Calls/*.json"), ("conference", "Conferences/*.json")])
 @pytest.mark.parametrize("kind", ["delay", "drop-after", "500"])
-def test_a_late_answer_is_spoken_exactly_once(stack, monkeypatch, kind):
+def test_a_late_answer_is_spoken_exactly_once(stack, monkeypatch, kind, mode, route):
+    """A lone caller's call is redirected (Calls/…); in a conference the message is announced (Conferences/…)."""
     monkeypatch.setenv("TWILIO_TIMEOUT_SECONDS", "1")
+    if mode == "conference":  # the owner answers: the caller is moved into a conference
+        stack.app.config["OWNER_PHONE"] = OWNER
+        monkeypatch.setenv("OWNER_PHONE", OWNER)
     room_id = stack.call_in()
     stack.user.open_room(room_id)
+    assert stack.user.state(room_id)["room"]["mode"] == mode
     if kind == "500":  # Twilio applied it, yet answered 500: callchat cannot tell either
-        stack.sim.inject_fault("POST", "Calls/*.json", "drop-after")
+        stack.sim.inject_fault("POST", route, "drop-after")
     else:
-        stack.sim.inject_fault("POST", "Calls/*.json", kind, seconds=2)
+        stack.sim.inject_fault("POST", route, kind, seconds=2)
     stack.user.say(room_id, "一度だけ")
     stack.user.say(room_id, "次の言葉")
     stack.settle()

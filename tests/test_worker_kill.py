@@ -3,7 +3,7 @@
 The worker is the Procfile's (`jobs.worker.main`) with a crash injected at a named point
 (`tests/crash_worker.py`); after a dyno's death a new worker starts, as Heroku restarts a
 crashed dyno. bench/kill_matrix.py runs the same trials ten times each and prints how long
-each room waited.
+each room waited (`KILL_TRIALS`, `KILL_KINDS`: how the trials here are repeated and which kills).
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from callchat import rooms
 from callchat.devstack import wait_for
 from callchat.settings import DEFAULTS
 from tests.conftest import CALLER, start_procfile_worker, stop_procfile_worker
 from tests.crash_worker import POINTS
 
 TYPED = ["一つ目です", "二つ目です", "三つ目です"]
+#: Trials of each point and kill (bench/kill_matrix.py sets more), and the kills tried (tests/crash_worker.py).
+TRIALS = range(int(os.environ.get("KILL_TRIALS", "1")))
+KILLS = os.environ.get("KILL_KINDS", "horse,dyno").split(",")
 
 
 def announcements(stack) -> list[dict]:
@@ -35,10 +39,11 @@ def start_crash_worker(redis_url: str, point: str, kill: str, flag: Path, log: P
                             env=env, stdout=open(log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-@pytest.mark.parametrize("kill", ["horse", "dyno"])
+@pytest.mark.parametrize("trial", TRIALS)
+@pytest.mark.parametrize("kill", KILLS)
 @pytest.mark.parametrize("point", POINTS)
 def test_a_worker_killed_while_delivering_loses_nothing_and_repeats_nothing(stack, stack_config, tmp_path, point,
-                                                                             kill):
+                                                                             kill, trial, report_figure):
     room_id = stack.call_in()
     stack.user.open_room(room_id)
     if point == "in-flight":  # Twilio applies the request at once and answers 2 s later
@@ -49,7 +54,7 @@ def test_a_worker_killed_while_delivering_loses_nothing_and_repeats_nothing(stac
         for text in TYPED:
             assert stack.user.say(room_id, text).status_code == 202
         wait_for(flag.exists, 30, f"the worker to crash at {point}")
-        if kill == "dyno":
+        if kill != "horse":
             wait_for(lambda: workers[0].poll() is not None, 30, "the dead worker to be gone")
             workers.append(start_procfile_worker(stack_config["REDIS_URL"], log))  # Heroku restarts the dyno
         wait_for(lambda: all(m["state"] != "queued" and m["state"] != "speaking"
@@ -63,3 +68,6 @@ def test_a_worker_killed_while_delivering_loses_nothing_and_repeats_nothing(stac
     assert not [h for h in heard if h.get("interrupted")], "no message was cut short"
     assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken"] * 3
     assert stack.sim.errors() == []
+    # How long the room waited: from the crash until Twilio fetched the next message.
+    waited = float(rooms.get_message(stack.redis, room_id, 2)["fetched_at"]) - flag.stat().st_mtime
+    report_figure(f"kill at {point}, {kill}: the next message was fetched {waited:.2f} s after the crash")
