@@ -14,6 +14,10 @@ valid Unicode; Redis's client cannot encode them as UTF-8, another 500). A JSON 
 an object, and only the blueprints in `JSON_BLUEPRINTS` take JSON: the others' forms
 (Flask-WTF reads a JSON body as form data, and fails on anything but an object of strings)
 answer 415 to it, so a route added later takes no JSON until it is listed here.
+
+After a 413 the connection closes (`_close_after_refusal`): gunicorn would otherwise read and
+discard the rest of the body to keep the connection alive, which for 400 MB sent fast kept a
+gevent worker busy until its arbiter killed it, with every webhook and stream it held.
 """
 
 from __future__ import annotations
@@ -116,12 +120,27 @@ def _check_body() -> None:
         abort(400, description="Send a JSON object (UTF-8, without lone surrogates or deep nesting).")
 
 
+def _close_after_refusal(response):
+    """Flask `after_request`: after a 413, gunicorn closes the connection instead of reading the rest of the body.
+
+    gunicorn discards an unread body 1 KiB at a time before the next request on the connection
+    (`gunicorn.http.parser.Parser.finish_body`), and closes instead when the body is marked
+    `failed` (as its own reader does on a malformed body). The `Connection` header of a WSGI
+    answer is hop-by-hop, which gunicorn drops (PEP 3333), so this is the only way to say it.
+    """
+    body = request.environ.get("wsgi.input")
+    if response.status_code == 413 and type(body).__module__.startswith("gunicorn."):
+        body.failed = True
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Cap request bodies and forms on `app` (413 beyond them) and parse JSON with `StrictJSONProvider`.
 
     Call it before any other `before_request` hook is registered.
     """
     app.before_request(_check_body)
+    app.after_request(_close_after_refusal)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_MEMORY_SIZE
     app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS

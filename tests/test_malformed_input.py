@@ -12,7 +12,9 @@ import pytest
 import requests
 
 from callchat.request_limits import MAX_CONTENT_LENGTH
-from tests.conftest import ADMIN, API_TOKEN, CALLER, OWNER, TWILIO_NUMBER, page_csrf, redis_contents
+from callchat.devstack import free_port, wait_for
+from tests.conftest import (ADMIN, API_TOKEN, CALLER, OWNER, TWILIO_NUMBER, page_csrf, redis_contents,
+                            start_procfile, stop_procfile_worker)
 
 DEEP = "[" * 30_000 + "]" * 30_000  # under the size limit, far over Python's recursion limit
 
@@ -134,6 +136,30 @@ def test_a_chunked_body_over_the_limit_is_cut_off_at_the_limit(stack):
         answer = conn.makefile("rb").readline()
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert redis_contents(stack.redis) == before
+
+
+def test_after_a_413_gunicorn_closes_the_connection_instead_of_reading_the_rest(stack, tmp_path):
+    """Bug: gunicorn read and discarded the whole refused body, 1 KiB at a time, to keep the connection alive;
+    400 MB sent fast kept its gevent worker busy until the arbiter killed it (bench/big_body.py)."""
+    port = free_port()
+    web = start_procfile("web", {"PORT": str(port), "WEB_CONCURRENCY": "1"}, tmp_path / "web.log")
+    try:
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok, 30, "gunicorn")
+        total, sent = 64 * 1024 * 1024, 0
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall((f"POST /api/calls HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_TOKEN}\r\n"
+                          f"Content-Type: application/json\r\nContent-Length: {total}\r\n\r\n").encode())
+            try:
+                while sent < total:
+                    conn.sendall(b"a" * 65536)
+                    sent += 65536
+            except OSError:
+                pass  # the server answered and closed the connection
+            answer = conn.makefile("rb").readline()
+    finally:
+        stop_procfile_worker(web)
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert sent < total, "the connection closed after the answer; the rest of the body was never read"
 
 
 def test_revoking_an_unknown_api_token_is_a_404(stack):
