@@ -195,10 +195,8 @@ def _find_out(cfg, r, room_id: str, msg_id: int, tries: int, exc: BaseException)
 
 
 def _check_claim_in(cfg, room_id: str, message: dict, seconds: float) -> None:
-    """Schedule `check_claim` for this claim of `message` (one job per claim: a repeat replaces it)."""
-    job_id = f"check-claim-{room_id}-{message['id']}-{message['speaking_at'].replace('.', '-')}"
-    queue(cfg).enqueue_in(timedelta(seconds=seconds), check_claim, room_id, message["id"], message["speaking_at"],
-                          job_id=job_id)
+    """Schedule `check_claim` for this claim of `message` in `seconds` (a second one for a claim is harmless)."""
+    queue(cfg).enqueue_in(timedelta(seconds=seconds), check_claim, room_id, message["id"], message["speaking_at"])
 
 
 def follow_up(cfg, r, room_id: str) -> bool:

@@ -47,8 +47,8 @@ def crash() -> None:
     except FileExistsError:
         return
     kill = os.environ["CRASH_KILL"]
-    if kill in ("group", "dyno"):
-        os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)  # the worker that forked this work horse
+    if kill in ("group", "dyno"):  # the worker's group (it leads it: started in a session of its own)
+        os.killpg(int(os.environ["CRASH_WORKER_PID"]), signal.SIGKILL)
     if kill in ("horse", "dyno"):
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -98,5 +98,6 @@ def install(point: str) -> None:
 if __name__ == "__main__":
     if os.environ.get("CRASH_KILL") not in KILLS:
         raise SystemExit(f"CRASH_KILL must be one of {', '.join(KILLS)}")
+    os.environ["CRASH_WORKER_PID"] = str(os.getpid())  # its work horses inherit it
     install(os.environ["CRASH_AT"])
     worker.main()
