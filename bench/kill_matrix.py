@@ -16,12 +16,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, Table, machine, median, save  # noqa: E402
+from bench.common import RESULTS, ROOT, Table, machine, median, save  # noqa: E402
 from tests.crash_worker import KILLS, POINTS  # noqa: E402
 
 FIGURE = re.compile(r"kill at (\S+), (\S+): the next message was fetched (\S+) s after the crash")
@@ -33,7 +34,9 @@ def main() -> None:
     parser.add_argument("--kills", nargs="+", choices=KILLS, default=list(KILLS))
     args = parser.parse_args()
     print("kill matrix: " + "; ".join(f"{k} {v}" for k, v in machine().items()), flush=True)
-    env = dict(os.environ, KILL_TRIALS=str(args.trials), KILL_KINDS=",".join(args.kills))
+    logs = RESULTS / f"kill_matrix-{time.strftime('%Y%m%d-%H%M%S')}"
+    logs.mkdir(parents=True)
+    env = dict(os.environ, KILL_TRIALS=str(args.trials), KILL_KINDS=",".join(args.kills), KILL_LOGS=str(logs))
     run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_worker_kill.py", "-q", "-p", "no:cacheprovider"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     waits: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -50,8 +53,10 @@ def main() -> None:
             table.add(f"{point}, {kill}", f"{len(got)}/{args.trials} passed" + (f" ({failed[point, kill]} failed)"
                                                                                  if failed[point, kill] else ""),
                       note=f"room waited median {median(got):.1f} s, max {max(got):.1f} s" if got else "")
+    (logs / "pytest.txt").write_text(run.stdout + run.stderr)
     print(table.render())
     print(run.stdout.strip().splitlines()[-1])
+    print(f"each trial's worker log, and pytest's output: {logs}")
     save("kill_matrix", table.render(), {f"{p},{k}": v for (p, k), v in waits.items()})
 
 

@@ -63,6 +63,8 @@ def test_a_worker_killed_while_delivering_loses_nothing_and_repeats_nothing(stac
     finally:
         for worker in workers:
             stop_procfile_worker(worker)
+        if os.environ.get("KILL_LOGS"):  # bench/kill_matrix.py keeps every trial's worker log
+            Path(os.environ["KILL_LOGS"], f"{point}-{kill}-{trial}.log").write_text(log.read_text())
     heard = announcements(stack)
     assert [h["text"] for h in heard] == TYPED, log.read_text()[-3000:]
     assert not [h for h in heard if h.get("interrupted")], "no message was cut short"
