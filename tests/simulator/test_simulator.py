@@ -359,6 +359,7 @@ def test_redirect_and_kick_take_calls_out_of_the_conference(sim, app, twilio):
         (first, "participant_updated_via_api"), (second, "participant_updated_via_api")}
     end = app.params("/conference-events", "conference-end")[0]
     assert end["ReasonConferenceEnded"] in ("last-participant-left", "last-participant-kicked")
-    assert {e["type"] for e in sim.timeline(conference="room-1")} == {
-        "conference", "webhook", "heard"}  # heard: the first one's hold music
+    # heard: the first one's hold music, if the second joined after it began (the two calls race)
+    assert {"conference", "webhook"} <= {e["type"] for e in sim.timeline(conference="room-1")} <= {
+        "conference", "webhook", "heard"}
     assert {"status", "webhook", "heard"} <= {e["type"] for e in sim.timeline(call_sid=first)}
