@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from email.utils import parsedate_to_datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from callchat import calls, twilio_params, urls
+from callchat import calls, rooms, twilio_params, twiml, urls
 from callchat.signatures import require_twilio_signature
 from jobs.announce import request_move
 from jobs.attempts import after_attempt, hang_up, update_dial_entry
+from jobs.rooms import end_room, schedule_check
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def attempt_status(call_id: str, n: int):
                       reached="reached (voicemail)" if is_machine(answered_by) else "reached")
         if call["room"]:
             update_dial_entry(r, call, status="left", next_try_at="")
+        if call.get("opened_room") == form.get("CallSid"):  # the chat room's call is over
+            end_room(r, current_app.task_queue, call["opened_room"], int(current_app.config["ROOM_RETENTION_SECONDS"]))
     else:
         after_attempt(r, current_app.task_queue, current_app.config, call_id, n, unanswered=True)
     return "", 204
@@ -91,9 +94,30 @@ def attempt_twiml(call_id: str, n: int):
     response = VoiceResponse()
     if call is None or call["outcome"] == "cancelled" or (is_machine(answered_by) and call["machine"] == "retry"):
         response.hangup()
+    elif call.get("chat"):
+        return _open_chat_room(call, request.form.get("CallSid", ""))
     else:
         response.say(call["say"], voice=call["voice"], language=call["language"])
     return Response(str(response), mimetype="text/xml")
+
+
+def _open_chat_room(call: dict, call_sid: str) -> Response:
+    """A `chat` call was answered: open a room for it, as for a caller, and tell the person what this call is.
+
+    Returns:
+        TwiML: CONNECT_NOTICE, then the room's waiting loop (`twiml.answer`), where typed messages reach them.
+    """
+    if not twilio_params.is_sid(call_sid, "CA"):
+        abort(400, description="CallSid is missing or is not a call's SID (CA and 32 hex digits).")
+    cfg, r = current_app.config, current_app.redis
+    if rooms.create(r, call_sid, call["to"], call["voice"], call["language"], cfg["ROOM_MAX_SECONDS"],
+                    direction="outgoing"):
+        calls.open_room(r, call["id"], call_sid)
+        schedule_check(current_app.task_queue, call_sid)
+        log.info("call %s: CallSid %s answered; room opened", call["id"], call_sid)
+    wait_url = urls.absolute(cfg["PUBLIC_BASE_URL"] or request.host_url.rstrip("/"), urls.WAIT, room_id=call_sid)
+    return Response(str(twiml.answer(cfg["CONNECT_NOTICE"], call["voice"], call["language"], wait_url)),
+                    mimetype="text/xml")
 
 
 @bp.post(urls.ATTEMPT_AMD)

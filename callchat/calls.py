@@ -5,6 +5,8 @@ fresh Twilio call from TWILIO_PHONE_NUMBER, `retry_delay` seconds apart. Keys (t
 `{id}` hash tag keeps a call's keys in one Redis Cluster slot):
 
     call:{id}                hash  id (32 hex), to (E.164), say, voice, language, room (CA… or ""),
+                                   chat ("1": an answered attempt opens a chat room, its id the
+                                   attempt's CallSid, in opened_room; else ""), opened_room (CA… or ""),
                                    max_attempts, retry_delay (s), ring_timeout (s),
                                    machine (retry|leave_message|accept), status_callback (URL or ""),
                                    api_token (the id of the API token that placed it; "" or absent:
@@ -206,6 +208,12 @@ def record_status(r: Redis, call_id: str, n: int, status: str, seq: int, **field
     return r.eval(_STATUS, 1, _attempt_key(call_id, n), *args)
 
 
+def open_room(r: Redis, call_id: str, room_id: str) -> bool:
+    """Record the chat room a `chat` call's answered attempt opened (`CA…`, its CallSid); True the first time."""
+    return bool(r.eval("if redis.call('HGET', KEYS[1], 'opened_room') ~= '' then return 0 end "
+                       "redis.call('HSET', KEYS[1], 'opened_room', ARGV[1]) return 1", 1, key(call_id), room_id))
+
+
 def set_answered_by(r: Redis, call_id: str, n: int, answered_by: str) -> None:
     """Record AMD's AnsweredBy (human, machine_start, machine_end_beep, …, fax, unknown) on an attempt."""
     if r.exists(_attempt_key(call_id, n)):
@@ -324,8 +332,9 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
 
     Args:
         r: Redis client (decoded), to check the room and the hourly cap.
-        body: `{"to", "say", "language", "voice", "room", "max_attempts", "retry_delay",
-            "ring_timeout", "machine", "status_callback"}`; only `to`, and `say` or `room`, are required.
+        body: `{"to", "say", "chat", "language", "voice", "room", "max_attempts", "retry_delay",
+            "ring_timeout", "machine", "status_callback"}`; only `to`, and `say`, `room` or `"chat": true`,
+            are required (`chat`: the person answering gets a chat room of their own, as a caller would).
         cfg: settings (DEFAULT_REGION, ALLOWED_COUNTRIES, TWILIO_PHONE_NUMBER, PROXY_NUMBERS, SAY_VOICE,
             SAY_LANGUAGE, DESTINATION_CALLS_PER_HOUR, STATUS_CALLBACK_ALLOW_PRIVATE).
 
@@ -347,7 +356,11 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
     room = str(body.get("room") or "")
     voice = str(body.get("voice") or cfg["SAY_VOICE"])
     language = str(body.get("language") or cfg["SAY_LANGUAGE"])
-    say = ""
+    say, chat = "", body.get("chat", False)
+    if not isinstance(chat, bool):
+        raise InvalidCall("'chat' must be true or false.")
+    if chat and room:
+        raise InvalidCall("'chat' opens a room of its own: leave out 'room'.")
     if room:
         found = rooms.get(r, room)
         if found is None:
@@ -356,7 +369,7 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
             raise InvalidCall("That call has ended; nobody can be called into it.", 409)
         if to == found["caller"]:
             raise InvalidCall(f"{to} is the caller's own number: they are already on this call.", 409)
-    else:
+    elif not chat:
         try:
             say = check_say(str(body.get("say", "")), voice)
         except InvalidMessage as exc:
@@ -375,6 +388,7 @@ def validate(r: Redis, body: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
         raise InvalidCall(f"{to} has already been called {cap} times in the last hour; try again later.", 429)
     return {
         "to": to, "say": say, "voice": voice, "language": language, "room": room,
+        "chat": "1" if chat else "", "opened_room": "",
         "max_attempts": _whole(body, "max_attempts", 3, 1, 10),
         "retry_delay": _whole(body, "retry_delay", 60, 0, 3600),
         "ring_timeout": _whole(body, "ring_timeout", 20, 5, 600),

@@ -8,7 +8,8 @@ the caller's call is sent into the Twilio conference whose FriendlyName is the r
 `conference` when the caller's `participant-join` arrives (design.md, "Speaking into a
 live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster slot):
 
-    room:{id}                hash  id, caller (E.164), call_sid, conference_sid (CF…),
+    room:{id}                hash  id, caller (E.164: who called, or who was called), direction
+                                   (incoming|outgoing), call_sid, conference_sid (CF…),
                                    status (waiting|live|ended), mode (call|moving|joining|conference),
                                    conference_started ("" or "1"), voice, language,
                                    created_at, ended_at (epoch seconds)
@@ -90,21 +91,24 @@ return 1
 """
 
 
-def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int) -> bool:
-    """Open a room for an incoming call, unless it exists (Twilio may repeat a webhook).
+def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int,
+           direction: str = "incoming") -> bool:
+    """Open a room for a call, unless it exists (Twilio may repeat a webhook).
 
     Args:
         r: a Redis client with `decode_responses=True`.
         room_id: the call's CallSid (`CA…`).
-        caller: the caller's number (E.164 or `client:…`).
+        caller: the other party's number (E.164 or `client:…`): who called, or who was called.
         voice, language: the room's `<Say>` defaults, e.g. `Polly.Mizuki`, `ja-JP`.
         ttl: seconds the room's keys live at most (ROOM_MAX_SECONDS).
+        direction: `incoming` (they called the Twilio number) or `outgoing` (a typist called them).
 
     Returns:
         True if the room was created, False if it already existed.
     """
     now = time.time()
-    fields = {"id": room_id, "caller": caller, "call_sid": room_id, "conference_sid": "", "status": "waiting",
+    fields = {"id": room_id, "caller": caller, "direction": direction, "call_sid": room_id, "conference_sid": "",
+              "status": "waiting",
               "mode": "call", "conference_started": "", "voice": voice, "language": language, "created_at": now, "ended_at": ""}
     args = [ttl] + [item for pair in fields.items() for item in pair]
     # One step, so that no reader ever sees half a room.

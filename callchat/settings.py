@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "SAY_LANGUAGE": "ja-JP",
     "SAY_VOICE": "Polly.Mizuki",
     "GREETING": "お電話ありがとうございます。担当者が文字で応答します。少々お待ちください。",
+    "CONNECT_NOTICE": "この通話では、入力した文字を読み上げてお伝えします。入力しますので、少々お待ちください。",
     "ROOM_RETENTION_SECONDS": 3600,
     "ROOM_MAX_SECONDS": 86400,
     "ANNOUNCE_WATCHDOG_SECONDS": 30,

@@ -1,0 +1,64 @@
+"""Calls started from callchat that open a chat room: the person called is typed to as a caller would be."""
+
+from __future__ import annotations
+
+import pytest
+
+from callchat.settings import DEFAULTS
+from tests.openapi_check import api_v2010
+
+CALLEE = "+819055556666"
+
+
+@pytest.fixture(autouse=True)
+def every_exchange_meets_twilios_spec(stack):
+    """After each test, every REST request callchat sent (and every answer) validates against Twilio's spec."""
+    yield
+    for exchange in stack.sim.requests():
+        api_v2010().validate_exchange(exchange)
+
+
+def said(stack, number):
+    return [h["text"] for h in stack.sim.phone(number).heard() if h["kind"] == "say"]
+
+
+def test_an_outgoing_chat_call_is_redialed_then_hears_the_notice_and_what_is_typed(stack):
+    stack.sim.phone(CALLEE).script(["no-answer", "answer"])
+    created = stack.api("POST", "/api/calls", json={"to": CALLEE, "chat": True, "retry_delay": 5, "machine": "accept"})
+    assert created.status_code == 202, created.text
+    stack.settle(redials=True)
+    record = stack.api("GET", f"/api/calls/{created.json()['id']}").json()
+    assert [a["status"] for a in record["attempts"]] == ["no-answer", "in-progress"]
+    room_id = record["opened_room"]
+    assert room_id == record["attempts"][1]["call_sid"]
+    assert said(stack, CALLEE) == [DEFAULTS["CONNECT_NOTICE"]]
+
+    stack.user.open_room(room_id)
+    state = stack.user.state(room_id)
+    assert (state["room"]["status"], state["room"]["direction"], state["room"]["caller"]) == ("live", "outgoing", CALLEE)
+    for text in ("こんにちは", "お元気ですか", "また電話します"):
+        assert stack.user.say(room_id, text).status_code == 202
+    stack.settle()
+    assert said(stack, CALLEE) == [DEFAULTS["CONNECT_NOTICE"], "こんにちは", "お元気ですか", "また電話します"]
+    assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken"] * 3
+
+    stack.sim.hang_up(room_id)
+    stack.settle()
+    assert stack.user.state(room_id)["room"]["status"] == "ended"
+    assert stack.api("GET", f"/api/calls/{created.json()['id']}").json()["outcome"] == "reached"
+
+
+def test_a_voicemail_is_not_a_chat_room_and_is_redialed(stack):
+    stack.sim.phone(CALLEE).script(["machine", "answer"])
+    created = stack.api("POST", "/api/calls", json={"to": CALLEE, "chat": True, "retry_delay": 5})
+    stack.settle(redials=True)
+    record = stack.api("GET", f"/api/calls/{created.json()['id']}").json()
+    assert [a["answered_by"] for a in record["attempts"]][0].startswith("machine")
+    assert record["opened_room"] == record["attempts"][-1]["call_sid"]
+    assert said(stack, CALLEE)[-1] == DEFAULTS["CONNECT_NOTICE"]
+
+
+@pytest.mark.parametrize("body, problem", [({"chat": "yes"}, "'chat'"), ({"chat": True, "room": "CA" + "0" * 32}, "'room'")])
+def test_a_malformed_chat_call_names_the_problem(stack, body, problem):
+    answer = stack.api("POST", "/api/calls", json={"to": CALLEE, **body})
+    assert answer.status_code == 400 and problem in answer.json()["error"]
