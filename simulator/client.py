@@ -379,6 +379,7 @@ class PhoneHandle:
         return self.client._request("POST", self._path + "/menu", json=body)
 
     def calls(self) -> list[dict[str, Any]]:
-        """Its calls, oldest first: call_sid, direction ("incoming"/"outgoing"),
+        """Its calls, oldest first: call_sid, direction ("incoming"/"outgoing"), on_call
+        (False for a <Dial> leg showing its number as caller ID: it cannot speak there),
         twilio_direction, from, to, status, created_at, answered_at, ended_at, conference."""
         return self.state()["calls"]

@@ -100,17 +100,17 @@ def current_call(world: World, found: Phone, call_sid: str | None = None) -> Cal
             21220 (HTTP 409) if the call is not in progress, or the phone has no call
             in progress, or several and ``call_sid`` was not given.
     """
+    mine = [world.calls[sid] for sid in found.call_sids
+            if backend.on_call(world.calls[sid], found.number)]
     if call_sid is not None:
-        if call_sid not in found.call_sids:
+        mine = [call for call in mine if call.sid == call_sid]
+        if not mine:
             raise not_found(f"/_sim/phones/{found.number}/calls/{call_sid}")
-        live = [world.calls[call_sid]]
-    else:
-        live = [world.calls[sid] for sid in found.call_sids]
-    live = [call for call in live if call.status == "in-progress"]
+    live = [call for call in mine if call.status == "in-progress"]
     if len(live) != 1:
-        which = "that call is not" if call_sid else (
-            "no call is" if not live else f"{len(live)} calls are (give a call_sid)")
-        raise ApiError(21220, f"{found.number} cannot speak: {which} in progress", 409)
+        which = ("that call is not in progress" if call_sid else "no call is in progress"
+                 if not live else f"{len(live)} calls are in progress: give a call_sid")
+        raise ApiError(21220, f"{found.number} cannot speak: {which}", 409)
     return live[0]
 
 

@@ -13,7 +13,8 @@ from ..core.kernel import Kernel
 from ..world import World
 from .models import Phone
 
-__all__ = ["phone", "record", "set_script", "set_menu", "phone_view", "phones_view", "DIGITS"]
+__all__ = ["phone", "record", "set_script", "set_menu", "on_call", "phone_view", "phones_view",
+           "DIGITS"]
 
 DIGITS = re.compile(r"[0-9A-D*#]+")  # DTMF tones; "w" and "W" in <Play digits> are pauses
 
@@ -106,9 +107,18 @@ def phones_view(kernel: Kernel) -> list[dict[str, Any]]:
     return [phone_view(kernel, number) for number in list(kernel.world.phones)]
 
 
+def on_call(call: Call, number: str) -> bool:
+    """True if the phone at ``number`` is an end of ``call``, so can speak on it: the far end
+    of a Twilio call leg, or either end of a phone-to-phone call. A ``<Dial>`` leg that shows
+    the caller's number as its caller ID is not the caller's."""
+    return call.phone_number == number or (call.direction == "pstn" and number in
+                                           (call.from_, call.to))
+
+
 def _call_view(world: World, call: Call, number: str) -> dict[str, Any]:
     conf = world.conferences.get(call.conference_sid or "")
     return {"call_sid": call.sid, "direction": "outgoing" if call.from_ == number else "incoming",
+            "on_call": on_call(call, number),
             "twilio_direction": call.direction, "from": call.from_, "to": call.to,
             "status": call.status, "created_at": call.created_at,
             "answered_at": call.answered_at, "ended_at": call.end_time,

@@ -10,6 +10,7 @@ import json
 from collections import Counter
 
 import pytest
+import requests
 from twilio.base.exceptions import TwilioRestException
 
 from simulator import SimulatorClient, SimulatorError
@@ -231,3 +232,33 @@ def test_transcriptions_api_refuses_what_twilio_refuses(sim, app, twilio):
     with pytest.raises(TwilioRestException) as raised:
         twilio.calls(caller).transcriptions.create()
     assert (raised.value.status, raised.value.code) == (400, 21220)
+
+
+def test_a_phone_on_a_dial_bridge_is_heard_by_the_other_end_and_transcribed_there(
+        sim, app, twilio):
+    app.routes["/voice"] = f"<Response><Dial>{CALLEE}</Dial></Response>"
+    caller = sim.phone(CALLER).call(NUMBER)
+    assert sim.settle(SETTLE) == []
+    transcribe(twilio, app, caller, track="both_tracks", partial_results=False)
+    [leg] = sim.phone(CALLEE).calls()
+    sim.phone(CALLEE).say(SECOND)
+    sim.phone(CALLER).say(FIRST)
+    assert sim.settle(SETTLE) == []
+
+    assert [(h["text"], h["speaker"]) for h in sim.phone(CALLER).heard()] == [(SECOND, CALLEE)]
+    assert [(h["text"], h["speaker"]) for h in sim.phone(CALLEE).heard()] == [(FIRST, CALLER)]
+    assert set(results(app)) == {("true", FIRST, "inbound_track"),
+                                 ("true", SECOND, "outbound_track")}
+    assert sim.phone(CALLEE).said()[0]["call_sid"] == leg["call_sid"]
+
+
+@pytest.mark.parametrize("path, body, status, code", [
+    (f"/_sim/phones/{CALLER}/say", {"text": 3}, 400, 20001),
+    (f"/_sim/phones/{CALLER}/say", {"text": "  "}, 400, 20001),
+    (f"/_sim/phones/{CALLER}/say", {"text": "hi", "call_sid": "CA" + "0" * 32}, 404, 20404),
+    ("/_sim/calls/CA" + "0" * 32 + "/transcription-error", {"code": 12345}, 400, 20001),
+    ("/_sim/calls/CA" + "0" * 32 + "/transcription-error", {}, 404, 20404),
+])
+def test_the_control_api_refuses_nonsense(sim, server, path, body, status, code):
+    response = requests.post(server.url + path, json=body, timeout=5)
+    assert (response.status_code, response.json()["code"]) == (status, code)
