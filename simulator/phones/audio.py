@@ -108,8 +108,9 @@ def current_call(world: World, found: Phone, call_sid: str | None = None) -> Cal
             raise not_found(f"/_sim/phones/{found.number}/calls/{call_sid}")
     live = [call for call in mine if call.status == "in-progress"]
     if len(live) != 1:
-        which = ("that call is not in progress" if call_sid else "no call is in progress"
-                 if not live else f"{len(live)} calls are in progress: give a call_sid")
+        which = ("that call is not in progress" if call_sid else
+                 "no call is in progress" if not live else
+                 f"{len(live)} calls are in progress: give a call_sid")
         raise ApiError(21220, f"{found.number} cannot speak: {which}", 409)
     return live[0]
 
