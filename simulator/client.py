@@ -112,6 +112,29 @@ class SimulatorClient:
         """Every call, oldest first (Call resources plus ``conference``)."""
         return self._request("GET", "/_sim/calls")
 
+    # ---- Real-Time Transcription ---------------------------------------------------------
+
+    def transcriptions(self, call_sid: str | None = None) -> list[dict[str, Any]]:
+        """Every Real-Time Transcription started (TwiML or REST), or those of ``call_sid``:
+        the RealtimeTranscription resource (sid GT…, call_sid, name, status
+        "in-progress"/"stopped", date_updated, uri) plus ``attrs`` (its settings under
+        their TwiML names, e.g. ``{"track": "inbound_track", "partialResults": "true"}``),
+        status_callback_url, status_callback_method and next_sequence_id."""
+        params = {"call_sid": call_sid} if call_sid else None
+        return self._request("GET", "/_sim/transcriptions", params=params)
+
+    def transcription_error(self, call_sid: str, code: int = 32651,
+                            message: str | None = None) -> list[str]:
+        """Make the speech-to-text provider fail on ``call_sid``: each running
+        transcription sends transcription-error (TranscriptionErrorCode ``code``,
+        32650-32655; TranscriptionError ``message``), then transcription-stopped.
+        Returns the sids (GT…) of those that failed ([] if none was running)."""
+        body: dict[str, Any] = {"code": code}
+        if message is not None:
+            body["message"] = message
+        return self._request("POST", f"/_sim/calls/{call_sid}/transcription-error",
+                             json=body)["failed"]
+
     # ---- clock -----------------------------------------------------------------------
 
     def clock(self) -> dict[str, Any]:
@@ -160,10 +183,11 @@ class SimulatorClient:
 
     def chaos(self, repeat: int = 1, shuffle: bool = False,
               seed: int | None = None) -> dict[str, Any]:
-        """Deliver each call status, AMD and conference status callback ``repeat`` times
-        (same parameters and I-Twilio-Idempotency-Token, like a retry). With ``shuffle``,
-        hold a call's callbacks until it ends, and a conference's until the simulator
-        has nothing else in flight or the conference ends, then send them in random
+        """Deliver each call status, AMD, conference status and Real-Time Transcription
+        callback ``repeat`` times (same parameters and I-Twilio-Idempotency-Token, like a
+        retry). With ``shuffle``, hold a call's callbacks until it ends, and a
+        conference's or a transcription's until the simulator has nothing else in flight
+        or the conference ends (the transcription stops), then send them in random
         order. ``chaos()`` turns it off. Voice requests are never affected.
 
         Returns:
@@ -296,19 +320,66 @@ class PhoneHandle:
         return self.client._request("POST", self._path + "/script", json=body)
 
     def state(self) -> dict[str, Any]:
-        """``{"number", "script", "default", "answer_after", "calls", "heard"}``."""
+        """``{"number", "script", "default", "answer_after", "menu", "calls", "heard",
+        "said", "digits"}`` (``digits``: entries with call_sid, digits, source, at)."""
         return self.client._request("GET", self._path)
 
     def heard(self) -> list[dict[str, Any]]:
-        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause",
-        or "wait": hold music while alone in a conference that has not started, ``url``
-        being the waitUrl), text, url, voice, language, source ("twiml", "announcement",
-        "wait" for a waitUrl's TwiML, "loopback"), conference, at, and interrupted (True
-        if it was cut short: the call was modified or hung up, or the conference started,
-        while it played, so the phone heard only its beginning)."""
+        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause";
+        "wait": hold music while alone in a conference that has not started, ``url``
+        being the waitUrl; "hold": hold music while on hold, ``url`` being the
+        HoldUrl), text (a play's text is its DTMF digits), url, voice, language, source
+        ("twiml", "announcement", "wait" or "hold" for a waitUrl's or HoldUrl's TwiML,
+        "loopback", "phone" for another phone speaking), speaker (the phone that spoke,
+        for source "phone"), conference, at, and interrupted (True if it was cut short:
+        the call was modified or hung up, the conference started or the participant
+        was taken off hold, while it played, so the phone heard only its beginning)."""
         return self.state()["heard"]
 
+    def say(self, text: str, call_sid: str | None = None) -> dict[str, Any]:
+        """Say one sentence on the phone's call in progress (or ``call_sid``).
+
+        Sentences are said one after another, each as long as a ``<Say>`` of the same
+        text on the simulated clock. Whoever shares the call hears it (the others in a
+        started conference, unless this one is muted or on hold, or they are on hold;
+        the other end of a bridge); the call's Real-Time Transcriptions that cover
+        ``inbound_track`` (what Twilio receives from this phone) send
+        transcription-content: partial results first if PartialResults is true, then
+        the final one; with no transcription running, nothing is sent. ``settle()``
+        waits for it all. Returns ``{"call_sid", "text", "seconds"}`` (simulated
+        seconds it takes); raises SimulatorError (HTTP 409) if the phone has no call in
+        progress (or several and no ``call_sid``)."""
+        body: dict[str, Any] = {"text": text}
+        if call_sid is not None:
+            body["call_sid"] = call_sid
+        return self.client._request("POST", self._path + "/say", json=body)
+
+    def said(self) -> list[dict[str, Any]]:
+        """What it said, oldest first: dicts with call_sid, text, at (when it started),
+        seconds, and heard_by (the numbers that heard it)."""
+        return self.state()["said"]
+
+    def digits(self, call_sid: str | None = None) -> str:
+        """The DTMF tones it received (``<Play digits>`` on its call, or whispered to it
+        in a conference), all calls or one, in order, pauses (w, W) left out: e.g.
+        ``"1234#"``."""
+        return "".join(d["digits"] for d in self.state()["digits"]
+                       if call_sid in (None, d["call_sid"]))
+
+    def menu(self, prompt: str | None = None,
+             options: dict[str, str] | None = None) -> dict[str, Any]:
+        """Make the phone act as a phone menu: when a call to it is answered it says
+        ``prompt``, and when the DTMF tones it receives on a call complete one of
+        ``options`` (digits -> reply, e.g. ``{"1": "Sales.", "9#": "Goodbye."}``) it
+        says that reply (as :meth:`say`); tones that start no option are forgotten.
+        ``menu()`` makes it an ordinary phone again. Returns :meth:`state`."""
+        body: dict[str, Any] = {"options": options or {}}
+        if prompt is not None:
+            body["prompt"] = prompt
+        return self.client._request("POST", self._path + "/menu", json=body)
+
     def calls(self) -> list[dict[str, Any]]:
-        """Its calls, oldest first: call_sid, direction ("incoming"/"outgoing"),
+        """Its calls, oldest first: call_sid, direction ("incoming"/"outgoing"), on_call
+        (False for a <Dial> leg showing its number as caller ID: it cannot speak there),
         twilio_direction, from, to, status, created_at, answered_at, ended_at, conference."""
         return self.state()["calls"]

@@ -29,8 +29,8 @@ class World:
         conferences: ConferenceSid -> conference, oldest first.
         proxy: Twilio Proxy's services, sessions and participants.
         timeline, journal, errors: What happened (``core.timeline``).
-        queues: Ordered callback queues, key ("call:CA…", "conference:CF…") ->
-            pending deliveries (``core.delivery``).
+        queues: Ordered callback queues, key ("call:CA…", "conference:CF…",
+            "transcription:GT…") -> pending deliveries (``core.delivery``).
         chaos: ``{"repeat", "shuffle", "seed", "random"}`` or None (``core.chaos``).
         held: Queue key -> callbacks chaos holds back.
         expected: Numbers the app may call; None: any.

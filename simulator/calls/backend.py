@@ -8,10 +8,11 @@ from typing import Any
 from ..core.errors import ApiError, not_found
 from ..core.formats import v2010_uri
 from ..core.kernel import Kernel
-from . import registry, runner, signals
-from .models import Call
+from . import registry, runner, signals, transcription
+from .models import Call, Transcription
 
-__all__ = ["create_call", "get_call", "list_calls", "update_call"]
+__all__ = ["create_call", "get_call", "list_calls", "update_call", "start_transcription",
+           "stop_transcription"]
 
 
 def create_call(kernel: Kernel, spec: dict[str, Any]) -> Call:
@@ -75,3 +76,41 @@ def update_call(kernel: Kernel, sid: str, status: str | None = None,
         signals.signal(kernel, call, "hangup", "api")
         kernel.cond.wait_for(lambda: not call.live, timeout=1.0)
     return call
+
+
+def start_transcription(kernel: Kernel, sid: str, attrs: dict[str, str],
+                        method: str = "POST") -> Transcription:
+    """POST Calls/{CallSid}/Transcriptions.json: start a Real-Time Transcription on a live
+    call, as ``<Start><Transcription>`` would
+    (twilio.com/docs/voice/api/realtime-transcription-resource#create-a-realtimetranscription-resource).
+
+    Args:
+        attrs: Its settings under their TwiML attribute names (``calls.transcription.start``).
+        method: StatusCallbackMethod.
+
+    Raises:
+        ApiError: 20404 if the call is unknown; 21220 if it is not in progress (the
+            resource is for "any in-progress call"; the code is the simulator's choice).
+    """
+    call = get_call(kernel, sid)
+    if call.status != "in-progress":
+        raise ApiError(21220, f"Call {sid} is {call.status}, not in-progress. "
+                       "Cannot start a transcription.", 400)
+    return transcription.start(kernel, call, attrs, method=method)
+
+
+def stop_transcription(kernel: Kernel, sid: str, key: str) -> Transcription:
+    """POST Calls/{CallSid}/Transcriptions/{Sid}.json with Status=stopped: stop the
+    transcription with that sid or Name (transcription-stopped goes out); an already
+    stopped one is answered as it is.
+
+    Raises:
+        ApiError: 20404 if the call or the transcription is unknown.
+    """
+    call = get_call(kernel, sid)
+    found = transcription.find(call, key)
+    if found is None:
+        raise not_found(v2010_uri(kernel.account_sid, f"Calls/{sid}/Transcriptions/{key}")
+                        + ".json")
+    transcription.stop(kernel, call, found)
+    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import urljoin
 
-from ..conferences import lifecycle, wait
+from ..conferences import hold, lifecycle, wait
 from ..core import timeline
 from ..core.ids import is_e164
 from ..core.kernel import Kernel
@@ -40,8 +40,9 @@ def dial(kernel: Kernel, call: Call, verb: Node, base: str, launch: Launch) -> d
 def _conference(kernel: Kernel, call: Call, noun: Node, base: str,
                 time_limit: int) -> dict[str, str]:
     """<Dial><Conference>: join the named conference (created if it is not live), wait
-    with hold music while it has not started, then sit in it until it ends, the call is
-    kicked or modified, or timeLimit passes (DialCallStatus "answered")."""
+    with hold music while it has not started, then sit in it (hearing the hold music
+    while on hold) until it ends, the call is kicked or modified, or timeLimit passes
+    (DialCallStatus "answered")."""
     settings = lifecycle.settings_from_twiml(noun, base)
     with kernel.lock:
         conf = lifecycle.find_active(call.world, noun.text) or lifecycle.create(
@@ -52,8 +53,7 @@ def _conference(kernel: Kernel, call: Call, noun: Node, base: str,
         return {"DialCallStatus": "failed"}
     try:
         wait.hold(kernel, call, conf, deadline)
-        signals.wait_until(kernel, call, lambda: call.conference_sid is None,
-                           max(0.0, deadline - kernel.clock.now()))
+        hold.sit(kernel, call, conf, deadline)
     except signals.Redirect:  # a participant whose call gets new TwiML leaves the conference
         with kernel.lock:
             lifecycle.leave(kernel, call, "participant_updated_via_api", "in-progress")

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..core.formats import formatted, rfc2822, v2010_uri
 
-__all__ = ["Call", "TERMINAL", "call_duration", "billed_minutes", "call_json"]
+__all__ = ["Call", "Transcription", "TERMINAL", "call_duration", "billed_minutes", "call_json",
+           "transcription_json"]
 
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _SUBRESOURCES = ("notifications", "recordings", "payments", "events", "siprec", "streams",
@@ -60,7 +61,7 @@ class Call:
     plan: dict[str, Any] | None = None
     conference_sid: str | None = None  # the conference the call is in now
     bridged_sid: str | None = None  # the other leg of a <Dial><Number> bridge
-    transcriptions: list[dict[str, Any]] = field(default_factory=list)
+    transcriptions: list["Transcription"] = field(default_factory=list)
     signals: list[tuple[str, Any]] = field(default_factory=list)
     wake: threading.Event = field(default_factory=threading.Event)
     idle: bool = False
@@ -74,6 +75,60 @@ class Call:
     def live(self) -> bool:
         """True until the call reaches a terminal status."""
         return self.status not in TERMINAL
+
+
+@dataclass(eq=False)
+class Transcription:
+    """One Real-Time Transcription of a call (the RealtimeTranscription resource,
+    twilio.com/docs/voice/api/realtime-transcription-resource), started by
+    ``<Start><Transcription>`` or over REST.
+
+    Attributes:
+        attrs: Its settings under their TwiML attribute names (``track``,
+            ``partialResults``, ``languageCode``, ...; values as strings), whichever
+            way it was started.
+        url, method: Its statusCallbackUrl (None: no callbacks) and the method.
+        status: "in-progress" or "stopped".
+        sequence: The SequenceId of its next callback (from 1).
+    """
+
+    sid: str
+    account_sid: str
+    call_sid: str
+    attrs: dict[str, str]
+    url: str | None
+    method: str
+    updated_at: float
+    status: str = "in-progress"
+    sequence: int = 1
+
+    @property
+    def name(self) -> str | None:
+        """Its Name, or None."""
+        return self.attrs.get("name") or None
+
+    @property
+    def track(self) -> str:
+        """"inbound_track", "outbound_track" or "both_tracks" (Twilio's default)."""
+        return self.attrs.get("track", "both_tracks")
+
+    def covers(self, track: str) -> bool:
+        """True if it is running and transcribes ``track`` ("inbound_track"/"outbound_track")."""
+        return self.status == "in-progress" and self.track in (track, "both_tracks")
+
+
+def transcription_json(item: Transcription) -> dict[str, Any]:
+    """The RealtimeTranscription resource (schema ``api.v2010.account.call.realtime_transcription``)."""
+    return {
+        "account_sid": item.account_sid,
+        "call_sid": item.call_sid,
+        "sid": item.sid,
+        "name": item.name,
+        "status": item.status,
+        "date_updated": rfc2822(item.updated_at),
+        "uri": v2010_uri(item.account_sid, f"Calls/{item.call_sid}/Transcriptions/{item.sid}")
+        + ".json",
+    }
 
 
 def call_duration(call: Call) -> int:

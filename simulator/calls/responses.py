@@ -13,13 +13,21 @@ from ..core.params import form_bool, form_events, form_int, form_method, form_ur
 from ..core.rest import locked, v2010_blueprint, v2010_page
 from ..twiml import CALL_EVENTS
 from . import backend
-from .models import call_json
+from .models import call_json, transcription_json
 
 __all__ = ["bp", "call_spec"]
 
 bp = v2010_blueprint("calls")
 
 MAX_TWIML = 4000  # characters (twilio.com/docs/errors/32018)
+TRACKS = ("inbound_track", "outbound_track", "both_tracks")
+# CreateRealtimeTranscriptionRequest's parameters, each kept under its TwiML attribute
+# name (the same with a lower-case first letter), so both ways share one code path.
+TRANSCRIPTION_TEXT = ("Name", "InboundTrackLabel", "OutboundTrackLabel", "LanguageCode",
+                      "TranscriptionEngine", "SpeechModel", "Hints", "IntelligenceService",
+                      "ConversationConfiguration", "ConversationId", "ConfigurationId")
+TRANSCRIPTION_FLAGS = ("PartialResults", "ProfanityFilter", "EnableAutomaticPunctuation",
+                       "EnableProviderData")
 
 
 def call_spec() -> dict[str, Any]:
@@ -114,3 +122,37 @@ def update_call(sid: str) -> Response:
     with locked() as kernel:
         return jsonify(call_json(backend.update_call(kernel, sid, status, source, callback,
                                                      method)))
+
+
+@bp.post("/Calls/<sid>/Transcriptions.json")
+def start_transcription(sid: str) -> Response:
+    """POST Calls/{CallSid}/Transcriptions.json: start a Real-Time Transcription
+    (twilio.com/docs/voice/api/realtime-transcription-resource); Twilio answers 200."""
+    attrs = {name[0].lower() + name[1:]: request.form[name] for name in TRANSCRIPTION_TEXT
+             if request.form.get(name)}
+    for name in TRANSCRIPTION_FLAGS:
+        flag = form_bool(name)
+        if flag is not None:
+            attrs[name[0].lower() + name[1:]] = "true" if flag else "false"
+    track = request.form.get("Track")
+    if track is not None and track not in TRACKS:
+        raise ApiError(20001, f"Track must be one of {', '.join(TRACKS)}, got {track!r}")
+    if track:
+        attrs["track"] = track
+    url = form_url("StatusCallbackUrl")
+    if url:
+        attrs["statusCallbackUrl"] = url
+    method = form_method("StatusCallbackMethod")
+    with locked() as kernel:
+        return jsonify(transcription_json(backend.start_transcription(kernel, sid, attrs,
+                                                                      method)))
+
+
+@bp.post("/Calls/<sid>/Transcriptions/<key>.json")
+def stop_transcription(sid: str, key: str) -> Response:
+    """POST Calls/{CallSid}/Transcriptions/{Sid or Name}.json with Status=stopped."""
+    status = request.form.get("Status")
+    if status != "stopped":
+        raise ApiError(20001, f"Status must be stopped, got {status!r}")
+    with locked() as kernel:
+        return jsonify(transcription_json(backend.stop_transcription(kernel, sid, key)))

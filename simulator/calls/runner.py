@@ -8,10 +8,11 @@ import threading
 from typing import Any
 from urllib.parse import urljoin
 
-from ..conferences import lifecycle, wait
+from ..conferences import hold, lifecycle, wait
 from ..core import chaos, ledger, timeline
 from ..core.kernel import Kernel
 from ..numbers import backend as numbers
+from ..phones import audio
 from ..phones import backend as phones
 from ..proxy import routing
 from ..twiml import Node, interpreter
@@ -108,8 +109,8 @@ class CallTarget(OnCall):
             signals.sleep(self.kernel, self.call, seconds)
 
     def execute(self, verb: Node, base: str) -> dict[str, Any] | None:
-        if verb.name == "Start":
-            transcription.start(self.kernel, self.call, verb.children[0], base)
+        if verb.name in ("Start", "Stop"):
+            self._transcription(verb.name, verb.children[0], base)
             return None
         outcome = dial.dial(self.kernel, self.call, verb, base, start)
         if "action" not in verb.attrs:
@@ -117,6 +118,17 @@ class CallTarget(OnCall):
         return {"url": urljoin(base, verb.attrs["action"]),
                 "method": verb.attrs.get("method", "POST"), "purpose": "action",
                 "extra": outcome}
+
+    def _transcription(self, verb: str, noun: Node, base: str) -> None:
+        """<Start><Transcription> begins one; <Stop><Transcription name="…"> stops the
+        running one with that name (twilio.com/docs/voice/twiml/transcription)."""
+        with self.kernel.lock:
+            if verb == "Start":
+                transcription.start(self.kernel, self.call, noun.attrs, base)
+                return
+            found = transcription.find(self.call, noun.attrs["name"])
+            if found is not None:
+                transcription.stop(self.kernel, self.call, found)
 
 
 def run_twiml(kernel: Kernel, call: Call, source: dict[str, Any]) -> None:
@@ -160,6 +172,7 @@ def _answer(kernel: Kernel, call: Call, answered_by: str | None = None) -> None:
         call.answered_at = kernel.clock.now()
         call.answered_by = answered_by
         _set_status(kernel, call, "in-progress", "answered")
+        audio.answered(kernel, call)
         caller = call.world.calls.get(call.bridged_sid or "")
         if caller is not None and caller.plan and caller.plan["kind"] == "loopback":
             signals.signal(kernel, caller, "poke")  # the looped-back call is answered too
@@ -182,8 +195,7 @@ def _finish(kernel: Kernel, call: Call, status: str, silent: bool) -> None:
                 signals.signal(kernel, other, "poke")  # the caller goes on after <Dial>
             else:
                 signals.signal(kernel, other, "hangup", "bridge")
-        for transcribing in call.transcriptions:
-            transcription.event(kernel, call, transcribing, "transcription-stopped")
+        transcription.stop_all(kernel, call)
         if not silent:
             callbacks.call_event(kernel, call, "completed")
         chaos.release(kernel, world, f"call:{call.sid}")
@@ -272,7 +284,7 @@ def _loopback(kernel: Kernel, call: Call) -> None:
     webhook (From and To are what this call had, so From == To when the account called
     itself, as seeds/003 did). This leg is answered when that one is, then runs its own
     Url; what it says is heard by whoever shares a conference with the inbound leg
-    (``phones.backend.hear``). When this leg's TwiML ends, the inbound leg is hung up.
+    (``phones.audio.hear``). When this leg's TwiML ends, the inbound leg is hung up.
     """
     signals.check(kernel, call)
     with kernel.lock:
@@ -302,13 +314,14 @@ def _loopback(kernel: Kernel, call: Call) -> None:
 
 def _participant(kernel: Kernel, call: Call) -> None:
     """A Participants API call, answered: join the conference, wait with hold music while
-    it has not started, then sit in it until it ends or we are kicked."""
+    it has not started, then sit in it (``conferences.hold.sit``) until it ends or we
+    are kicked."""
     conf = lifecycle.join(kernel, call, call.plan["conference_sid"], call.plan["settings"])
     if conf is None:
         return
     try:
         wait.hold(kernel, call, conf)
-        signals.wait_until(kernel, call, lambda: call.conference_sid is None)
+        hold.sit(kernel, call, conf)
     except Redirect as redirect:
         with kernel.lock:
             lifecycle.leave(kernel, call, "participant_updated_via_api", "in-progress")

@@ -113,8 +113,8 @@ def update_participant(kernel: Kernel, conf_key: str, key: str, changes: dict[st
     """POST Participants/{CallSid}.json: mute, hold, relabel, or whisper (AnnounceUrl).
 
     Args:
-        changes: Participant fields to set: muted, hold, label, end_conference_on_exit,
-            coaching, call_sid_to_coach.
+        changes: Participant fields to set: muted, hold, hold_url, hold_method, label,
+            end_conference_on_exit, coaching, call_sid_to_coach (None: unchanged).
 
     Raises:
         ApiError: 20404 if unknown, or as ``announce.announce``.

@@ -242,17 +242,20 @@ def end(kernel: Kernel, conf: Conference, reason: str, ending_call_sid: str | No
 def update_participant(kernel: Kernel, conf: Conference, part: Participant,
                        changes: dict[str, Any]) -> None:
     """Apply a Participant update; send participant-mute/unmute, -hold/-unhold or
-    -modify as they change (lock held)."""
+    -modify as they change (lock held). A change of hold wakes the participant's call,
+    which starts or stops its hold music (``conferences.hold``); a HoldUrl or HoldMethod
+    alone changes the next hold's music, and sends nothing."""
     for name, value in changes.items():
         if value is None or getattr(part, name) == value:
             continue
         setattr(part, name, value)
         part.updated_at = kernel.clock.now()
-        if part.status != "connected":
+        if part.status != "connected" or name in ("hold_url", "hold_method"):
             continue
         if name == "muted":
             event(kernel, conf, "participant-mute" if value else "participant-unmute", part)
         elif name == "hold":
             event(kernel, conf, "participant-hold" if value else "participant-unhold", part)
+            signals.signal(kernel, conf.world.calls[part.call_sid], "poke")
         else:
             event(kernel, conf, "participant-modify", part)

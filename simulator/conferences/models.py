@@ -30,6 +30,8 @@ class Participant:
     beep: str = "true"
     wait_url: str | None = None  # None: Twilio's default hold music; "": silence
     wait_method: str | None = None  # None: GET for the default music, else POST
+    hold_url: str | None = None  # None: Twilio's default hold music
+    hold_method: str = "GET"  # HoldMethod's default
 
 
 @dataclass(eq=False)

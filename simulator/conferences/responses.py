@@ -94,8 +94,11 @@ def get_participant(conference: str, key: str) -> Response:
 
 @bp.post("/Conferences/<conference>/Participants/<key>.json")
 def update_participant(conference: str, key: str) -> Response:
-    """POST Conferences/{Sid}/Participants/{CallSid}.json: mute, hold, whisper."""
-    changes = {"muted": form_bool("Muted"), "hold": form_bool("Hold"),
+    """POST Conferences/{Sid}/Participants/{CallSid}.json: mute, hold (with HoldUrl and
+    HoldMethod), whisper."""
+    changes = {"muted": form_bool("Muted"), "hold_url": form_url("HoldUrl"),
+               "hold_method": request.form.get("HoldMethod") and form_method("HoldMethod"),
+               "hold": form_bool("Hold"),
                "label": request.form.get("Label"),
                "end_conference_on_exit": form_bool("EndConferenceOnExit"),
                "coaching": form_bool("Coaching"),

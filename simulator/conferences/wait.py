@@ -1,9 +1,11 @@
 """Waiting for a conference to start, and the hold music a waiting participant hears
 (twilio.com/docs/voice/conference#lifecycle-of-a-conference: "At that time the
-participant is in a waiting state and will hear hold music")."""
+participant is in a waiting state and will hear hold music"); :func:`play_music` also
+plays a held participant's HoldUrl (``conferences.hold``)."""
 
 from __future__ import annotations
 
+from typing import Callable
 from urllib.parse import urlsplit
 
 from ..calls import signals
@@ -11,11 +13,11 @@ from ..calls.models import Call
 from ..calls.target import OnCall
 from ..core import timeline
 from ..core.kernel import Kernel
-from ..phones import backend as phones
+from ..phones import audio
 from ..twiml import interpreter
 from .models import Conference, Participant
 
-__all__ = ["hold", "waiting", "wait_source", "DEFAULT_WAIT_URL"]
+__all__ = ["hold", "waiting", "wait_source", "play_music", "MusicTarget", "DEFAULT_WAIT_URL"]
 
 # "default Twilio hold music" (twilio.com/docs/voice/twiml/conference#attributes-waiturl):
 # the hold-music twimlet (twilio.com/labs/twimlets/holdmusic), requested with GET
@@ -23,8 +25,8 @@ __all__ = ["hold", "waiting", "wait_source", "DEFAULT_WAIT_URL"]
 DEFAULT_WAIT_URL = "http://twimlets.com/holdmusic?Bucket=com.twilio.music.classical"
 
 
-class _Started(Exception):
-    """The wait is over: the conference started, or the participant left."""
+class _Over(Exception):
+    """The music is over: the conference started, the participant left or was unheld."""
 
 
 def waiting(call: Call, conf: Conference) -> bool:
@@ -40,45 +42,76 @@ def wait_source(part: Participant) -> tuple[str, str]:
     return part.wait_url, part.wait_method or "POST"
 
 
-class WaitTarget(OnCall):
-    """A waitUrl's TwiML: only Say, Play, Pause and Redirect (twilio.com/docs/api/errors/13238);
-    the waiting phone hears it (source "wait") until the conference starts."""
+class MusicTarget(OnCall):
+    """A waitUrl's or HoldUrl's TwiML: only Say, Play, Pause and Redirect
+    (twilio.com/docs/api/errors/13238); the one participant hears it (source "wait" or
+    "hold") while ``playing()`` holds, and no longer than ``deadline``.
 
-    source = "wait"
-    redirect_purpose = "wait"
+    Args:
+        source: "wait" or "hold": the heard entries' source and the fetches' purpose.
+        playing: Read under the lock before each verb and while it plays.
+        deadline: Simulated epoch seconds (<Dial timeLimit>), or None.
+    """
+
     restricted = True
-    rejected = "waitUrl TwiML"
 
-    def __init__(self, kernel: Kernel, call: Call, conf: Conference,
-                 deadline: float | None) -> None:
+    def __init__(self, kernel: Kernel, call: Call, conf: Conference, source: str,
+                 playing: Callable[[], bool], deadline: float | None) -> None:
         super().__init__(kernel, call, conf)
-        self.deadline = deadline
+        self.source = self.redirect_purpose = source
+        self.rejected = f"{source}Url TwiML"
+        self.playing, self.deadline = playing, deadline
 
     def going_on(self) -> bool:
-        return super().going_on() and waiting(self.call, self.conference)
+        return super().going_on() and self.playing()
 
     def wait(self, seconds: float, silent: bool) -> None:
-        """Idle (a waiting participant is not in flight), and over when the conference
-        starts or the deadline passes."""
+        """Idle (a participant listening to music is not in flight), and over when
+        ``playing()`` stops holding or the deadline passes."""
         if self.deadline is not None:
             seconds = min(seconds, self.deadline - self.kernel.clock.now())
         if seconds <= 0 or signals.wait_until(
-                self.kernel, self.call, lambda: not waiting(self.call, self.conference), seconds):
-            raise _Started
+                self.kernel, self.call, lambda: not self.playing(), seconds):
+            raise _Over
         if self.deadline is not None and self.kernel.clock.now() >= self.deadline:
-            raise _Started
+            raise _Over
+
+
+def play_music(kernel: Kernel, call: Call, conf: Conference, url: str, method: str,
+               source: str, playing: Callable[[], bool], deadline: float | None = None
+               ) -> None:
+    """Play a participant its wait or hold music until ``playing()`` stops holding or
+    ``deadline`` passes (lock NOT held).
+
+    The phone records a heard entry of kind ``source`` with the URL (none for "").
+    Twilio's default music (twimlets.com) is not fetched; any other URL is fetched with
+    ``method`` and its TwiML runs as Twilio runs it: only Say, Play, Pause and Redirect,
+    heard with source ``source``; then silence. The wait is idle: settle does not wait
+    for it.
+
+    Raises:
+        Hangup, Redirect: The call was hung up or modified meanwhile.
+    """
+    with kernel.lock:
+        if not playing():
+            return
+        if url:
+            audio.hear(kernel, call, source, url=url, source=source, conference=conf)
+    if url and not (urlsplit(url).hostname or "").endswith("twimlets.com"):
+        try:
+            interpreter.run(MusicTarget(kernel, call, conf, source, playing, deadline),
+                            {"url": url, "method": method, "purpose": source})
+        except _Over:
+            return
+    timeout = None if deadline is None else max(0.0, deadline - kernel.clock.now())
+    signals.wait_until(kernel, call, lambda: not playing(), timeout)
 
 
 def hold(kernel: Kernel, call: Call, conf: Conference, deadline: float | None = None) -> None:
     """Keep a participant who joined a conference that has not started waiting, with its
-    hold music, until the conference starts, the participant leaves, or ``deadline``
-    (simulated epoch seconds: <Dial timeLimit>) passes (lock NOT held).
-
-    The phone records a heard entry of kind "wait" with the waitUrl (none for
-    waitUrl=""). Twilio's default music (twimlets.com) is not fetched; any other
-    waitUrl is fetched with waitMethod and its TwiML runs as Twilio runs it: only
-    Say, Play, Pause and Redirect, heard with source "wait". The wait is idle: settle
-    does not wait for it.
+    waitUrl's music (:func:`play_music`, kind and source "wait"), until the conference
+    starts, the participant leaves, or ``deadline`` (simulated epoch seconds: <Dial
+    timeLimit>) passes (lock NOT held).
 
     Raises:
         Hangup, Redirect: The call was hung up or modified while waiting.
@@ -90,13 +123,4 @@ def hold(kernel: Kernel, call: Call, conf: Conference, deadline: float | None = 
         url, method = wait_source(part)
         timeline.record(kernel, call.world, "conference", call_sid=call.sid, conference=conf,
                         event="waiting", wait_url=url)
-        if url:
-            phones.hear(kernel, call, "wait", url=url, source="wait", conference=conf)
-    if url and not (urlsplit(url).hostname or "").endswith("twimlets.com"):
-        try:
-            interpreter.run(WaitTarget(kernel, call, conf, deadline),
-                            {"url": url, "method": method, "purpose": "wait"})
-        except _Started:
-            return
-    timeout = None if deadline is None else max(0.0, deadline - kernel.clock.now())
-    signals.wait_until(kernel, call, lambda: not waiting(call, conf), timeout)
+    play_music(kernel, call, conf, url, method, "wait", lambda: waiting(call, conf), deadline)

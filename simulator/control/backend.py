@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..calls import registry, runner, signals
-from ..calls.models import Call, call_json
+from ..calls import registry, runner, signals, transcription
+from ..calls.models import Call, call_json, transcription_json
 from ..conferences.models import conference_json, participant_json
 from ..core import chaos
 from ..core.errors import ApiError, not_found
@@ -15,7 +15,8 @@ from ..numbers import backend as numbers
 from ..world import World
 
 __all__ = ["new_world", "reset", "dial", "hang_up", "calls_view", "conferences_view",
-           "set_chaos", "chaos_view", "expect", "expect_view"]
+           "transcriptions_view", "fail_transcriptions", "set_chaos", "chaos_view", "expect",
+           "expect_view"]
 
 
 def new_world(kernel: Kernel) -> World:
@@ -95,6 +96,45 @@ def conferences_view(kernel: Kernel) -> list[dict[str, Any]]:
     return [{**conference_json(c), "participants": [
         participant_json(p, kernel.account_sid) for p in c.participants.values()]}
         for c in kernel.world.conferences.values()]
+
+
+def transcriptions_view(kernel: Kernel, call_sid: str | None = None) -> list[dict[str, Any]]:
+    """Every Real-Time Transcription (or those of ``call_sid``), oldest call first: the
+    RealtimeTranscription resource plus ``attrs`` (its settings under their TwiML names),
+    ``status_callback_url``, ``status_callback_method`` and ``next_sequence_id``."""
+    return [{**transcription_json(item), "attrs": dict(item.attrs),
+             "status_callback_url": item.url, "status_callback_method": item.method,
+             "next_sequence_id": item.sequence}
+            for call in kernel.world.calls.values() if call_sid in (None, call.sid)
+            for item in call.transcriptions]
+
+
+def fail_transcriptions(kernel: Kernel, sid: str, code: Any = 32651,
+                        message: Any = None) -> list[str]:
+    """The speech-to-text provider fails on call ``sid``: its running transcriptions send
+    transcription-error and stop (``calls.transcription.fail``).
+
+    Args:
+        code: TranscriptionErrorCode, 32650 to 32655
+            (twilio.com/docs/api/errors/32650 ... 32655).
+        message: TranscriptionError; None for "Real-time Transcriptions: Provider Error".
+
+    Returns:
+        The sids (GT…) of the transcriptions that failed.
+
+    Raises:
+        ApiError: 20001 for another code or a message that is not a string; 20404 if
+            the call is unknown.
+    """
+    if isinstance(code, bool) or not isinstance(code, int) or not 32650 <= code <= 32655:
+        raise ApiError(20001, "code must be a real-time transcription error, 32650 to 32655")
+    if message is not None and not isinstance(message, str):
+        raise ApiError(20001, "message must be a string")
+    call = kernel.world.calls.get(sid)
+    if call is None:
+        raise not_found(f"/_sim/calls/{sid}")
+    message = message or "Real-time Transcriptions: Provider Error"
+    return [item.sid for item in transcription.fail(kernel, call, code, message)]
 
 
 def set_chaos(kernel: Kernel, repeat: int = 1, shuffle: bool = False,

@@ -17,9 +17,11 @@ from ..core.rest import kernel as _kernel
 from ..core.rest import locked
 from ..numbers import backend as numbers
 from ..numbers.responses import number_json
+from ..phones import audio
 from ..phones import backend as phones
 from ..phones.models import BEHAVIOURS
 from ..proxy import routing, services
+from ..twiml import say_seconds
 from . import backend
 
 __all__ = ["bp"]
@@ -100,6 +102,33 @@ def dial(number: str) -> Response:
         return jsonify({"call_sid": call.sid})
 
 
+@bp.post("/phones/<number>/say")
+def say(number: str) -> Response:
+    """Body ``{"text", "call_sid"?}``: the phone says ``text`` on its call in progress
+    (``phones.audio.say``; 409 if none, or several and no call_sid); answers
+    ``{"call_sid", "text", "seconds"}`` (simulated seconds it takes)."""
+    body = _body()
+    text, call_sid = body.get("text"), body.get("call_sid")
+    if not isinstance(text, str) or not isinstance(call_sid, (str, type(None))):
+        raise ApiError(20001, "text must be a string, and call_sid a CallSid if given")
+    number = _number(number)
+    with locked() as kernel:
+        call = audio.say(kernel, number, text, call_sid)
+        return jsonify({"call_sid": call.sid, "text": text.strip(),
+                        "seconds": say_seconds(text.strip())})
+
+
+@bp.post("/phones/<number>/menu")
+def menu(number: str) -> Response:
+    """Body ``{"prompt"?: str, "options"?: {digits: reply}}``: the phone acts as a phone
+    menu (``phones.audio``); ``{}`` makes it an ordinary phone again. Answers the phone."""
+    body = _body()
+    number = _number(number)
+    with locked() as kernel:
+        phones.set_menu(kernel, number, body.get("prompt"), body.get("options") or {})
+        return jsonify(phones.phone_view(kernel, number))
+
+
 @bp.post("/calls/<sid>/hangup")
 def hang_up(sid: str) -> Response:
     """The phone on the call hangs up (or rejects it while ringing)."""
@@ -113,6 +142,24 @@ def calls() -> Response:
     """Every call, as Call resources plus ``conference``."""
     with locked() as kernel:
         return jsonify(backend.calls_view(kernel))
+
+
+@bp.get("/transcriptions")
+def transcriptions() -> Response:
+    """Every Real-Time Transcription, optionally of one ``call_sid``."""
+    with locked() as kernel:
+        return jsonify(backend.transcriptions_view(kernel, request.args.get("call_sid")))
+
+
+@bp.post("/calls/<sid>/transcription-error")
+def transcription_error(sid: str) -> Response:
+    """Body ``{"code"?: 32650-32655 (default 32651), "message"?}``: the call's running
+    transcriptions fail, then stop; answers ``{"call_sid", "failed": [GT…]}``."""
+    body = _body()
+    with locked() as kernel:
+        failed = backend.fail_transcriptions(kernel, sid, body.get("code", 32651),
+                                             body.get("message"))
+        return jsonify({"call_sid": sid, "failed": failed})
 
 
 @bp.get("/conferences")

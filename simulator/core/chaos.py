@@ -14,11 +14,15 @@ twilio.com/docs/usage/webhooks/webhooks-connection-overrides). With chaos on:
   conference's copies are held until the simulator has nothing else in flight
   (it would otherwise settle) or the conference ends, then sent in a random order,
   so a burst of events (participant-join, conference-start, ...) arrives shuffled
-  while the app can still react to it.
+  while the app can still react to it;
+- each Real-Time Transcription callback (of any call) is sent ``repeat`` times; with
+  ``shuffle``, a transcription's copies are held, as a conference's are, until the
+  simulator has nothing else in flight or the transcription stops (each carries a
+  SequenceId to order them by, twilio.com/docs/voice/twiml/transcription#statuscallbackurl).
 
 Every copy of one callback has the same parameters and the same
-``I-Twilio-Idempotency-Token``, as a retry would. Voice requests, <Dial> legs and
-transcriptions are never touched.
+``I-Twilio-Idempotency-Token``, as a retry would. Voice requests and <Dial> legs
+are never touched.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from .kernel import Kernel
 
 __all__ = ["configure", "view", "deliver", "release", "release_all", "PURPOSES"]
 
-PURPOSES = frozenset({"call-status", "amd-status", "conference-status"})
+PURPOSES = frozenset({"call-status", "amd-status", "conference-status", "transcription"})
+RELEASED_WHEN_QUIET = ("conference:", "transcription:")  # queue keys held until all is quiet
 
 
 def configure(world: World, repeat: int = 1, shuffle: bool = False,
@@ -67,7 +72,8 @@ def deliver(kernel: Kernel, world: World, key: str, job: dict[str, Any],
     """Queue one status callback on the ordered queue ``key``, applying chaos (lock held).
 
     Args:
-        key: "call:CA…" or "conference:CF…": the queue, and the hold it is released from.
+        key: "call:CA…", "conference:CF…" or "transcription:GT…": the queue, and the hold
+            it is released from.
         job: As for ``delivery.enqueue``; its ``purpose`` is one of :data:`PURPOSES`.
         chaotic: False for callbacks chaos leaves alone (calls not created through the API).
     """
@@ -85,22 +91,25 @@ def deliver(kernel: Kernel, world: World, key: str, job: dict[str, Any],
 
 
 def release(kernel: Kernel, world: World, key: str) -> None:
-    """Send the callbacks held on ``key`` (a call that ended, a conference that ended or
-    went quiet), shuffled (lock held)."""
+    """Send the callbacks held on ``key`` (a call that ended, a conference or transcription
+    that ended or went quiet), shuffled (lock held)."""
     held = world.held.pop(key, [])
     if not held:
         return
     (world.chaos or {}).get("random", random).shuffle(held)
     kind, _, sid = key.partition(":")
-    timeline.record(kernel, world, "chaos", call_sid=sid if kind == "call" else None,
+    timeline.record(kernel, world, "chaos",
+                    call_sid=None if kind == "conference" else held[0].get("call_sid"),
                     conference=world.conferences.get(sid), released=len(held),
-                    order=[job["params"].get("SequenceNumber") for job in held])
+                    order=[job["params"].get("SequenceNumber", job["params"].get("SequenceId"))
+                           for job in held])
     for job in held:
         delivery.enqueue(kernel, world, key, job)
 
 
 def release_all(kernel: Kernel, world: World) -> None:
-    """The simulator has nothing else in flight: send every conference's held callbacks
-    (lock held; a ``Kernel.on_quiet`` hook). Calls' callbacks stay held until each call ends."""
-    for key in [k for k in world.held if k.startswith("conference:")]:
+    """The simulator has nothing else in flight: send every conference's and transcription's
+    held callbacks (lock held; a ``Kernel.on_quiet`` hook). Calls' callbacks stay held
+    until each call ends."""
+    for key in [k for k in world.held if k.startswith(RELEASED_WHEN_QUIET)]:
         release(kernel, world, key)

@@ -19,7 +19,8 @@ log = logging.getLogger("simulator")
 
 
 def enqueue(kernel: Kernel, world: World, key: str, job: dict[str, Any]) -> None:
-    """Queue a callback on the ordered queue ``key`` ("call:CA…", "conference:CF…") (lock held).
+    """Queue a callback on the ordered queue ``key`` ("call:CA…", "conference:CF…",
+    "transcription:GT…") (lock held).
 
     One thread per queue sends its callbacks one at a time, in order, as Twilio
     orders a resource's callbacks (an app must still not rely on arrival order).
@@ -65,7 +66,7 @@ def fetch(kernel: Kernel, world: World, purpose: str, url: str, method: str,
     error 11200 if it failed (twilio.com/docs/errors/11200).
 
     Args:
-        purpose: "voice", "action", "redirect", "announce", "wait", "call-status",
+        purpose: "voice", "action", "redirect", "announce", "wait", "hold", "call-status",
             "conference-status", "amd-status", "transcription", "number-url" or
             "out-of-session" (a Proxy service's OutOfSessionCallbackUrl).
         token: The I-Twilio-Idempotency-Token (the same on a repeated delivery).

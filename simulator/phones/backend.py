@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..calls.models import Call
 from ..conferences.models import Conference
 from ..core import timeline
+from ..core.errors import ApiError
 from ..core.kernel import Kernel
 from ..world import World
 from .models import Phone
 
-__all__ = ["phone", "hear", "set_script", "phone_view", "phones_view"]
+__all__ = ["phone", "record", "set_script", "set_menu", "on_call", "phone_view", "phones_view",
+           "DIGITS"]
+
+DIGITS = re.compile(r"[0-9A-D*#]+")  # DTMF tones; "w" and "W" in <Play digits> are pauses
 
 
 def phone(kernel: Kernel, world: World, number: str) -> Phone:
@@ -21,51 +26,33 @@ def phone(kernel: Kernel, world: World, number: str) -> Phone:
     return world.phones[number]
 
 
-def hear(kernel: Kernel, call: Call, kind: str, *, text: str | None = None,
-         url: str | None = None, voice: str | None = None, language: str | None = None,
-         source: str = "twiml", conference: Conference | None = None) -> list[dict[str, Any]]:
-    """Record that the phone on ``call`` heard something (lock held).
-
-    What a looped-back call (``calls.loopback``) says is heard instead by everyone else
-    in the conference its inbound leg is in, with source "loopback".
+def record(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
+           text: str | None = None, url: str | None = None, voice: str | None = None,
+           language: str | None = None, source: str = "twiml",
+           conference: Conference | None = None, speaker: str | None = None) -> dict[str, Any]:
+    """Record that a phone on ``call`` heard something, and put it on the timeline (lock
+    held). What else hearing sets off (a looped-back call, DTMF tones) is
+    ``phones.audio.hear``'s.
 
     Args:
-        call: The call whose far end (``call.phone_number``) heard it.
-        kind: "say", "play", "pause" or "wait" (hold music, ``url`` is the waitUrl).
-        text: What was said (say) or the DTMF digits played (play).
-        url: The audio played (play), or the waitUrl (wait).
-        voice, language: The Say's attributes, or None.
-        source: "twiml", "announcement", "wait" or "loopback".
-        conference: The conference that played it (announcement, wait), or None.
+        call: The call it was heard on.
+        number: The phone that heard it; default ``call.phone_number`` (the far end).
+        kind, text, url, voice, language, source, conference, speaker: As
+            ``phones.audio.hear``.
 
     Returns:
-        The heard entries recorded (one per listener); the caller sets an entry's
-        ``interrupted`` to True if the verb is cut short.
+        The heard entry (see ``client.PhoneHandle.heard``).
     """
-    if call.plan and call.plan["kind"] == "loopback":
-        return _hear_loopback(kernel, call, kind, text=text, url=url, voice=voice,
-                              language=language)
-    world = call.world
+    number = number or call.phone_number
     entry = {"call_sid": call.sid, "kind": kind, "text": text, "url": url, "voice": voice,
              "language": language, "source": source,
              "conference": conference.friendly_name if conference else None,
-             "at": kernel.clock.now(), "interrupted": False}
-    phone(kernel, world, call.phone_number).heard.append(entry)
-    timeline.record(kernel, world, "heard", call_sid=call.sid, conference=conference,
-                    number=call.phone_number, kind=kind, text=text, url=url, voice=voice,
-                    language=language, source=source)
-    return [entry]
-
-
-def _hear_loopback(kernel: Kernel, call: Call, kind: str, **heard: Any) -> list[dict[str, Any]]:
-    world = call.world
-    leg = world.calls[call.plan["leg"]]
-    conf = world.conferences.get(leg.conference_sid or "")
-    listeners = [world.calls[p.call_sid] for p in conf.connected()
-                 if not p.hold and p.call_sid != leg.sid] if conf else []
-    return [entry for listener in listeners
-            for entry in hear(kernel, listener, kind, source="loopback", conference=conf,
-                              **heard)]
+             "speaker": speaker, "at": kernel.clock.now(), "interrupted": False}
+    phone(kernel, call.world, number).heard.append(entry)
+    timeline.record(kernel, call.world, "heard", call_sid=call.sid, conference=conference,
+                    number=number, kind=kind, text=text, url=url, voice=voice,
+                    language=language, source=source, speaker=speaker)
+    return entry
 
 
 def set_script(kernel: Kernel, number: str, script: list[str],
@@ -80,14 +67,39 @@ def set_script(kernel: Kernel, number: str, script: list[str],
     return found
 
 
+def set_menu(kernel: Kernel, number: str, prompt: Any, options: Any) -> Phone:
+    """Make a phone act as a phone menu (``phones.audio``), or stop (no prompt, no
+    options) (lock held).
+
+    Args:
+        prompt: What it says when a call to it is answered, or None.
+        options: DTMF digits (0-9, A-D, *, #) -> the reply it says when they are keyed.
+
+    Raises:
+        ApiError: 20001 for an empty prompt, or options that are not digits -> reply.
+    """
+    if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
+        raise ApiError(20001, "prompt must be a non-empty string, or absent")
+    if not isinstance(options, dict) or not all(
+            isinstance(key, str) and DIGITS.fullmatch(key) and isinstance(reply, str)
+            and reply.strip() for key, reply in options.items()):
+        raise ApiError(20001, "options must map DTMF digits (0-9, A-D, *, #) to a reply")
+    found = phone(kernel, kernel.world, number)
+    found.menu = {"prompt": prompt, "options": dict(options)} if prompt or options else None
+    found.keyed.clear()
+    return found
+
+
 def phone_view(kernel: Kernel, number: str) -> dict[str, Any]:
-    """A phone's number, script, calls and heard list (lock held)."""
+    """A phone's number, script, menu, calls, and what it heard, said and received as
+    DTMF (lock held)."""
     world = kernel.world
     found = world.phones.get(number) or Phone(number)
     return {"number": found.number, "script": list(found.script), "default": found.default,
-            "answer_after": found.answer_after,
+            "answer_after": found.answer_after, "menu": found.menu,
             "calls": [_call_view(world, world.calls[sid], number) for sid in found.call_sids],
-            "heard": [dict(h) for h in found.heard]}
+            "heard": [dict(h) for h in found.heard], "said": [dict(s) for s in found.said],
+            "digits": [dict(d) for d in found.digits]}
 
 
 def phones_view(kernel: Kernel) -> list[dict[str, Any]]:
@@ -95,9 +107,18 @@ def phones_view(kernel: Kernel) -> list[dict[str, Any]]:
     return [phone_view(kernel, number) for number in list(kernel.world.phones)]
 
 
+def on_call(call: Call, number: str) -> bool:
+    """True if the phone at ``number`` is an end of ``call``, so can speak on it: the far end
+    of a Twilio call leg, or either end of a phone-to-phone call. A ``<Dial>`` leg that shows
+    the caller's number as its caller ID is not the caller's."""
+    return call.phone_number == number or (call.direction == "pstn" and number in
+                                           (call.from_, call.to))
+
+
 def _call_view(world: World, call: Call, number: str) -> dict[str, Any]:
     conf = world.conferences.get(call.conference_sid or "")
     return {"call_sid": call.sid, "direction": "outgoing" if call.from_ == number else "incoming",
+            "on_call": on_call(call, number),
             "twilio_direction": call.direction, "from": call.from_, "to": call.to,
             "status": call.status, "created_at": call.created_at,
             "answered_at": call.answered_at, "ended_at": call.end_time,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,15 @@ class Phone:
         default: The behaviour once ``script`` is used up.
         answer_after: Simulated seconds of ringing before "answer"/"machine".
         call_sids: Every call to or from this phone, oldest first.
-        heard: Everything said or played to it, oldest first (see ``phones.backend.hear``).
+        heard: Everything said or played to it, oldest first (see ``phones.audio.hear``).
+        said: What it said, oldest first (see ``phones.audio.say``).
+        digits: The DTMF tones it received, oldest first: ``{"call_sid", "digits",
+            "source", "at"}`` each (``phones.audio.hear``).
+        menu: ``{"prompt": str or None, "options": {digits: reply}}`` when it acts as a
+            phone menu (``phones.audio``), else None.
+        speaking: CallSid -> sentences waiting to be said on that call (the first is
+            being said).
+        keyed: CallSid -> the digits of a menu choice typed so far.
     """
 
     number: str
@@ -30,6 +39,11 @@ class Phone:
     answer_after: float = 1.0
     call_sids: list[str] = field(default_factory=list)
     heard: list[dict[str, Any]] = field(default_factory=list)
+    said: list[dict[str, Any]] = field(default_factory=list)
+    digits: list[dict[str, Any]] = field(default_factory=list)
+    menu: dict[str, Any] | None = None
+    speaking: dict[str, deque] = field(default_factory=dict)
+    keyed: dict[str, str] = field(default_factory=dict)
 
     def next_behaviour(self) -> str:
         """Consume and return the behaviour for the next incoming call."""

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
+from ..calls import transcription
 from ..calls.models import Call
 from ..conferences.models import Conference
 from ..core import delivery, timeline
 from ..core.kernel import Kernel
-from ..phones import backend as phones
+from ..phones import audio
 from ..world import World
 from . import parser
 from .parser import Node
@@ -162,19 +163,27 @@ def _perform(target: Target, verbs: list[Node], base: str) -> Source | None:
 
 
 def _play(target: Target, verb: Node, silent: bool) -> None:
-    """Every listener hears each pass of a Say, Play or Pause; a cut-short pass is marked."""
+    """Every listener hears each pass of a Say, Play or Pause; a cut-short pass is marked.
+    A Say's words reach each listener's call as its outbound track, transcribed as they
+    are said if a transcription covers it (``calls.transcription``)."""
     kernel = target.kernel
     attrs = verb.attrs
     for _ in range(1 if verb.name == "Pause" else parser.loops(verb)):
         with kernel.lock:
-            heard = [entry for call in target.listeners() for entry in phones.hear(
+            listeners = target.listeners()
+            heard = [entry for call in listeners for entry in audio.hear(
                 kernel, call, verb.name.lower(),
                 text=verb.text if verb.name == "Say" else attrs.get("digits"),
                 url=(verb.text or None) if verb.name == "Play" else None,
                 voice=attrs.get("voice"), language=attrs.get("language"),
                 source=target.source, conference=target.conference)]
         try:
-            target.wait(parser.seconds(verb), silent)
+            if verb.name == "Say":
+                transcription.speak(kernel, target.world, verb.text,
+                                    [(call, "outbound_track") for call in listeners],
+                                    lambda seconds: target.wait(seconds, silent))
+            else:
+                target.wait(parser.seconds(verb), silent)
         except BaseException:
             with kernel.lock:  # a modified or hung-up call, an ended conference
                 for entry in heard:

@@ -65,6 +65,7 @@ _VERBS = {
     "Redirect": ({"method": _METHOD}, {}, True),
     "Hangup": ({}, {}, False),
     "Start": ({}, {"Transcription": (_TRANSCRIPTION, False)}, False),
+    "Stop": ({}, {"Transcription": (_TRANSCRIPTION, False)}, False),
 }
 ANNOUNCEMENT_VERBS = frozenset({"Say", "Play", "Pause", "Redirect"})
 
@@ -95,7 +96,7 @@ class Node:
         name: Element name, e.g. ``"Say"`` or ``"Conference"``.
         attrs: Its attributes, as written (strings).
         text: Its stripped text content ("" if none).
-        children: Nested nouns (``Dial`` > ``Number``, ``Start`` > ``Transcription``).
+        children: Nested nouns (``Dial`` > ``Number``, ``Start``/``Stop`` > ``Transcription``).
     """
 
     name: str
@@ -258,9 +259,11 @@ def _check_content(node: Node) -> None:
         raise TwimlError("<Play> needs a URL or digits")
     elif node.name == "Say" and not node.text:
         raise TwimlError("<Say> has no text")
-    elif node.name == "Start":
+    elif node.name in ("Start", "Stop"):
         if len(node.children) != 1:
-            raise TwimlError("<Start> must hold exactly one <Transcription>")
+            raise TwimlError(f"<{node.name}> must hold exactly one <Transcription>")
+        if node.name == "Stop" and not node.children[0].attrs.get("name"):
+            raise TwimlError("<Stop><Transcription> needs the name of the one to stop")
 
 
 def _check_attrs(element: ElementTree.Element, spec: dict) -> None:
