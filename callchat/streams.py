@@ -6,7 +6,7 @@ long as the page is open. Left unbounded, open pages would take every connection
 webhooks, chat posts and `/healthz` would wait in the listen queue until they time out. So:
 
 - a web process serves at most STREAMS_PER_PROCESS streams (600 of gunicorn's 1000): a new
-  one closes the process's oldest, which ends with a longer `retry:` (a random 5 to 20 s) so
+  one closes the process's oldest, which ends with a longer `retry:` (a random 15 to 45 s) so
   that its browser reconnects later (html.spec.whatwg.org/multipage/server-sent-events.html,
   "reconnection time"), maybe to a process with room. The rest of the connections, at least
   `FREE_CONNECTIONS`, are never taken by a page (`capacity_problem`, checked when a gunicorn
@@ -48,7 +48,7 @@ PROCESS_CAP, USER_CAP = "STREAMS_PER_PROCESS", "STREAMS_PER_USER"
 #: What a page closed by STREAMS_PER_USER shows; it does not reconnect by itself.
 CLOSED_MESSAGE = "Too many open pages; this one stopped updating. Reload to resume."
 #: Milliseconds (lowest, highest) after which a page closed by STREAMS_PER_PROCESS reconnects, chosen at random.
-CROWDED_RETRY_MS = (5000, 20000)
+CROWDED_RETRY_MS = (15000, 45000)
 #: Fewest of a gunicorn worker's connections that pages may never take: webhooks, chat posts, /healthz.
 FREE_CONNECTIONS = 100
 #: Seconds a user's set of open streams lives after their latest new stream (entries of a dead process vanish).
