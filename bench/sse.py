@@ -24,7 +24,8 @@ Every page is a signed-in person's (a session cookie; one person per page).
 Then the crowd (issue 10): 2,000 idle room pages, 200 signed-in people with 10 each, against
 the 2 web processes, reconnecting as EventSource does (after the stream's `retry:`, never
 after `event: closed`). With them open, a signed `POST /voice/incoming`, a chat post and
-`GET /healthz` are timed one at a time, 20 of each, each on a new connection, 0.25 s apart,
+`GET /healthz` are timed one at a time, 20 of each, each on a new connection, 0.25 s apart
+(after 4 of each, untimed, before the pages open, to warm up both processes),
 once every page closed by a cap has reconnected once (so amid the reconnections); a request
 failing 3 times in a row (10 s timeout) is not tried further. `--baseline main` runs the
 crowd on main's code too (`git archive`), e.g. before the stream caps (`callchat.streams`).
@@ -264,6 +265,8 @@ CROWD_PEOPLE, CROWD_PAGES = 200, 10
 CROWD_REQUESTS = 20
 #: Seconds after which a timed request counts as failed (Twilio waits 15 s for a webhook's answer).
 CROWD_TIMEOUT = 10.0
+#: Requests of each kind made, untimed, before the pages open: they warm up both web processes.
+CROWD_WARM_UP = 4
 #: Seconds between rounds of timed requests.
 CROWD_PAUSE = 0.25
 #: Failed requests in a row after which a kind is not tried further (each may take CROWD_TIMEOUT).
@@ -304,6 +307,11 @@ def crowd(ref: str | None = None, people: int = CROWD_PEOPLE, pages: int = CROWD
                 rooms.create(r, room_id, "+819012345678", "Polly.Mizuki", "ja-JP", 3600)
                 rooms.update(r, room_id, status="live")  # the caller waits alone (mode "call")
             typist = _typist(base, room_ids[0], cookies[0])
+            kinds = {"webhook": lambda n: _webhook(base), "chat post": lambda n: typist(f"混雑の中で {n}"),
+                     "healthz": lambda n: requests.get(f"{base}/healthz", timeout=CROWD_TIMEOUT).ok}
+            for n in range(CROWD_WARM_UP):  # first requests of a worker are slower (connections, lazy imports)
+                for request in kinds.values():
+                    request(-1 - n)
             streams = Streams(port, [f"/rooms/{room_id}/events" for room_id in room_ids for _ in range(pages)],
                               [cookie for cookie in cookies for _ in range(pages)], reconnect=True)
             try:
@@ -318,10 +326,7 @@ def crowd(ref: str | None = None, people: int = CROWD_PEOPLE, pages: int = CROWD
                     print(f"  {exc}; timing anyway", flush=True)
                 figures = {"code": ref or "this checkout", "pages": people * pages, "open": streams.open()}
                 reconnects, closed = streams.reconnects, streams.closed_events
-                figures.update(_timed({"webhook": lambda n: _webhook(base),
-                                       "chat post": lambda n: typist(f"混雑の中で {n}"),
-                                       "healthz": lambda n: requests.get(f"{base}/healthz", timeout=CROWD_TIMEOUT).ok},
-                                      count))
+                figures.update(_timed(kinds, count))
                 figures.update(open_after=streams.open(), reconnects=streams.reconnects - reconnects,
                                closed_events=streams.closed_events - closed)
             finally:
