@@ -39,6 +39,7 @@ ACTIONS = {
     "invite-created": "an invitation was made",
     "message": "a message was typed",
     "dial": "someone was called into a room",
+    "call": "a number was called from the chat",
     "cancel": "calling someone was stopped",
     "token-created": "an API token was made",
     "token-revoked": "an API token was revoked",
