@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import audit, calls, numbers, rooms, shutdown, streams, users
+from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, users
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
@@ -46,7 +46,8 @@ def index():
 def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
-    return render_template("rooms/room.html", snapshot=rooms.snapshot(current_app.redis, room_id), voices=VOICES)
+    return render_template("rooms/room.html", snapshot=rooms.snapshot(current_app.redis, room_id), voices=VOICES,
+                           phrases=phrases.get(current_app.redis, current_user.username))
 
 
 @bp.get("/<room_id>/state")

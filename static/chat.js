@@ -199,6 +199,30 @@
     }
   });
 
+  // Quick phrases: a click (or Alt+1…9) sends the phrase as a message, as if typed.
+  const phraseButtons = Array.from(document.querySelectorAll("#phrases .phrase"));
+  async function sendPhrase(button) {
+    if (ended || button.disabled) return;
+    button.disabled = true;
+    try {
+      const data = await post(root.dataset.post, { kind: "say", text: button.dataset.text, client_id: newClientId() });
+      renderMessage(data.message);
+      showError("");
+    } catch (err) {
+      showError(err.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+  phraseButtons.forEach((button) => button.addEventListener("click", () => sendPhrase(button)));
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey || e.ctrlKey || e.metaKey || !/^Digit[1-9]$/.test(e.code)) return;
+    const button = phraseButtons[Number(e.code.slice(5)) - 1];
+    if (!button) return;
+    e.preventDefault();
+    sendPhrase(button);
+  });
+
   const dial = document.getElementById("dial");
   const dialError = document.getElementById("dial-error");
   const dialButton = dial.querySelector("button");
