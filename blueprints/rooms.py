@@ -15,7 +15,8 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 
 from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, users
-from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
+from callchat.voices import (LANGUAGE_NAMES, RATES, VOICE_NAMES, VOICES, InvalidMessage, check_play, check_rate,
+                             check_say, check_voice)
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
 
@@ -46,7 +47,9 @@ def index():
 def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
-    return render_template("rooms/room.html", snapshot=rooms.snapshot(current_app.redis, room_id), voices=VOICES,
+    voices = {language: [[voice, VOICE_NAMES.get(voice, voice)] for voice in offered] for language, offered in VOICES.items()}
+    return render_template("rooms/room.html", snapshot=rooms.snapshot(current_app.redis, room_id), voices=voices,
+                           languages=LANGUAGE_NAMES, rates=RATES,
                            phrases=phrases.get(current_app.redis, current_user.username))
 
 
@@ -94,7 +97,7 @@ def post_message(room_id: str):
         return jsonify(error=str(exc)), 400
     try:
         message = rooms.add_message(current_app.redis, room_id, kind, content, room["voice"], room["language"],
-                                    client_id=client_id)
+                                    client_id=client_id, rate=room.get("rate") or "medium")
     except rooms.RepeatedMessage as repeat:
         return jsonify(message=repeat.message), 200
     enqueue_announce(current_app.task_queue, room_id)
@@ -104,14 +107,18 @@ def post_message(room_id: str):
 
 @bp.post("/<room_id>/voice")
 def set_voice(room_id: str):
-    """Choose the room's voice and language for messages typed from now on: `{"voice", "language"}`."""
-    _room_or_404(room_id)
+    """Choose the room's voice, language and speed for messages typed from now on: `{"voice", "language", "rate"?}`.
+
+    `rate` is one of `voices.RATES` (SSML prosody; a basic voice such as `alice` ignores it); left out, it stays.
+    """
+    room = _room_or_404(room_id)
     body = _json_body()
     try:
         voice, language = check_voice(str(body.get("voice", "")), str(body.get("language", "")))
+        rate = check_rate(str(body.get("rate") or room.get("rate") or "medium"))
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
-    return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language))
+    return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language, rate=rate))
 
 
 @bp.post("/<room_id>/calls")

@@ -11,7 +11,8 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
     room:{id}                hash  id, caller (E.164: who called, or who was called), direction
                                    (incoming|outgoing), call_sid, conference_sid (CF…),
                                    status (waiting|live|ended), mode (call|moving|joining|conference),
-                                   conference_started ("" or "1"), voice, language,
+                                   conference_started ("" or "1"), voice, language, rate (voices.RATES;
+                                   absent: medium),
                                    created_at, ended_at (epoch seconds)
     room:{id}:participants   hash  CallSid (or dial-…) -> JSON {call_sid, label, number, status,
                                    muted, conference_seq}
@@ -28,7 +29,7 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
     room:{id}:nudged         str   set while a waiting loop's safety-net `announce_next` is recent
     room:{id}:backoff        str   set while Twilio asked to wait (429/503): only the scheduled retry delivers
     room:{id}:clients        hash  client id (the page's per-message id) -> message id
-    room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
+    room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language, rate,
                                    state (queued|speaking|spoken|failed), error_code, error,
                                    created_at, speaking_at, finished_at, fetched_at (Twilio
                                    fetched its TwiML: it is being spoken; set once)
@@ -278,7 +279,7 @@ class RepeatedMessage(Exception):
 
 
 def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, language: str,
-                client_id: str = "") -> dict[str, Any]:
+                client_id: str = "", rate: str = "medium") -> dict[str, Any]:
     """Store a typed message and put it at the end of the room's announce queue.
 
     The message is in Redis (and so survives any process) before this returns. With a
@@ -292,6 +293,7 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
         body: the validated text or URL.
         voice, language: how `<Say>` speaks it.
         client_id: the sender's id for this message (validated by the caller), or "" for none.
+        rate: how fast (`voices.RATES`), from the room's setting when it was typed.
 
     Returns:
         The message as stored, with its `id` (int, increasing per room) and state `queued`.
@@ -301,7 +303,7 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
     """
     ttl = _pttl(r, room_id)
     msg_id = r.incr(key(room_id, ":seq"))
-    message = {"id": msg_id, "kind": kind, "body": body, "voice": voice, "language": language,
+    message = {"id": msg_id, "kind": kind, "body": body, "voice": voice, "language": language, "rate": rate,
                "state": "queued", "error_code": "", "error": "", "created_at": time.time(),
                "speaking_at": "", "finished_at": ""}
     with r.pipeline() as p:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
+from callchat.voices import reads_ssml
 
 #: Said to someone who calls a masked number outside a live session.
 NOT_CONNECTED = {
@@ -110,14 +111,18 @@ def announcement(message: Mapping[str, Any]) -> VoiceResponse:
 
     Args:
         message: a stored message: `kind` (`say`|`play`), `body` (text or https URL),
-            `voice`, `language`.
+            `voice`, `language`, `rate` (`voices.RATES`; "" or `medium`: the voice's own pace).
 
     Returns:
-        `<Response><Say voice language>text</Say></Response>` or `<Response><Play>url</Play></Response>`.
+        `<Response><Say voice language>text</Say></Response>` (`<Say><prosody rate>text</prosody></Say>` at
+        another rate, for a voice that reads SSML) or `<Response><Play>url</Play></Response>`.
     """
     response = VoiceResponse()
+    rate = message.get("rate") or "medium"
     if message["kind"] == "play":
         response.play(message["body"])
+    elif rate != "medium" and reads_ssml(message["voice"]):
+        response.say(voice=message["voice"], language=message["language"]).prosody(message["body"], rate=rate)
     else:
         response.say(message["body"], voice=message["voice"], language=message["language"])
     return response

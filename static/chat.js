@@ -106,11 +106,12 @@
     if (ended) showError("The call has ended.");
     languageSelect.value = room.language;
     fillVoices(room.language, room.voice);
+    document.getElementById("rate").value = room.rate || "medium";
   }
 
   function fillVoices(language, current) {
-    voiceSelect.replaceChildren(...(voices[language] || []).map((v) => {
-      const o = el("option", null, v);
+    voiceSelect.replaceChildren(...(voices[language] || []).map(([v, name]) => {
+      const o = el("option", null, name);
       o.value = v;
       o.selected = v === current;
       return o;
@@ -251,16 +252,18 @@
 
   async function changeVoice() {
     try {
-      await post(root.dataset.voiceUrl, { language: languageSelect.value, voice: voiceSelect.value });
+      await post(root.dataset.voiceUrl, { language: languageSelect.value, voice: voiceSelect.value, rate: rateSelect.value });
       showError("");
     } catch (err) {
       showError(err.message);
     }
   }
   languageSelect.addEventListener("change", () => {
-    fillVoices(languageSelect.value, (voices[languageSelect.value] || [])[0]);
+    fillVoices(languageSelect.value, ((voices[languageSelect.value] || [])[0] || [])[0]);
     changeVoice();
   });
   voiceSelect.addEventListener("change", changeVoice);
+  const rateSelect = document.getElementById("rate");
+  rateSelect.addEventListener("change", changeVoice);
   fillVoices(languageSelect.value, voiceSelect.dataset.current);
 })();
