@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import CALLER
@@ -10,6 +13,8 @@ from tests.openapi_check import api_v2010
 MENU = "+819055556666"  # a company's phone menu
 PROMPT = "Press 1 for sales, 2 for support."
 OPTIONS = {"1": "Sales, how can I help?", "2#": "Support here."}
+#: The room page with its keypad and call controls; people look at it after a run.
+SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-controls.png"
 
 
 @pytest.fixture(autouse=True)
@@ -73,3 +78,37 @@ def test_bad_keys_get_a_clear_error_and_nothing_is_queued(stack, payload, words)
     answer = stack.user.post(f"/rooms/{room_id}/messages", {"kind": "digits", **payload})
     assert answer.status_code == 400 and words in answer.json()["error"]
     assert stack.user.state(room_id)["messages"] == []
+
+
+def test_the_room_page_keypad_and_hold_button_work_and_show_their_state_live(stack, page):
+    from playwright.sync_api import expect
+
+    stack.sim.phone(MENU).menu(PROMPT, OPTIONS)
+    created = stack.api("POST", "/api/calls", json={"to": MENU, "chat": True, "machine": "accept"})
+    stack.settle()
+    room_id = stack.api("GET", f"/api/calls/{created.json()['id']}").json()["opened_room"]
+    stack.sign_in_browser(page)
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    expect(page.locator("#room-status")).to_have_text("live")
+
+    page.locator("#keypad button[data-key='1']").click()
+    expect(page.locator("#messages li").first).to_contain_text("Keys sent: 1")
+    stack.settle()
+    expect(page.locator("#messages li").first.locator(".state")).to_have_text("spoken")
+    assert stack.sim.phone(MENU).digits() == "1"
+
+    caller = page.locator(f"#participants li[data-call='{room_id}']")
+    caller.get_by_role("button", name="Hold").click()
+    stack.settle()
+    expect(caller).to_contain_text("on hold")
+    expect(caller.get_by_role("button", name="Resume")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    caller.get_by_role("button", name="Resume").click()
+    stack.settle()
+    expect(caller).not_to_contain_text("on hold")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Hang up").click()
+    stack.settle()
+    expect(page.locator("#room-status")).to_have_text("ended")
+    expect(page.locator("#keypad button").first).to_be_disabled()
