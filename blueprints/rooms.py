@@ -141,11 +141,21 @@ def _person_or_404(room_id: str, key: str) -> dict[str, Any]:
     return person
 
 
-def _flag(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name)
+def _switch(room_id: str, key: str, name: str, modes: tuple[str, ...], job: Callable[..., Any]):
+    """Enqueue `job(room_id, key, value)` for a participant's on/off control: body `{name: true|false}`.
+
+    Answers 202 with the participant as it is now (the change follows over the event stream);
+    400 unless the value is a boolean; 404 if they are not on the call; 409 as `_live_room_or_409`.
+    """
+    value = _json_body().get(name)
     if not isinstance(value, bool):
         abort(400, description=f"'{name}' must be true or false.")
-    return value
+    _, refused = _live_room_or_409(room_id, modes)
+    if refused:
+        return refused
+    person = _person_or_404(room_id, key)
+    current_app.task_queue.enqueue(job, room_id, key, value)
+    return jsonify(participant=person), 202
 
 
 @bp.post("/<room_id>/hangup")
@@ -174,27 +184,13 @@ def remove(room_id: str, key: str):
 @bp.post("/<room_id>/participants/<key>/mute")
 def mute(room_id: str, key: str):
     """Mute or unmute a conference participant: `{"muted": true|false}`. 202; 400; 404; 409 outside a conference."""
-    body = _json_body()
-    muted = _flag(body, "muted")
-    _, refused = _live_room_or_409(room_id, ("conference",))
-    if refused:
-        return refused
-    person = _person_or_404(room_id, key)
-    current_app.task_queue.enqueue(controls.set_muted, room_id, key, muted)
-    return jsonify(participant=person), 202
+    return _switch(room_id, key, "muted", ("conference",), controls.set_muted)
 
 
 @bp.post("/<room_id>/participants/<key>/hold")
 def hold(room_id: str, key: str):
     """Put a participant on hold with music, or resume them: `{"held": true|false}`. 202; 400; 404; 409."""
-    body = _json_body()
-    held = _flag(body, "held")
-    _, refused = _live_room_or_409(room_id)
-    if refused:
-        return refused
-    person = _person_or_404(room_id, key)
-    current_app.task_queue.enqueue(controls.set_held, room_id, key, held)
-    return jsonify(participant=person), 202
+    return _switch(room_id, key, "held", ("call", "conference"), controls.set_held)
 
 
 @bp.post("/<room_id>/stop")

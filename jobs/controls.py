@@ -41,6 +41,12 @@ def _gone(exc: TwilioRestException) -> bool:
     return exc.status == 404 or exc.code in (20404, 21220)
 
 
+def _on_call(r, room_id: str, key: str) -> tuple[dict, str]:
+    """The room (`{}` if gone) and the participant's live CallSid ("" unless the room is live and they are on it)."""
+    room, person = rooms.get(r, room_id) or {}, rooms.participant(r, room_id, key)
+    return room, rooms.live_call_sid(person or {}) if room.get("status") == "live" else ""
+
+
 def hang_up_room(room_id: str) -> bool:
     """Hang up for everyone: stop calling anyone into the room, complete the caller's call, end the room.
 
@@ -117,9 +123,8 @@ def set_muted(room_id: str, key: str, muted: bool) -> dict | None:
     """
     cfg = config()
     r = state(cfg)
-    room, person = rooms.get(r, room_id), rooms.participant(r, room_id, key)
-    call_sid = rooms.live_call_sid(person or {})
-    if not room or room["mode"] != "conference" or not call_sid:
+    room, call_sid = _on_call(r, room_id, key)
+    if room["mode"] != "conference" or not call_sid:
         return None
     try:
         twilio(cfg).conferences(room["conference_sid"]).participants(call_sid).update(muted=muted)
@@ -151,9 +156,8 @@ def set_held(room_id: str, key: str, held: bool) -> dict | None:
     """
     cfg = config()
     r = state(cfg)
-    room, person = rooms.get(r, room_id), rooms.participant(r, room_id, key)
-    call_sid = rooms.live_call_sid(person or {})
-    if not room or room["status"] != "live" or not call_sid or room["mode"] not in ("call", "conference"):
+    room, call_sid = _on_call(r, room_id, key)
+    if not call_sid or room["mode"] not in ("call", "conference"):
         return None
     hold_url = urls.absolute(cfg["PUBLIC_BASE_URL"], urls.HOLD, room_id=room_id)
     try:
