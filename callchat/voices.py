@@ -6,6 +6,7 @@ twilio.com/docs/voice/twiml/play (an absolute audio URL).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 #: Voices offered in the chat page, by language (BCP 47 tag as Twilio's `language`).
@@ -34,6 +35,10 @@ SAY_LIMITS = {"Polly": 3000, "Google": 5000, "basic": 4096}
 
 #: Longest audio URL we accept for `<Play>`, in characters.
 PLAY_URL_LIMIT = 2000
+
+
+#: DTMF keys for `<Play digits>`: 0-9, * and #, with w (0.5 s pause) and W (1 s), at most 32.
+DIGITS = re.compile(r"[0-9*#wW]{1,32}")
 
 
 class InvalidMessage(ValueError):
@@ -137,3 +142,21 @@ def check_rate(rate: str) -> str:
     if rate not in RATES:
         raise InvalidMessage(f"Speed {rate!r} is not offered; choose one of {', '.join(RATES)}.")
     return rate
+
+
+def check_digits(digits: str) -> str:
+    """Validate keys to press on the call's keypad with `<Play digits>` (twilio.com/docs/voice/twiml/play#attributes-digits).
+
+    Args:
+        digits: what the person typed or pressed, e.g. `1`, `123#`, `ww3`; spaces and dashes are dropped.
+
+    Returns:
+        The digits, e.g. `123#`.
+
+    Raises:
+        InvalidMessage: empty, longer than 32, or a character that is not a key (0-9 * #) or a pause (w W).
+    """
+    digits = re.sub(r"[\s-]", "", digits or "")
+    if not DIGITS.fullmatch(digits):
+        raise InvalidMessage("Keys are 1 to 32 of 0-9, * and #, with w (half a second's pause) or W (a second).")
+    return digits

@@ -34,7 +34,8 @@
     }
     li.className = `message ${m.state}`;
     li.replaceChildren();
-    const body = m.kind === "play" ? el("span", "body", `▶ ${m.body}`) : el("span", "body", m.body);
+    const shown = { play: `▶ ${m.body}`, digits: `Keys sent: ${m.body}` }[m.kind] || m.body;
+    const body = el("span", "body", shown);
     const meta = el("span", "meta");
     meta.append(el("span", "state", STATE_TEXT[m.state] || m.state));
     if (m.kind === "say") meta.append(el("span", "voice", `${m.voice} · ${m.language}`));
@@ -72,6 +73,7 @@
     const status = el("span", `muted status ${p.status === "in the call" ? "on" : ""}`, p.dial_id ? dialText(p) : p.status || "");
     li.replaceChildren(el("strong", null, p.label || "participant"), document.createTextNode(` ${p.dial_id ? "" : p.number || ""} `), status);
     if (p.muted) li.append(el("span", "muted small", " (listening)"));
+    participantControls(li, p);
     clearInterval(timers.get(p.call_sid));
     if (p.dial_id && ["dialing", "ringing", "no answer"].includes(p.status)) {
       const cancel = el("button", "link", "cancel");
@@ -104,6 +106,7 @@
     form.querySelectorAll("textarea, input, button").forEach((x) => (x.disabled = ended));
     send.disabled = ended || sending;
     if (ended) showError("The call has ended.");
+    callControls(ended);
     languageSelect.value = room.language;
     fillVoices(room.language, room.voice);
     document.getElementById("rate").value = room.rate || "medium";
@@ -265,5 +268,69 @@
   voiceSelect.addEventListener("change", changeVoice);
   const rateSelect = document.getElementById("rate");
   rateSelect.addEventListener("change", changeVoice);
+
+  // Call controls and keypad (issue 11). Each posts to its route (blueprints/rooms.py); the
+  // state they change (muted, held, hung up) comes back over the event stream to every page.
+  async function control(path, payload) {
+    try {
+      await post(`${root.dataset.roomUrl}/${path}`, payload || {});
+      showError("");
+    } catch (err) {
+      showError(err.message);
+    }
+  }
+
+  function participantControls(li, p) {
+    if (p.held) li.append(el("span", "flags", " · on hold"));
+    if (p.status !== "in the call") return;
+    const key = encodeURIComponent(p.call_sid);
+    const row = el("span", "controls");
+    const button = (label, path, payload) => {
+      const b = el("button", null, label);
+      b.type = "button";
+      b.addEventListener("click", () => control(`participants/${key}/${path}`, payload));
+      row.append(b);
+    };
+    button(p.muted ? "Unmute" : "Mute", "mute", { muted: !p.muted });
+    button(p.held ? "Resume" : "Hold", "hold", { held: !p.held });
+    button("Remove", "remove", {});
+    li.append(row);
+  }
+
+  const controlsBox = document.getElementById("call-controls");
+  const keypad = document.getElementById("keypad");
+  const keysInput = document.getElementById("keys");
+  const keypadError = document.getElementById("keypad-error");
+
+  function callControls(over) {
+    controlsBox.querySelectorAll("button").forEach((b) => (b.disabled = over));
+    keypad.querySelectorAll("button, input").forEach((x) => (x.disabled = over));
+  }
+
+  controlsBox.addEventListener("click", (e) => {
+    const name = e.target.dataset && e.target.dataset.control;
+    if (!name) return;
+    if (name === "hangup" && !window.confirm("Hang up the call for everyone?")) return;
+    control(name);
+  });
+
+  async function pressKeys(digits) {
+    try {
+      const data = await post(root.dataset.post, { kind: "digits", digits, client_id: newClientId() });
+      renderMessage(data.message);
+      keypadError.hidden = true;
+      return true;
+    } catch (err) {
+      keypadError.textContent = err.message;
+      keypadError.hidden = false;
+      return false;
+    }
+  }
+
+  keypad.querySelectorAll("button[data-key]").forEach((b) => b.addEventListener("click", () => pressKeys(b.dataset.key)));
+  keypad.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (await pressKeys(keysInput.value)) keysInput.value = "";
+  });
   fillVoices(languageSelect.value, voiceSelect.dataset.current);
 })();

@@ -86,7 +86,7 @@ class Fuzzer:
 
     def ids(self, name: str) -> list[str]:
         """Values for a route's `<name>` placeholder: real, unknown and malformed."""
-        real = {"room_id": [ROOM, "CA" + "0" * 32], "msg_id": ["1", "2"], "call_id": [self.call_id, "0" * 32],
+        real = {"room_id": [ROOM, "CA" + "0" * 32], "msg_id": ["1", "2"], "key": [ROOM, "dial-x"], "call_id": [self.call_id, "0" * 32],
                 "session_id": [self.session_id], "n": ["1", "2", "3"], "username": [TARGET, "nobody"],
                 "token_id": ["0" * 16], "token": ["x" * 40], "filename": ["style.css", "app.js", "../app.py"]}
         malformed = ["0", "99999999999999999999999", "%00", "%ED%A0%80", "%FF", "a" * 300, "..%2F..", "CA%3Ax",
