@@ -101,6 +101,13 @@ class Worker(HerokuWorker):
     imminent_shutdown_delay = SHUTDOWN_GRACE_SECONDS
     _scheduler_checked_at = 0.0
 
+    def request_stop(self, signum, frame) -> None:  # noqa: D102 (rq's, with the stop flagged first)
+        # When idle, RQ ends the work loop by raising StopRequested from this signal handler. Raised in the
+        # middle of a log line, logging swallows it ("--- Logging error ---") and the worker ran on until
+        # SIGKILL, restarting its scheduler. Flagged, the loop ends at its next turn either way.
+        self._stop_requested = True
+        super().request_stop(signum, frame)
+
     def _scheduling_elsewhere(self) -> bool:
         """True if this worker runs with a scheduler but another worker holds the lock (never once stopping)."""
         scheduler = getattr(self, "scheduler", None)

@@ -185,3 +185,27 @@ def test_sigterm_to_web_while_pages_are_open(stack, page, tmp_path, monkeypatch)
         print(log.read_text()[-5000:])
     assert "live streams ended; their pages reconnect" in log.read_text()
     assert heard(stack).count("再起動の前") == 1 and heard(stack).count("再起動の後") == 1
+
+
+def test_a_sigterm_whose_stop_is_swallowed_still_stops_an_idle_worker(redis_client):
+    """Bug: idle, RQ stops by raising StopRequested from the SIGTERM handler; landing inside a log line,
+    logging swallowed it ("--- Logging error ---") and the worker ran on, restarting its scheduler, until
+    SIGKILL (seen in tests/test_worker_kill.py). The stop is now flagged before it is raised."""
+    from rq import Queue
+    from rq.exceptions import StopRequested
+
+    from callchat import settings
+    from jobs.worker import Worker
+
+    queue = Queue(settings.QUEUE_NAME, connection=redis_client)
+    worker = Worker([queue], connection=redis_client)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        try:
+            worker.request_stop(signal.SIGTERM, None)
+        except StopRequested:
+            pass  # what logging's handleError did: swallowed
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    assert worker._stop_requested, "the work loop ends at its next turn"
