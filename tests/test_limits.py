@@ -41,12 +41,12 @@ def sign_in(person: ChatUser, username: str, password: str) -> requests.Response
 
 
 def test_ten_wrong_passwords_give_429s_and_an_audit_entry_and_the_right_one_works_after_the_window(stack):
-    stack.app.config["SIGNIN_LIMIT_PER_ACCOUNT"] = "5 per 5 seconds"
+    stack.app.config["SIGNIN_LIMIT_PER_ACCOUNT"] = "5 per 15 seconds"  # ten scrypt checks fit in it on a loaded machine
     guesser = person_at(stack, "203.0.113.5")
     answers = [sign_in(guesser, OPERATOR[0], f"guess {n}") for n in range(10)]
     assert [a.status_code for a in answers] == [401] * 5 + [429] * 5
     refused = answers[-1]
-    assert 1 <= int(refused.headers["Retry-After"]) <= 5
+    assert 1 <= int(refused.headers["Retry-After"]) <= 15
     assert "Too many failed sign-ins for this account. Wait" in refused.text
     assert 'name="username"' in refused.text, "the sign-in form, shown again"
     assert sign_in(person_at(stack, "198.51.100.7"), *OPERATOR).status_code == 429, \
