@@ -19,6 +19,7 @@ from callchat.voices import (LANGUAGE_NAMES, RATES, VOICE_NAMES, VOICES, Invalid
                              check_rate, check_say, check_voice)
 from jobs import controls
 from jobs.announce import enqueue_announce
+from jobs.notices import schedule_typing_notice
 from jobs.attempts import cancel_call, start_call
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
@@ -226,6 +227,15 @@ def repeat(room_id: str):
     enqueue_announce(current_app.task_queue, room_id)
     audit.note("message", room=room_id, message=message["id"], kind=message["kind"])
     return jsonify(message=message), 202
+
+
+@bp.post("/<room_id>/typing")
+def typing(room_id: str):
+    """The typist is typing (the page says so every few seconds): a typing notice may follow (`jobs.notices`). 204."""
+    room = _room_or_404(room_id)
+    if room["status"] == "live":
+        schedule_typing_notice(current_app.redis, current_app.task_queue, room_id, current_app.config)
+    return "", 204
 
 
 @bp.post("/<room_id>/voice")

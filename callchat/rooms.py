@@ -28,6 +28,8 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
     room:{id}:seq            str   the last message id handed out
     room:{id}:nudged         str   set while a waiting loop's safety-net `announce_next` is recent
     room:{id}:backoff        str   set while Twilio asked to wait (429/503): only the scheduled retry delivers
+    room:{id}:typing         str   when the typist began typing, while a typing notice is pending (TTL: the pause)
+    room:{id}:noticed        str   set for TYPING_NOTICE_SECONDS after a typing notice was said
     room:{id}:clients        hash  client id (the page's per-message id) -> message id
     room:{id}:msg:{n}        hash  id, kind (say|play|digits), body (text, URL or DTMF digits), voice, language, rate,
                                    to (digits: the participant key they go to, "" for the room's call),
@@ -51,7 +53,7 @@ from redis import Redis
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current", ":backoff")
+_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current", ":backoff", ":typing", ":noticed")
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
@@ -533,6 +535,26 @@ def mark_fetched(r: Redis, room_id: str, msg_id: int | str) -> bool:
     return bool(r.eval("if redis.call('HGET', KEYS[1], 'state') ~= 'speaking' then return 0 end "
                        "return redis.call('HSETNX', KEYS[1], 'fetched_at', ARGV[1])", 1, _msg_key(room_id, msg_id),
                        time.time()))
+
+
+def typing(r: Redis, room_id: str, pause: float) -> bool:
+    """The typist is typing: True if a typing notice should be scheduled `pause` seconds from now.
+
+    At most one is pending per room (`room:{id}:typing`, PX `pause`), so a page reporting every
+    few seconds schedules one notice per pause.
+    """
+    return bool(r.set(key(room_id, ":typing"), time.time(), nx=True, px=max(int(pause * 1000), 1)))
+
+
+def owes_typing_notice(r: Redis, room_id: str, since: float, pause: float) -> bool:
+    """True if nothing was typed into the room's queue since `since` (epoch s), nothing is queued or
+    being spoken, and no typing notice went out in the last `pause` seconds (that one is now taken)."""
+    if r.llen(key(room_id, ":queue")) or r.exists(key(room_id, ":speaking")):
+        return False
+    last = r.lindex(key(room_id, ":log"), -1)
+    if last and float(r.hget(_msg_key(room_id, last), "created_at") or 0) >= since:
+        return False
+    return bool(r.set(key(room_id, ":noticed"), 1, nx=True, px=max(int(pause * 1000), 1)))
 
 
 def needs_nudge(r: Redis, room_id: str, every_seconds: float) -> bool:

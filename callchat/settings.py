@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "SAY_VOICE": "Polly.Mizuki",
     "GREETING": "お電話ありがとうございます。担当者が文字で応答します。少々お待ちください。",
     "CONNECT_NOTICE": "この通話では、入力した文字を読み上げてお伝えします。入力しますので、少々お待ちください。",
+    "TYPING_NOTICE": "ただいま入力しています。少々お待ちください。",
+    "TYPING_NOTICE_SECONDS": 15,
     "ROOM_RETENTION_SECONDS": 3600,
     "ROOM_MAX_SECONDS": 86400,
     "ANNOUNCE_WATCHDOG_SECONDS": 30,
@@ -65,7 +67,8 @@ DEFAULTS: dict[str, Any] = {
 
 _INTEGERS = {"PROXY_HOPS", "TWILIO_TIMEOUT_SECONDS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
              "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS",
-             "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS", "STREAMS_PER_PROCESS", "STREAMS_PER_USER"}
+             "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS", "STREAMS_PER_PROCESS", "STREAMS_PER_USER",
+             "TYPING_NOTICE_SECONDS"}
 #: Whole-number settings of which 0 makes no sense: live pages (`callchat.streams`) a process and a person may hold.
 _AT_LEAST_ONE = {"STREAMS_PER_PROCESS", "STREAMS_PER_USER"}
 #: Settings that are true or false: "true" or "false" in the environment.

@@ -39,6 +39,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 import jobs.announce  # noqa: F401
 import jobs.attempts  # noqa: F401
 import jobs.dial_owner  # noqa: F401
+import jobs.notices  # noqa: F401
 import jobs.rooms  # noqa: F401
 import jobs.sessions  # noqa: F401
 import twilio.rest.api.v2010.account  # noqa: F401  (twilio-python loads it lazily, ~42 ms, in every work horse)

@@ -203,6 +203,14 @@
     }
   });
 
+  // While the typist types, say so to the server every few seconds: a typing notice may follow (jobs/notices.py).
+  let typingSaidAt = 0;
+  text.addEventListener("input", () => {
+    if (ended || !text.value.trim() || Date.now() - typingSaidAt < 3000) return;
+    typingSaidAt = Date.now();
+    post(root.dataset.typingUrl, {}).catch(() => {}); // a lost report only means no notice
+  });
+
   // Quick phrases: a click (or Alt+1…9) sends the phrase as a message, as if typed.
   const phraseButtons = Array.from(document.querySelectorAll("#phrases .phrase"));
   async function sendPhrase(button) {
