@@ -18,6 +18,7 @@ from callchat import audit, calls, numbers, rooms, shutdown, users
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
+from jobs.captions import set_captions
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
@@ -111,6 +112,24 @@ def set_voice(room_id: str):
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language))
+
+
+@bp.post("/<room_id>/captions")
+def captions_switch(room_id: str):
+    """Turn the room's live captions on or off: `{"on": true|false}`. Off stops the running transcriptions
+    and starts none for calls that join later; on starts them for everyone on the call.
+
+    Answers 200 with the room; 400 if `on` is not a boolean; 409 when the call is over.
+    """
+    _room_or_404(room_id)
+    on = _json_body().get("on")
+    if not isinstance(on, bool):
+        return jsonify(error="'on' must be true or false."), 400
+    room = set_captions(current_app.redis, current_app.task_queue, room_id, on)
+    if room is None:
+        return jsonify(error="The call has ended, so its captions cannot change."), 409
+    audit.note("captions", room=room_id, on="on" if on else "off")
+    return jsonify(room=room)
 
 
 @bp.post("/<room_id>/calls")

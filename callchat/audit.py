@@ -40,6 +40,7 @@ ACTIONS = {
     "message": "a message was typed",
     "dial": "someone was called into a room",
     "cancel": "calling someone was stopped",
+    "captions": "a room's captions were turned on or off",
     "token-created": "an API token was made",
     "token-revoked": "an API token was revoked",
     "token-used": "an API token was used",
