@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import audit, calls, numbers, rooms, shutdown, users
+from callchat import audit, calls, captions, numbers, rooms, shutdown, users
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
@@ -47,7 +47,9 @@ def index():
 def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
-    return render_template("rooms/room.html", snapshot=rooms.snapshot(current_app.redis, room_id), voices=VOICES)
+    snapshot = rooms.snapshot(current_app.redis, room_id)
+    return render_template("rooms/room.html", snapshot=snapshot, conversation=captions.conversation(snapshot),
+                           voices=VOICES)
 
 
 @bp.get("/<room_id>/state")

@@ -133,7 +133,7 @@ def set_transcription(r: Redis, room_id: str, call_sid: str, **fields: Any) -> d
 
 # Apply one transcription callback, once per (TranscriptionSid, SequenceId), and rebuild that
 # transcription's captions from every callback kept. KEYS: heard, captions, room hash.
-# ARGV: sid, seq, event, final (1/0), transcript, confidence, now, call_sid, speaker, number, error.
+# ARGV: sid, seq, event, final (1/0), transcript, confidence, now, call_sid, speaker, number, error, label.
 # Returns the captions (JSON) that changed.
 _APPLY = """
 local status = redis.call('HGET', KEYS[3], 'status')
@@ -180,7 +180,7 @@ for _, id in ipairs(ids) do
   local old = redis.call('HGET', KEYS[2], id)
   local o = old and cjson.decode(old) or {}
   if o.text ~= c.text or o.final ~= c.final or o.seq ~= c.seq or o.at ~= c.at then
-    c.call_sid, c.transcription_sid, c.speaker, c.number = ARGV[8], ARGV[1], ARGV[9], ARGV[10]
+    c.call_sid, c.transcription_sid, c.speaker, c.number, c.label = ARGV[8], ARGV[1], ARGV[9], ARGV[10], ARGV[12]
     local raw = cjson.encode(c)
     redis.call('HSET', KEYS[2], id, raw)
     changed[#changed + 1] = raw
@@ -206,7 +206,7 @@ def apply(r: Redis, room_id: str, form: dict[str, str]) -> list[dict[str, Any]]:
         The captions that changed, each `{"id": "GT…:n", "kind": "caption"|"notice", "n", "text",
         "final" (bool), "seq", "confidence", "at" (epoch seconds, callchat's clock, when its first
         callback came; never before the one before it), "call_sid", "transcription_sid", "speaker",
-        "number"}`; [] for a repeat, an ended room, or an event that shows nothing (started, stopped).
+        "number", "label" (what the page shows: `caller · +8190••••5678`)}`; [] for a repeat, an ended room, or an event that shows nothing (started, stopped).
 
     Raises:
         ValueError: SequenceId is not a whole number, or TranscriptionData is not a JSON object.
@@ -227,7 +227,8 @@ def apply(r: Redis, room_id: str, form: dict[str, str]) -> list[dict[str, Any]]:
     speaker, number = (record["speaker"], record["number"]) if record else speaker_of(r, room_id, call_sid)
     changed = r.eval(_APPLY, 3, _heard_key(room_id, sid), _captions_key(room_id), rooms.key(room_id),
                      sid, seq, event, 1 if form.get("Final") == "true" else 0, str(data.get("transcript", "")),
-                     str(data.get("confidence", "")), round(time.time(), 3), call_sid, speaker, number, error)
+                     str(data.get("confidence", "")), round(time.time(), 3), call_sid, speaker, number, error,
+                     speaker if number in ("", speaker) else f"{speaker} · {number}")
     found = [json.loads(raw) for raw in changed]
     for caption in found:
         rooms._publish(r, room_id, {"type": "caption", "caption": caption})
@@ -238,6 +239,12 @@ def captions(r: Redis, room_id: str) -> list[dict[str, Any]]:
     """The room's captions and caption notices, in the order they were said (`at`, then utterance)."""
     found = [json.loads(v) for v in r.hvals(_captions_key(room_id))]
     return sorted(found, key=lambda c: (c["at"], c["transcription_sid"], c["n"]))
+
+
+def conversation(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """A room snapshot's messages and captions in one list, in the order they happened (callchat's clock)."""
+    return sorted(snapshot["messages"] + snapshot["captions"],
+                  key=lambda item: float(item.get("at") or item.get("created_at") or 0))
 
 
 def keys(r: Redis, room_id: str) -> list[str]:

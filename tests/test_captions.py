@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -13,6 +15,8 @@ import requests
 from tests.conftest import CALLER, OWNER
 from tests.openapi_check import api_v2010
 
+#: Where the browser test's screenshots go; people look at them after a run.
+SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-captions.png"
 FIRST, SECOND = "もしもし 田中です", "明日の 会議は 三時からです"
 
 
@@ -195,3 +199,39 @@ def test_an_ended_rooms_captions_expire_with_it(stack):
     caption_keys = stack.redis.keys(f"room:{{{room_id}}}:*ca*") + stack.redis.keys(f"room:{{{room_id}}}:heard:*")
     assert len(caption_keys) == 3
     assert all(0 < stack.redis.ttl(k) <= 3600 for k in caption_keys)
+
+
+def test_the_room_page_shows_a_partial_caption_on_the_left_then_the_final_one(stack, page):
+    from playwright.sync_api import expect
+
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    assert stack.user.say(room_id, "こちらは文字で話しています").status_code == 202
+    stack.settle()
+    stack.sign_in_browser(page)
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    expect(page.locator("#room-status")).to_have_text("live")
+    expect(page.locator("#captions")).to_be_checked()
+
+    stack.sim.set_clock("manual")
+    seconds = stack.sim.phone(CALLER).say(SECOND)["seconds"]
+    stack.sim.advance(seconds * 0.7)
+    bubble = page.locator("#messages li.caption")
+    expect(bubble).to_have_class("caption partial")
+    expect(bubble).to_contain_text("still listening")
+    expect(bubble.locator(".speaker")).to_have_text("caller · +8190••••5678")
+    page.screenshot(path=str(SCREENSHOT.with_name("callchat-caption-partial.png")), full_page=True)
+
+    stack.sim.advance(seconds)
+    stack.sim.set_clock("auto")
+    stack.settle()
+    expect(bubble).to_have_class("caption final")
+    expect(bubble.locator(".body")).to_have_text(SECOND)
+    expect(page.locator("#messages li")).to_have_count(2)
+    assert page.locator("#messages li").nth(1).get_attribute("data-caption"), "the caption comes after the typed message"
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.locator("#captions").uncheck()
+    stack.settle()
+    assert [t["status"] for t in stack.sim.transcriptions(room_id)] == ["stopped"]
+    expect(page.locator("#captions")).not_to_be_checked()
