@@ -230,6 +230,9 @@ def apply(r: Redis, room_id: str, form: dict[str, str]) -> list[dict[str, Any]]:
                      str(data.get("confidence", "")), round(time.time(), 3), call_sid, speaker, number, error,
                      speaker if number in ("", speaker) else f"{speaker} · {number}")
     found = [json.loads(raw) for raw in changed]
+    if event in ("transcription-stopped", "transcription-error") and record.get("transcription_sid") == sid:
+        # Twilio stopped it (on request, the call ended, or an error): captions may be started on the call again.
+        set_transcription(r, room_id, call_sid, status="failed" if event == "transcription-error" else "stopped")
     for caption in found:
         rooms._publish(r, room_id, {"type": "caption", "caption": caption})
     return found

@@ -174,6 +174,12 @@ def test_a_transcription_error_shows_as_a_notice(stack):
     notices = [c for c in stack.user.state(room_id)["captions"] if c["kind"] == "notice"]
     assert [n["text"] for n in notices] == ["Captions stopped: The transcription provider is unavailable. (error 32651)"]
 
+    stack.user.open_room(room_id)  # turned off and on again, they start anew
+    assert stack.user.post(f"/rooms/{room_id}/captions", {"on": False}).status_code == 200
+    assert stack.user.post(f"/rooms/{room_id}/captions", {"on": True}).status_code == 200
+    stack.settle()
+    assert [t["status"] for t in stack.sim.transcriptions(room_id)] == ["stopped", "in-progress"]
+
 
 def test_everyone_on_a_conference_is_captioned_once_labelled_by_who_they_are(stack, monkeypatch):
     stack.app.config["OWNER_PHONE"] = OWNER
