@@ -7,6 +7,10 @@ SIGTERM (Heroku's restart or deploy; SIGKILL follows 30 s later) is a graceful s
 worker stops accepting, ends its live streams at once (`callchat.shutdown`: the pages
 reconnect to a running process) and lets its other requests finish, for up to
 `graceful_timeout` seconds. Ctrl-C (SIGINT) stops at once.
+
+Live pages take at most STREAMS_PER_PROCESS of a worker's `worker_connections`
+(`callchat.streams`); a worker refuses to start, naming the setting, when that would leave
+fewer than `callchat.streams.FREE_CONNECTIONS` for webhooks and chat posts.
 """
 
 import os
@@ -32,12 +36,22 @@ if os.environ.get("LOG_FORMAT") == "json":  # gunicorn's own lines as JSON too (
 
 
 def post_worker_init(worker):
-    """On SIGTERM, end this worker's live streams before gunicorn's graceful stop (see the module docstring)."""
+    """Check STREAMS_PER_PROCESS against `worker_connections` (a bad one stops gunicorn: its master halts when a
+    worker exits with WORKER_BOOT_ERROR); on SIGTERM, end this worker's live streams before gunicorn's
+    graceful stop (see the module docstring)."""
     import signal
+    import sys
 
     import gevent
+    from gunicorn.arbiter import Arbiter
 
-    from callchat import shutdown
+    from callchat import shutdown, streams
+    from callchat.settings import SettingError
+
+    problem = streams.capacity_problem(worker.wsgi.config[streams.PROCESS_CAP], worker.cfg.worker_connections)
+    if problem:
+        worker.log.error("%s", SettingError({streams.PROCESS_CAP: problem}))
+        sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
     graceful_stop = worker.handle_exit
 

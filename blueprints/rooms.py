@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import audit, calls, captions, numbers, rooms, shutdown, users
+from callchat import audit, calls, captions, numbers, rooms, shutdown, streams, users
 from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
@@ -171,10 +171,23 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
     The stream ends with a `signed-out` event as soon as the signed-in user's sessions end
     (disabled, or a new password: `users.signed_out_channel`); the page then reloads to sign in.
     It ends with no event when this process shuts down (`callchat.shutdown`): the browser reconnects.
+    It counts against STREAMS_PER_PROCESS and STREAMS_PER_USER, and ends when one of them closes it
+    as the oldest (`callchat.streams.last_words`: an `event: closed`, or a later reconnect).
     """
-    pubsub = current_app.redis_streams.pubsub(ignore_subscribe_messages=True)
-    signed_out, stopping = users.signed_out_channel(current_user.username), shutdown.channel()
-    pubsub.subscribe(channel, signed_out, stopping)  # before the snapshot, so no change falls between the two
+    app, username, stream_id = current_app._get_current_object(), current_user.username, streams.new_id()
+    pubsub = app.redis_streams.pubsub(ignore_subscribe_messages=True)
+    signed_out, stopping, told = users.signed_out_channel(username), shutdown.channel(), streams.channel(stream_id)
+
+    def end() -> None:
+        pubsub.close()
+        streams.release(app, stream_id, username)
+
+    try:
+        pubsub.subscribe(channel, signed_out, stopping, told)  # before the snapshot, so no change falls between the two
+        streams.admit(app, stream_id, username)
+    except RedisError:
+        end()
+        raise
 
     def events() -> Iterator[str]:
         try:
@@ -188,6 +201,9 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
                     return
                 elif message["channel"] == stopping:
                     return
+                elif message["channel"] == told:
+                    yield streams.last_words(message["data"])
+                    return
                 else:
                     yield f"event: update\ndata: {message['data']}\n\n"
         except RedisError as exc:
@@ -197,8 +213,10 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
         finally:
             pubsub.close()
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(stream_with_context(events()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(end)  # also when the page went away before the stream started
+    return response
 
 
 @bp.get("/events")

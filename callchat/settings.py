@@ -59,12 +59,16 @@ DEFAULTS: dict[str, Any] = {
     "MESSAGE_LIMIT_PER_USER": "60 per minute",
     "DIAL_LIMIT_PER_USER": "30 per hour",
     "API_LIMIT_PER_TOKEN": "600 per minute",
+    "STREAMS_PER_PROCESS": 600,
+    "STREAMS_PER_USER": 10,
     "LOG_FORMAT": "text",
 }
 
 _INTEGERS = {"PROXY_HOPS", "TWILIO_TIMEOUT_SECONDS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
              "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS",
-             "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS"}
+             "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS", "STREAMS_PER_PROCESS", "STREAMS_PER_USER"}
+#: Whole-number settings of which 0 makes no sense: live pages (`callchat.streams`) a process and a person may hold.
+_AT_LEAST_ONE = {"STREAMS_PER_PROCESS", "STREAMS_PER_USER"}
 #: Settings that are true or false: "true" or "false" in the environment.
 _BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE", "CAPTIONS"}
 #: Rate limits (`callchat.rate_limits`), in the `limits` notation: "5 per 15 minutes", "60/minute;1000/day".
@@ -173,9 +177,9 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for key in sorted(_INTEGERS):
-        value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            found[key] = f"{value!r} is not a whole number of 0 or more."
+        value, least = settings[key], 1 if key in _AT_LEAST_ONE else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            found[key] = f"{value!r} is not a whole number of {least} or more."
     for key in sorted(_BOOLEANS):
         if not isinstance(settings[key], bool):
             found[key] = f"{settings[key]!r} is neither true nor false."

@@ -159,10 +159,7 @@
     else if (event.type === "caption") renderCaption(event.caption);
   }
 
-  const source = new EventSource(root.dataset.events);
-  // Signed out (elsewhere, or disabled) or refused: reload, which shows the sign-in page.
-  source.addEventListener("signed-out", () => window.location.reload());
-  source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) window.location.reload(); });
+  const source = window.liveUpdates(root.dataset.events);
   source.addEventListener("snapshot", (e) => {
     const snap = JSON.parse(e.data);
     list.replaceChildren();

@@ -26,10 +26,7 @@
     empty.hidden = list.children.length > 0;
   }
 
-  const source = new EventSource("/rooms/events");
-  // Signed out (elsewhere, or disabled) or refused: reload, which shows the sign-in page.
-  source.addEventListener("signed-out", () => window.location.reload());
-  source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) window.location.reload(); });
+  const source = window.liveUpdates("/rooms/events");
   source.addEventListener("snapshot", (e) => {
     list.replaceChildren();
     JSON.parse(e.data).rooms.forEach(render);

@@ -286,6 +286,7 @@ def test_a_caller_who_hangs_up_during_the_greeting_leaves_no_live_room(stack):
 
 def test_many_open_pages_do_not_starve_twilios_webhooks(stack):
     """Bug: each open page held a connection of the 100-connection Redis pool, so page 101 and every webhook got 503."""
+    stack.app.config["STREAMS_PER_USER"] = 120  # one person's 120 pages, all open (test_streams.py tests the cap)
     room_id = stack.call_in()
     streams = []
     try:

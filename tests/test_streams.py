@@ -1,0 +1,184 @@
+"""Live pages are capped per person and per web process, the oldest closed first (`callchat.streams`), so that
+open pages never take the connections Twilio's webhooks and chat posts need (issue 10).
+
+Each cap is set low through the app's config (read at every new stream); pages are real HTTP streams,
+read as a browser's EventSource parses them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import create_app
+from callchat import streams
+from callchat.devstack import free_port
+from callchat.settings import SettingError
+from tests.conftest import ADMIN, OPERATOR, SECRET_KEY, ChatUser, ServedApp, start_procfile
+
+#: Where the screenshot of a page closed by STREAMS_PER_USER goes; people look at it after a run.
+SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-too-many-pages.png"
+
+
+class Page:
+    """One open page's live stream, at `base` (a web process), read block by block as EventSource does."""
+
+    def __init__(self, user: ChatUser, room_id: str, base: str | None = None) -> None:
+        self.response = user.http.get(f"{base or user.base}/rooms/{room_id}/events", stream=True, timeout=10)
+        assert self.response.status_code == 200, self.response.text
+        self.lines = self.response.iter_lines(decode_unicode=True)
+        assert self.next()["event"] == "snapshot"
+
+    def next(self) -> dict[str, Any] | None:
+        """The next block's fields ({"event", "data", "retry"}), keep-alives skipped; None when the stream ended."""
+        fields: dict[str, Any] = {}
+        for line in self.lines:
+            if line == "" and fields:
+                return fields
+            if line and not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+        return fields or None
+
+    def hears_typed(self, text: str) -> bool:
+        """True when the next block is the update showing `text` as a message."""
+        block = self.next()
+        return block is not None and block.get("event") == "update" and json.loads(block["data"])["message"]["body"] == text
+
+    def close(self) -> None:
+        self.response.close()
+
+
+@pytest.fixture
+def pages():
+    """Open pages, closed at the end of the test."""
+    opened: list[Page] = []
+    yield opened
+    for page in opened:
+        page.close()
+
+
+def test_a_persons_page_past_streams_per_user_stops_their_oldest_which_says_so(stack, pages, caplog):
+    stack.app.config["STREAMS_PER_USER"] = 3
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    for _ in range(3):
+        pages.append(Page(stack.user, room_id))
+    someone_else = stack.signed_in(*ADMIN)
+    pages.append(Page(someone_else, room_id))  # not counted against the typist
+
+    with caplog.at_level(logging.INFO, logger="callchat.streams"):
+        pages.append(Page(stack.user, room_id))  # the typist's fourth
+
+    oldest = pages[0]
+    assert oldest.next() == {"event": "closed", "data": json.dumps({"message": streams.CLOSED_MESSAGE})}
+    assert oldest.next() is None, "the stream ends after saying why"
+    assert [r.getMessage() for r in caplog.records if r.name == "callchat.streams"] == [
+        "live stream of typist closed: they have STREAMS_PER_USER=3 pages open; their oldest stopped updating"]
+    assert stack.user.say(room_id, "まだ見えますか").status_code == 202
+    assert all(page.hears_typed("まだ見えますか") for page in pages[1:]), "every other page still updates"
+
+
+def test_streams_per_user_counts_pages_on_every_web_process(stack, pages, stack_config):
+    """Two web processes on one Redis (as gunicorn's workers or Heroku's dynos): the oldest page is closed wherever it is."""
+    stack.app.config["STREAMS_PER_USER"] = 2
+    other = ServedApp(create_app(dict(stack_config, STREAMS_PER_USER=2, PUBLIC_BASE_URL=stack.url))).start()
+    try:
+        room_id = stack.call_in()
+        stack.user.open_room(room_id)
+        pages.append(Page(stack.user, room_id, base=other.url))
+        pages.append(Page(stack.user, room_id))
+        pages.append(Page(stack.user, room_id))
+        assert pages[0].next()["event"] == "closed"
+        assert stack.user.say(room_id, "二つの窓").status_code == 202
+        assert all(page.hears_typed("二つの窓") for page in pages[1:])
+    finally:
+        other.stop()
+
+
+def test_a_page_left_by_a_dead_process_is_not_counted(stack, pages):
+    """A web process killed outright leaves its streams in Redis; they must not close pages that are still open."""
+    stack.app.config["STREAMS_PER_USER"] = 2
+    stack.redis.zadd(streams.user_key(OPERATOR[0]), {"0" * 32: 1.0})  # the oldest, and nobody listens to it
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    pages.append(Page(stack.user, room_id))
+    pages.append(Page(stack.user, room_id))
+    assert stack.user.say(room_id, "両方とも").status_code == 202
+    assert all(page.hears_typed("両方とも") for page in pages)
+    assert len(stack.redis.zrange(streams.user_key(OPERATOR[0]), 0, -1)) == 2
+
+
+def test_a_page_past_streams_per_process_closes_the_processs_oldest_which_reconnects_later(stack, pages, caplog):
+    stack.app.config["STREAMS_PER_PROCESS"] = 3
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    admin = stack.signed_in(*ADMIN)
+    pages += [Page(admin, room_id), Page(stack.user, room_id), Page(admin, room_id)]
+    with caplog.at_level(logging.INFO, logger="callchat.streams"):
+        pages.append(Page(stack.user, room_id))
+
+    oldest = pages[0].next()
+    assert set(oldest) == {"retry"}, "no event: the browser just reconnects"
+    low, high = streams.CROWDED_RETRY_MS
+    assert low <= int(oldest["retry"]) <= high, "later than the usual 2 s, so that closed pages do not all return at once"
+    assert pages[0].next() is None
+    assert [r.getMessage() for r in caplog.records if r.name == "callchat.streams"] == [
+        "live stream of boss closed: this web process holds STREAMS_PER_PROCESS=3 streams; the page reconnects later"]
+    assert stack.user.say(room_id, "三つまで").status_code == 202
+    assert all(page.hears_typed("三つまで") for page in pages[1:])
+
+
+def test_a_page_stopped_by_streams_per_user_shows_why_and_reloads_on_request(stack, page):
+    from playwright.sync_api import expect
+
+    stack.app.config["STREAMS_PER_USER"] = 1
+    room_id = stack.call_in()
+    stack.sign_in_browser(page)
+    page.goto(f"{stack.url}/rooms/{room_id}")
+    expect(page.locator("#room-status")).to_have_text("live")
+    newer = Page(stack.user, room_id)  # the same person, in another tab
+    try:
+        notice = page.locator("#live-closed")
+        expect(notice).to_have_text(f"{streams.CLOSED_MESSAGE} Reload")
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        assert SCREENSHOT.stat().st_size > 0
+        expect(page.locator("#room-status")).to_have_text("live")  # the page was not reloaded to sign in
+    finally:
+        newer.close()
+
+    stack.app.config["STREAMS_PER_USER"] = 10
+    page.get_by_role("button", name="Reload").click()
+    expect(notice).to_have_count(0)
+    stack.user.open_room(room_id)
+    stack.user.say(room_id, "戻りました")
+    expect(page.locator("#messages li").first).to_contain_text("戻りました")
+
+
+@pytest.mark.parametrize("name, value, problem", [
+    ("STREAMS_PER_USER", 0, "0 is not a whole number of 1 or more."),
+    ("STREAMS_PER_PROCESS", "many", "'many' is not a whole number of 1 or more."),
+])
+def test_a_bad_stream_cap_stops_start_up_naming_it(redis_url, name, value, problem):
+    with pytest.raises(SettingError) as raised:
+        create_app({"REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY, name: value})
+    assert raised.value.problems == {name: problem}
+
+
+def test_gunicorn_refuses_to_start_when_pages_could_take_the_webhooks_connections(redis_url, tmp_path):
+    log = tmp_path / "web.log"
+    web = start_procfile("web", {"PORT": str(free_port()), "REDIS_URL": redis_url, "SECRET_KEY": SECRET_KEY,
+                                 "WEB_CONCURRENCY": "1", "STREAMS_PER_PROCESS": "950"}, log)
+    try:
+        assert web.wait(60) != 0
+    finally:
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGKILL)
+    assert ("STREAMS_PER_PROCESS: 950 live pages would leave fewer than 100 of a web process's 1000 connections "
+            "(gunicorn's worker_connections) for Twilio's webhooks and chat posts; set it to 900 or less.") in log.read_text()
