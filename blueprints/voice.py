@@ -219,7 +219,7 @@ def _participant_event(room_id: str, joined: bool, form, seq: int | None) -> Non
                                          muted=form.get("Muted") == "true")
     if shown is None or not joined:
         return
-    caption_call(r, current_app.task_queue, room_id, call_sid)  # the room's own call: already captioned
+    caption_call(r, current_app.task_queue, room_id, call_sid)  # once per call: the caller's since it went live
     if label == twiml.CALLER_LABEL:  # the caller is in: from now on messages are conference announcements
         rooms.update(r, room_id, mode="conference", conference_sid=form.get("ConferenceSid", ""))
         rooms.release_slot(r, room_id, rooms.MOVE)
