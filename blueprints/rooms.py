@@ -14,8 +14,10 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import audit, calls, captions, numbers, rooms, shutdown, streams, users
-from callchat.voices import VOICES, InvalidMessage, check_play, check_say, check_voice
+from callchat import audit, calls, captions, numbers, phrases, rooms, shutdown, streams, users
+from callchat.voices import (LANGUAGE_NAMES, RATES, VOICE_NAMES, VOICES, InvalidMessage, check_digits, check_play,
+                             check_rate, check_say, check_voice)
+from jobs import controls
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, start_call
 from jobs.captions import set_captions
@@ -47,9 +49,11 @@ def index():
 def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
+    voices = {language: [[voice, VOICE_NAMES.get(voice, voice)] for voice in offered] for language, offered in VOICES.items()}
     snapshot = rooms.snapshot(current_app.redis, room_id)
     return render_template("rooms/room.html", snapshot=snapshot, conversation=captions.conversation(snapshot),
-                           voices=VOICES)
+                           voices=voices, languages=LANGUAGE_NAMES, rates=RATES,
+                           phrases=phrases.get(current_app.redis, current_user.username))
 
 
 @bp.get("/<room_id>/state")
@@ -68,7 +72,9 @@ def _json_body() -> dict[str, Any]:
 
 @bp.post("/<room_id>/messages")
 def post_message(room_id: str):
-    """Queue a message to be spoken: `{"kind": "say", "text": "…"}` or `{"kind": "play", "url": "https://…"}`.
+    """Queue a message to be spoken: `{"kind": "say", "text": "…"}` or `{"kind": "play", "url": "https://…"}`,
+    or keys to press: `{"kind": "digits", "digits": "123#", "to": "<participant key>"}` (`to`: whom a
+    conference whispers them to; by default the last person called in, else the caller).
 
     An optional `"client_id"` (8-64 letters, digits, `-`, `_`; the page makes one per
     message) makes the post safe to repeat: the message is stored and spoken once.
@@ -90,13 +96,16 @@ def post_message(room_id: str):
             content = check_say(str(body.get("text", "")), room["voice"])
         elif kind == "play":
             content = check_play(str(body.get("url", "")))
+        elif kind == "digits":
+            content = check_digits(str(body.get("digits", "")))
         else:
-            raise InvalidMessage("A message is either 'say' (text) or 'play' (an audio URL).")
+            raise InvalidMessage("A message is either 'say' (text), 'play' (an audio URL) or 'digits' (keys).")
+        to = _keys_to(room_id, str(body.get("to", ""))) if kind == "digits" else ""
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
     try:
         message = rooms.add_message(current_app.redis, room_id, kind, content, room["voice"], room["language"],
-                                    client_id=client_id)
+                                    client_id=client_id, rate=room.get("rate") or "medium", to=to)
     except rooms.RepeatedMessage as repeat:
         return jsonify(message=repeat.message), 200
     enqueue_announce(current_app.task_queue, room_id)
@@ -104,16 +113,137 @@ def post_message(room_id: str):
     return jsonify(message=message), 202
 
 
+def _keys_to(room_id: str, key: str) -> str:
+    """Whom keys go to: the participant `key` if on the call, else the last one callchat called in, else the caller.
+
+    Raises:
+        InvalidMessage: `key` names nobody on the call.
+    """
+    on_call = [p for p in rooms.participants(current_app.redis, room_id) if rooms.live_call_sid(p)]
+    if key:
+        if key not in {p["call_sid"] for p in on_call}:
+            raise InvalidMessage("The keys' participant is not on the call.")
+        return key
+    dialed = sorted((p for p in on_call if p.get("dial_id")), key=lambda p: p.get("call_sid_live", ""))
+    return dialed[-1]["call_sid"] if dialed else room_id
+
+
+def _live_room_or_409(room_id: str, modes: tuple[str, ...] = ("call", "conference")) -> tuple[dict[str, Any], Any]:
+    """The room, or an error answer: 409 unless its call is live and in one of `modes` (404 if gone)."""
+    room = _room_or_404(room_id)
+    if room["status"] != "live":
+        return room, (jsonify(error="The call is not in progress, so it cannot be changed."), 409)
+    if room["mode"] not in modes:
+        why = ("Nobody else is on the call to hear the caller, so there is nothing to mute." if modes == ("conference",)
+               else "The call is moving into a conference: try again in a moment.")
+        return room, (jsonify(error=why), 409)
+    return room, None
+
+
+def _person_or_404(room_id: str, key: str) -> dict[str, Any]:
+    person = rooms.participant(current_app.redis, room_id, key)
+    if person is None or not rooms.live_call_sid(person) and not person.get("dial_id"):
+        abort(404, description="That person is not on the call.")
+    return person
+
+
+def _switch(room_id: str, key: str, name: str, modes: tuple[str, ...], job: Callable[..., Any]):
+    """Enqueue `job(room_id, key, value)` for a participant's on/off control: body `{name: true|false}`.
+
+    Answers 202 with the participant as it is now (the change follows over the event stream);
+    400 unless the value is a boolean; 404 if they are not on the call; 409 as `_live_room_or_409`.
+    """
+    value = _json_body().get(name)
+    if not isinstance(value, bool):
+        abort(400, description=f"'{name}' must be true or false.")
+    _, refused = _live_room_or_409(room_id, modes)
+    if refused:
+        return refused
+    person = _person_or_404(room_id, key)
+    current_app.task_queue.enqueue(job, room_id, key, value)
+    return jsonify(participant=person), 202
+
+
+@bp.post("/<room_id>/hangup")
+def hang_up(room_id: str):
+    """Hang up for everyone (`jobs.controls.hang_up_room`). 202; 409 if the call is already over."""
+    room = _room_or_404(room_id)
+    if room["status"] == "ended":
+        return jsonify(error="The call has already ended."), 409
+    current_app.task_queue.enqueue(controls.hang_up_room, room_id)
+    audit.note("hang-up", room=room_id)
+    return jsonify(room=room), 202
+
+
+@bp.post("/<room_id>/participants/<key>/remove")
+def remove(room_id: str, key: str):
+    """Take one participant off the call (`jobs.controls.remove_participant`). 202; 404 if not on it; 409 if over."""
+    _, refused = _live_room_or_409(room_id, ("call", "moving", "joining", "conference"))
+    if refused:
+        return refused
+    person = _person_or_404(room_id, key)
+    current_app.task_queue.enqueue(controls.remove_participant, room_id, key)
+    audit.note("remove", room=room_id, participant=key)
+    return jsonify(participant=person), 202
+
+
+@bp.post("/<room_id>/participants/<key>/mute")
+def mute(room_id: str, key: str):
+    """Mute or unmute a conference participant: `{"muted": true|false}`. 202; 400; 404; 409 outside a conference."""
+    return _switch(room_id, key, "muted", ("conference",), controls.set_muted)
+
+
+@bp.post("/<room_id>/participants/<key>/hold")
+def hold(room_id: str, key: str):
+    """Put a participant on hold with music, or resume them: `{"held": true|false}`. 202; 400; 404; 409."""
+    return _switch(room_id, key, "held", ("call", "conference"), controls.set_held)
+
+
+@bp.post("/<room_id>/stop")
+def stop(room_id: str):
+    """Clear the queue and stop the message being spoken (`jobs.controls.stop_speaking`).
+
+    Answers 200 `{"cleared": [ids]}`: the queued messages, now failed; 409 if the call is over.
+    """
+    room = _room_or_404(room_id)
+    if room["status"] == "ended":
+        return jsonify(error="The call has ended."), 409
+    cleared = rooms.clear_queue(current_app.redis, room_id, "Cleared from the queue before it was spoken.")
+    current_app.task_queue.enqueue(controls.stop_speaking, room_id)
+    audit.note("stop", room=room_id, cleared=len(cleared))
+    return jsonify(cleared=cleared)
+
+
+@bp.post("/<room_id>/repeat")
+def repeat(room_id: str):
+    """Queue a copy of the last message said or played (keys are not repeated). 202; 409 if none or over."""
+    room = _room_or_404(room_id)
+    if room["status"] == "ended":
+        return jsonify(error="The call has ended, so nothing more can be said in it."), 409
+    last = [m for m in rooms.messages(current_app.redis, room_id) if m["kind"] in ("say", "play")]
+    if not last:
+        return jsonify(error="Nothing has been said yet, so there is nothing to repeat."), 409
+    message = rooms.add_message(current_app.redis, room_id, last[-1]["kind"], last[-1]["body"], last[-1]["voice"],
+                                last[-1]["language"])
+    enqueue_announce(current_app.task_queue, room_id)
+    audit.note("message", room=room_id, message=message["id"], kind=message["kind"])
+    return jsonify(message=message), 202
+
+
 @bp.post("/<room_id>/voice")
 def set_voice(room_id: str):
-    """Choose the room's voice and language for messages typed from now on: `{"voice", "language"}`."""
-    _room_or_404(room_id)
+    """Choose the room's voice, language and speed for messages typed from now on: `{"voice", "language", "rate"?}`.
+
+    `rate` is one of `voices.RATES` (SSML prosody; a basic voice such as `alice` ignores it); left out, it stays.
+    """
+    room = _room_or_404(room_id)
     body = _json_body()
     try:
         voice, language = check_voice(str(body.get("voice", "")), str(body.get("language", "")))
+        rate = check_rate(str(body.get("rate") or room.get("rate") or "medium"))
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
-    return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language))
+    return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language, rate=rate))
 
 
 @bp.post("/<room_id>/captions")

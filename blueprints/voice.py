@@ -77,7 +77,8 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
         just_spoke: a message was just spoken, so the next one may go.
 
     Returns:
-        TwiML: `<Hangup/>` if the room is over, the conference if the caller moves there, else the waiting loop.
+        TwiML: `<Hangup/>` if the room is over, the conference if the caller moves there, hold music
+        while the caller is on hold (`jobs.controls.set_held`), else the waiting loop.
     """
     r = current_app.redis
     room = rooms.get(r, room_id)
@@ -91,6 +92,8 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
     if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
         log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
         return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
+    if room["mode"] == "call" and (rooms.participant(r, room_id, room_id) or {}).get("held"):
+        return _twiml(twiml.hold(WAIT_SECONDS, _public_url(urls.HOLD, room_id=room_id)))  # no message goes meanwhile
     if just_spoke or rooms.needs_nudge(r, room_id, NUDGE_SECONDS):
         enqueue_announce(current_app.task_queue, room_id)
     return _twiml(twiml.wait(WAIT_SECONDS, _public_url(urls.WAIT, room_id=room_id)))
@@ -99,6 +102,20 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
 @bp.post(urls.WAIT)
 def wait(room_id: str):
     """The lone caller's silent waiting loop; Twilio fetches it again after every `<Pause>`."""
+    return _keep_waiting(room_id)
+
+
+@bp.post(urls.HOLD)
+def hold(room_id: str):
+    """Hold music: a held conference participant's HoldUrl, or a held lone caller's loop.
+
+    Twilio fetches a HoldUrl with HoldMethod (POST here) while the participant is on hold
+    (twilio.com/docs/voice/api/conference-participant-resource#update-a-participant-resource).
+    A lone caller resumed meanwhile goes back to waiting.
+    """
+    room = rooms.get(current_app.redis, room_id)
+    if room and room["mode"] != "call":  # a HoldUrl's TwiML may only Play, Say, Pause and Redirect
+        return _twiml(twiml.hold(WAIT_SECONDS, _public_url(urls.HOLD, room_id=room_id)))
     return _keep_waiting(room_id)
 
 

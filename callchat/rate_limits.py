@@ -8,7 +8,7 @@ minutes"), checked once in `callchat.settings`:
     SIGNIN_LIMIT_PER_ADDRESS   POST /signin, /signin/link/…, /invite/…, /password/…, one count per
                                client address shared by the four; only failures use it up
     MESSAGE_LIMIT_PER_USER     POST /rooms/<id>/messages, per signed-in user
-    DIAL_LIMIT_PER_USER        POST /rooms/<id>/calls, per signed-in user
+    DIAL_LIMIT_PER_USER        POST /rooms/<id>/calls and POST /calls, per signed-in user (one count)
     API_LIMIT_PER_TOKEN        every /api/ request, per bearer token (its SHA-256; the client's
                                address when there is none)
 
@@ -207,7 +207,7 @@ def init_app(app: Flask) -> Limiter:
     apply(per("SIGNIN_LIMIT_PER_ACCOUNT", _account, "signin-account", methods=["POST"],
               on_breach=_signin_refused("SIGNIN_LIMIT_PER_ACCOUNT")), "auth.signin")
     apply(per("MESSAGE_LIMIT_PER_USER", _user, "messages"), "rooms.post_message")
-    apply(per("DIAL_LIMIT_PER_USER", _user, "dials"), "rooms.call_someone")
+    apply(per("DIAL_LIMIT_PER_USER", _user, "dials"), "rooms.call_someone", "dial.start")
     per("API_LIMIT_PER_TOKEN", _token, "api")(app.blueprints["api"])
     app.after_request(_give_back)
     app.after_request(_add_retry_after)

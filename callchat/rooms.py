@@ -11,11 +11,11 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
     room:{id}                hash  id, caller (E.164: who called, or who was called), direction
                                    (incoming|outgoing), call_sid, conference_sid (CF…),
                                    status (waiting|live|ended), mode (call|moving|joining|conference),
-                                   conference_started ("" or "1"), voice, language,
-                                   captions (on|off: live captions, `callchat.captions`, which owns
-                                   the room's caption keys), created_at, ended_at (epoch seconds)
+                                   conference_started ("" or "1"), voice, language, rate (voices.RATES;
+                                   absent: medium), captions (on|off: live captions, `callchat.captions`,
+                                   which owns the room's caption keys), created_at, ended_at (epoch seconds)
     room:{id}:participants   hash  CallSid (or dial-…) -> JSON {call_sid, label, number, status,
-                                   muted, conference_seq}
+                                   muted, held (on hold: jobs/controls.py), conference_seq}
     room:{id}:callbacks      set   ConferenceSid:SequenceNumber of every conference status
                                    callback already applied (Twilio may repeat one)
     room:{id}:log            list  message ids, in the order they were typed
@@ -29,7 +29,8 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
     room:{id}:nudged         str   set while a waiting loop's safety-net `announce_next` is recent
     room:{id}:backoff        str   set while Twilio asked to wait (429/503): only the scheduled retry delivers
     room:{id}:clients        hash  client id (the page's per-message id) -> message id
-    room:{id}:msg:{n}        hash  id, kind (say|play), body (text or URL), voice, language,
+    room:{id}:msg:{n}        hash  id, kind (say|play|digits), body (text, URL or DTMF digits), voice, language, rate,
+                                   to (digits: the participant key they go to, "" for the room's call),
                                    state (queued|speaking|spoken|failed), error_code, error,
                                    created_at, speaking_at, finished_at, fetched_at (Twilio
                                    fetched its TwiML: it is being spoken; set once)
@@ -283,7 +284,7 @@ class RepeatedMessage(Exception):
 
 
 def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, language: str,
-                client_id: str = "") -> dict[str, Any]:
+                client_id: str = "", rate: str = "medium", to: str = "") -> dict[str, Any]:
     """Store a typed message and put it at the end of the room's announce queue.
 
     The message is in Redis (and so survives any process) before this returns. With a
@@ -293,10 +294,14 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
     Args:
         r: Redis client (decoded).
         room_id: the room's id.
-        kind: `say` (body is text) or `play` (body is an https audio URL).
-        body: the validated text or URL.
+        kind: `say` (body is text), `play` (body is an https audio URL) or `digits` (body is
+            DTMF keys, `[0-9*#wW]`, played with `<Play digits>`).
+        body: the validated text, URL or digits.
         voice, language: how `<Say>` speaks it.
         client_id: the sender's id for this message (validated by the caller), or "" for none.
+        rate: how fast (`voices.RATES`), from the room's setting when it was typed.
+        to: for `digits` in a conference, the participant key (CallSid or `dial-…`) they are
+            whispered to; "" for the room's own call.
 
     Returns:
         The message as stored, with its `id` (int, increasing per room) and state `queued`.
@@ -306,8 +311,8 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
     """
     ttl = _pttl(r, room_id)
     msg_id = r.incr(key(room_id, ":seq"))
-    message = {"id": msg_id, "kind": kind, "body": body, "voice": voice, "language": language,
-               "state": "queued", "error_code": "", "error": "", "created_at": time.time(),
+    message = {"id": msg_id, "kind": kind, "body": body, "voice": voice, "language": language, "rate": rate,
+               "to": to, "state": "queued", "error_code": "", "error": "", "created_at": time.time(),
                "speaking_at": "", "finished_at": ""}
     with r.pipeline() as p:
         p.hset(_msg_key(room_id, msg_id), mapping=message)
@@ -326,6 +331,47 @@ def add_message(r: Redis, room_id: str, kind: str, body: str, voice: str, langua
         p.execute()
     _publish(r, room_id, {"type": "message", "message": message})
     return message
+
+
+# Atomically: empty the queue and return what was in it (head first).
+_CLEAR = """
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return ids
+"""
+
+
+def clear_queue(r: Redis, room_id: str, reason: str) -> list[int]:
+    """Empty a room's announce queue: each message still queued becomes `failed` with `reason`.
+
+    One step takes the whole queue, so a message is either claimed for speaking or cleared,
+    never both.
+
+    Args:
+        r: Redis client (decoded).
+        room_id: the room's id.
+        reason: shown on each cleared message, e.g. "Cleared from the queue."
+
+    Returns:
+        The ids of the cleared messages, oldest first.
+    """
+    ids = r.eval(_CLEAR, 1, key(room_id, ":queue"))
+    for msg_id in ids:
+        r.hset(_msg_key(room_id, msg_id), mapping={"state": "failed", "error": reason, "finished_at": time.time()})
+        _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, msg_id)})
+    return [int(msg_id) for msg_id in ids]
+
+
+def live_call_sid(person: dict[str, Any]) -> str:
+    """The CallSid (`CA…`) on which a participant is on the call now, or "" if they have none.
+
+    A participant callchat dialed is keyed `dial-…` and carries its answered call's
+    `call_sid_live`; anyone else is keyed by their CallSid.
+    """
+    if person.get("status") in GONE:
+        return ""
+    sid = person.get("call_sid_live") or person.get("call_sid", "")
+    return sid if sid.startswith("CA") else ""
 
 
 def get_message(r: Redis, room_id: str, msg_id: int | str) -> dict[str, Any] | None:

@@ -8,12 +8,17 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
+from callchat.voices import reads_ssml
 
 #: Said to someone who calls a masked number outside a live session.
 NOT_CONNECTED = {
     "ja-JP": "申し訳ございません。この番号は現在ご利用いただけません。メッセージをご利用ください。",
     "en-US": "Sorry, this number cannot connect your call right now. Please use messages instead.",
 }
+
+#: Hold music: a track from the bucket Twilio's own hold-music twimlet plays
+#: (twilio.com/labs/twimlets/holdmusic, Bucket=com.twilio.music.classical).
+HOLD_MUSIC = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 
 #: The participant label of the caller who opened a room.
 CALLER_LABEL = "caller"
@@ -109,17 +114,47 @@ def announcement(message: Mapping[str, Any]) -> VoiceResponse:
     """TwiML that Twilio fetches from a conference's AnnounceUrl to speak one message.
 
     Args:
-        message: a stored message: `kind` (`say`|`play`), `body` (text or https URL),
-            `voice`, `language`.
+        message: a stored message: `kind` (`say`|`play`|`digits`), `body` (text, https URL or digits),
+            `voice`, `language`, `rate` (`voices.RATES`; "" or `medium`: the voice's own pace).
+
+    A `digits` message is `<Play digits>` (twilio.com/docs/voice/twiml/play#attributes-digits):
+    DTMF tones, as if the keys were pressed on the call.
 
     Returns:
-        `<Response><Say voice language>text</Say></Response>` or `<Response><Play>url</Play></Response>`.
+        `<Response><Say voice language>text</Say></Response>` (`<Say><prosody rate>text</prosody></Say>` at
+        another rate, for a voice that reads SSML), `<Response><Play>url</Play></Response>`
+        or `<Response><Play digits="123#"/></Response>`.
     """
     response = VoiceResponse()
-    if message["kind"] == "play":
+    rate = message.get("rate") or "medium"
+    if message["kind"] == "digits":
+        response.play(digits=message["body"])
+    elif message["kind"] == "play":
         response.play(message["body"])
+    elif rate != "medium" and reads_ssml(message["voice"]):
+        response.say(voice=message["voice"], language=message["language"]).prosody(message["body"], rate=rate)
     else:
         response.say(message["body"], voice=message["voice"], language=message["language"])
+    return response
+
+
+def hold(seconds: int, hold_url: str) -> VoiceResponse:
+    """Hold music: the HoldUrl of a held conference participant, and a held lone caller's loop.
+
+    Only `<Play>`, `<Pause>` and `<Redirect>`, which a HoldUrl's TwiML may hold
+    (twilio.com/docs/voice/api/conference-participant-resource#update-a-participant-resource).
+
+    Args:
+        seconds: the `<Pause>` after each pass of the music.
+        hold_url: absolute URL of this TwiML (`urls.HOLD`), fetched again after the pause.
+
+    Returns:
+        `<Response><Play>HOLD_MUSIC</Play><Pause length=seconds/><Redirect method="POST">hold_url</Redirect></Response>`.
+    """
+    response = VoiceResponse()
+    response.play(HOLD_MUSIC)
+    response.pause(length=seconds)
+    response.redirect(hold_url, method="POST")
     return response
 
 

@@ -6,6 +6,7 @@ twilio.com/docs/voice/twiml/play (an absolute audio URL).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 #: Voices offered in the chat page, by language (BCP 47 tag as Twilio's `language`).
@@ -15,11 +16,29 @@ VOICES: dict[str, list[str]] = {
     "en-GB": ["Polly.Amy", "Polly.Brian", "Google.en-GB-Standard-A"],
 }
 
+#: Each voice as the page shows it: its name and whether it sounds female or male.
+VOICE_NAMES = {
+    "Polly.Mizuki": "Mizuki (female)", "Polly.Takumi": "Takumi (male)", "Polly.Kazuha-Neural": "Kazuha (female, natural)",
+    "Google.ja-JP-Standard-A": "Google A (female)", "Google.ja-JP-Standard-C": "Google C (male)",
+    "Polly.Joanna": "Joanna (female)", "Polly.Matthew": "Matthew (male)", "Google.en-US-Standard-C": "Google C (female)",
+    "alice": "Alice (female, basic)", "Polly.Amy": "Amy (female)", "Polly.Brian": "Brian (male)",
+    "Google.en-GB-Standard-A": "Google A (female)",
+}
+#: Each language of `VOICES` as the page shows it.
+LANGUAGE_NAMES = {"ja-JP": "Japanese", "en-US": "English (US)", "en-GB": "English (UK)"}
+#: How fast `<Say>` speaks: SSML `<prosody rate>` (twilio.com/docs/voice/twiml/say/text-speech#prosody),
+#: as the page shows it. Only Amazon Polly and Google voices read SSML; the basic voices speak at their own pace.
+RATES = {"x-slow": "Very slow", "slow": "Slow", "medium": "Normal", "fast": "Fast", "x-fast": "Very fast"}
+
 #: Longest `<Say>` text, in characters, per voice family (Twilio's documented limits).
 SAY_LIMITS = {"Polly": 3000, "Google": 5000, "basic": 4096}
 
 #: Longest audio URL we accept for `<Play>`, in characters.
 PLAY_URL_LIMIT = 2000
+
+
+#: DTMF keys for `<Play digits>`: 0-9, * and #, with w (0.5 s pause) and W (1 s), at most 32.
+DIGITS = re.compile(r"[0-9*#wW]{1,32}")
 
 
 class InvalidMessage(ValueError):
@@ -107,3 +126,37 @@ def check_voice(voice: str, language: str) -> tuple[str, str]:
     if voice not in VOICES[language]:
         raise InvalidMessage(f"Voice {voice!r} does not speak {language}; choose one of {', '.join(VOICES[language])}.")
     return voice, language
+
+
+def reads_ssml(voice: str) -> bool:
+    """True for Amazon Polly and Google voices, which read SSML such as `<prosody>`; False for the basic ones."""
+    return voice.startswith(("Polly.", "Google."))
+
+
+def check_rate(rate: str) -> str:
+    """Validate a speaking rate, one of `RATES`; return it.
+
+    Raises:
+        InvalidMessage: any other value.
+    """
+    if rate not in RATES:
+        raise InvalidMessage(f"Speed {rate!r} is not offered; choose one of {', '.join(RATES)}.")
+    return rate
+
+
+def check_digits(digits: str) -> str:
+    """Validate keys to press on the call's keypad with `<Play digits>` (twilio.com/docs/voice/twiml/play#attributes-digits).
+
+    Args:
+        digits: what the person typed or pressed, e.g. `1`, `123#`, `ww3`; spaces and dashes are dropped.
+
+    Returns:
+        The digits, e.g. `123#`.
+
+    Raises:
+        InvalidMessage: empty, longer than 32, or a character that is not a key (0-9 * #) or a pause (w W).
+    """
+    digits = re.sub(r"[\s-]", "", digits or "")
+    if not DIGITS.fullmatch(digits):
+        raise InvalidMessage("Keys are 1 to 32 of 0-9, * and #, with w (half a second's pause) or W (a second).")
+    return digits

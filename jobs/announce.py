@@ -124,6 +124,8 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     if room["mode"] != "call" and not (room["mode"] == "conference" and room["conference_started"]
                                        and room["conference_sid"]):
         return None
+    if room["mode"] == "call" and (rooms.participant(r, room_id, room_id) or {}).get("held"):
+        return None  # a held caller hears hold music; resuming them delivers (`jobs.controls.set_held`)
     if not tries and rooms.backing_off(r, room_id):
         return None  # Twilio asked to wait: the scheduled retry delivers, with its backoff
     slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
@@ -142,6 +144,10 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     try:
         with Lease(r, room_id, message["id"]):
             _hand_over(cfg, client, room, message)
+    except Undeliverable as exc:
+        rooms.finish(r, room_id, message["id"], "failed", "", str(exc))
+        enqueue_announce(queue(cfg), room_id)
+        return None
     except TwilioRestException as exc:
         if backoff.transient(exc) and backoff.applied_for_sure_not(exc):
             return _try_later(cfg, r, room_id, message["id"], tries, retry_after(client), exc)
@@ -165,15 +171,35 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     return message["id"]
 
 
+class Undeliverable(Exception):
+    """A message that cannot go to anyone (keys for a participant who has left); str() reads well to a person."""
+
+
 def _hand_over(cfg, client, room: dict, message: dict) -> None:
-    """Ask Twilio to speak `message`: redirect the lone caller's call, or announce into the conference."""
+    """Ask Twilio to speak `message`: redirect the lone caller's call, or announce into the conference.
+
+    Keys (`digits`) in a conference are whispered to one participant: Participant update
+    `AnnounceUrl`, whose TwiML is `<Play digits>` (Twilio's Participant update has no digits
+    parameter; twilio.com/docs/voice/api/conference-participant-resource#update-a-participant-resource).
+    Its `announcement-end` comes to the conference status callback like any announcement's.
+
+    Raises:
+        Undeliverable: the keys' participant is no longer on the call.
+    """
     base, room_id = cfg["PUBLIC_BASE_URL"], room["id"]
     if room["mode"] == "call":
         url = urls.absolute(base, urls.SPEAK, room_id=room_id, msg_id=message["id"])
         client.calls(room_id).update(url=url, method="POST")
-    else:
-        url = urls.absolute(base, urls.ANNOUNCE, room_id=room_id, msg_id=message["id"])
+        return
+    url = urls.absolute(base, urls.ANNOUNCE, room_id=room_id, msg_id=message["id"])
+    if message["kind"] != "digits":
         client.conferences(room["conference_sid"]).update(announce_url=url, announce_method="POST")
+        return
+    person = rooms.participant(state(cfg), room_id, message.get("to") or room_id)
+    call_sid = rooms.live_call_sid(person or {})
+    if not call_sid:
+        raise Undeliverable("The keys were not sent: that person is no longer on the call.")
+    client.conferences(room["conference_sid"]).participants(call_sid).update(announce_url=url, announce_method="POST")
 
 
 def _try_later(cfg, r, room_id: str, msg_id: int, tries: int, retry_after_seconds: float | None,

@@ -331,7 +331,7 @@ class PhoneHandle:
         HoldUrl), text (a play's text is its DTMF digits), url, voice, language, source
         ("twiml", "announcement", "wait" or "hold" for a waitUrl's or HoldUrl's TwiML,
         "loopback", "phone" for another phone speaking), speaker (the phone that spoke,
-        for source "phone"), conference, at, and interrupted (True if it was cut short:
+        for source "phone"), rate (a Say's SSML ``<prosody rate>``, else None), conference, at, and interrupted (True if it was cut short:
         the call was modified or hung up, the conference started or the participant
         was taken off hold, while it played, so the phone heard only its beginning)."""
         return self.state()["heard"]

@@ -35,7 +35,8 @@
     }
     li.className = `message ${m.state}`;
     li.replaceChildren();
-    const body = m.kind === "play" ? el("span", "body", `▶ ${m.body}`) : el("span", "body", m.body);
+    const shown = { play: `▶ ${m.body}`, digits: `Keys sent: ${m.body}` }[m.kind] || m.body;
+    const body = el("span", "body", shown);
     const meta = el("span", "meta");
     meta.append(el("span", "state", STATE_TEXT[m.state] || m.state));
     if (m.kind === "say") meta.append(el("span", "voice", `${m.voice} · ${m.language}`));
@@ -100,6 +101,7 @@
     const status = el("span", `muted status ${p.status === "in the call" ? "on" : ""}`, p.dial_id ? dialText(p) : p.status || "");
     li.replaceChildren(el("strong", null, p.label || "participant"), document.createTextNode(` ${p.dial_id ? "" : p.number || ""} `), status);
     if (p.muted) li.append(el("span", "muted small", " (listening)"));
+    participantControls(li, p);
     clearInterval(timers.get(p.call_sid));
     if (p.dial_id && ["dialing", "ringing", "no answer"].includes(p.status)) {
       const cancel = el("button", "link", "cancel");
@@ -132,15 +134,17 @@
     form.querySelectorAll("textarea, input, button").forEach((x) => (x.disabled = ended));
     send.disabled = ended || sending;
     if (ended) showError("The call has ended.");
+    callControls(ended);
     languageSelect.value = room.language;
     fillVoices(room.language, room.voice);
+    document.getElementById("rate").value = room.rate || "medium";
     captionsSwitch.checked = room.captions !== "off";
     captionsSwitch.disabled = ended;
   }
 
   function fillVoices(language, current) {
-    voiceSelect.replaceChildren(...(voices[language] || []).map((v) => {
-      const o = el("option", null, v);
+    voiceSelect.replaceChildren(...(voices[language] || []).map(([v, name]) => {
+      const o = el("option", null, name);
       o.value = v;
       o.selected = v === current;
       return o;
@@ -231,6 +235,30 @@
     }
   });
 
+  // Quick phrases: a click (or Alt+1…9) sends the phrase as a message, as if typed.
+  const phraseButtons = Array.from(document.querySelectorAll("#phrases .phrase"));
+  async function sendPhrase(button) {
+    if (ended || button.disabled) return;
+    button.disabled = true;
+    try {
+      const data = await post(root.dataset.post, { kind: "say", text: button.dataset.text, client_id: newClientId() });
+      renderMessage(data.message);
+      showError("");
+    } catch (err) {
+      showError(err.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+  phraseButtons.forEach((button) => button.addEventListener("click", () => sendPhrase(button)));
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey || e.ctrlKey || e.metaKey || !/^Digit[1-9]$/.test(e.code)) return;
+    const button = phraseButtons[Number(e.code.slice(5)) - 1];
+    if (!button) return;
+    e.preventDefault();
+    sendPhrase(button);
+  });
+
   const dial = document.getElementById("dial");
   const dialError = document.getElementById("dial-error");
   const dialButton = dial.querySelector("button");
@@ -259,14 +287,14 @@
 
   async function changeVoice() {
     try {
-      await post(root.dataset.voiceUrl, { language: languageSelect.value, voice: voiceSelect.value });
+      await post(root.dataset.voiceUrl, { language: languageSelect.value, voice: voiceSelect.value, rate: rateSelect.value });
       showError("");
     } catch (err) {
       showError(err.message);
     }
   }
   languageSelect.addEventListener("change", () => {
-    fillVoices(languageSelect.value, (voices[languageSelect.value] || [])[0]);
+    fillVoices(languageSelect.value, ((voices[languageSelect.value] || [])[0] || [])[0]);
     changeVoice();
   });
   voiceSelect.addEventListener("change", changeVoice);
@@ -278,6 +306,72 @@
       captionsSwitch.checked = !captionsSwitch.checked;
       showError(err.message);
     }
+  });
+  const rateSelect = document.getElementById("rate");
+  rateSelect.addEventListener("change", changeVoice);
+
+  // Call controls and keypad (issue 11). Each posts to its route (blueprints/rooms.py); the
+  // state they change (muted, held, hung up) comes back over the event stream to every page.
+  async function control(path, payload) {
+    try {
+      await post(`${root.dataset.roomUrl}/${path}`, payload || {});
+      showError("");
+    } catch (err) {
+      showError(err.message);
+    }
+  }
+
+  function participantControls(li, p) {
+    if (p.held) li.append(el("span", "flags", " · on hold"));
+    if (p.status !== "in the call") return;
+    const key = encodeURIComponent(p.call_sid);
+    const row = el("span", "controls");
+    const button = (label, path, payload) => {
+      const b = el("button", null, label);
+      b.type = "button";
+      b.addEventListener("click", () => control(`participants/${key}/${path}`, payload));
+      row.append(b);
+    };
+    button(p.muted ? "Unmute" : "Mute", "mute", { muted: !p.muted });
+    button(p.held ? "Resume" : "Hold", "hold", { held: !p.held });
+    button("Remove", "remove", {});
+    li.append(row);
+  }
+
+  const controlsBox = document.getElementById("call-controls");
+  const keypad = document.getElementById("keypad");
+  const keysInput = document.getElementById("keys");
+  const keypadError = document.getElementById("keypad-error");
+
+  function callControls(over) {
+    controlsBox.querySelectorAll("button").forEach((b) => (b.disabled = over));
+    keypad.querySelectorAll("button, input").forEach((x) => (x.disabled = over));
+  }
+
+  controlsBox.addEventListener("click", (e) => {
+    const name = e.target.dataset && e.target.dataset.control;
+    if (!name) return;
+    if (name === "hangup" && !window.confirm("Hang up the call for everyone?")) return;
+    control(name);
+  });
+
+  async function pressKeys(digits) {
+    try {
+      const data = await post(root.dataset.post, { kind: "digits", digits, client_id: newClientId() });
+      renderMessage(data.message);
+      keypadError.hidden = true;
+      return true;
+    } catch (err) {
+      keypadError.textContent = err.message;
+      keypadError.hidden = false;
+      return false;
+    }
+  }
+
+  keypad.querySelectorAll("button[data-key]").forEach((b) => b.addEventListener("click", () => pressKeys(b.dataset.key)));
+  keypad.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (await pressKeys(keysInput.value)) keysInput.value = "";
   });
   fillVoices(languageSelect.value, voiceSelect.dataset.current);
 })();

@@ -17,7 +17,7 @@
       }
       const a = document.createElement("a");
       a.href = `/rooms/${encodeURIComponent(room.id)}`;
-      a.textContent = room.caller || "Unknown caller";
+      a.textContent = `${room.direction === "outgoing" ? "Call to" : "Call from"} ${room.caller || "an unknown number"}`;
       const badge = document.createElement("span");
       badge.className = `badge ${room.status}`;
       badge.textContent = room.status;

@@ -21,7 +21,7 @@ JSON_OR_STREAM = {"rooms.state", "rooms.room_events", "rooms.list_events"}
 
 def every_closed_route(app, room_id: str):
     """(method, URL path, endpoint) of every route that needs a signed-in user, with real ids filled in."""
-    values = {"room_id": room_id, "call_id": "x", "username": OPERATOR[0], "token": "x", "token_id": "x", "filename": "style.css"}
+    values = {"room_id": room_id, "key": room_id, "call_id": "x", "username": OPERATOR[0], "token": "x", "token_id": "x", "filename": "style.css"}
     for rule in app.url_map.iter_rules():
         blueprint = rule.endpoint.rpartition(".")[0]
         if blueprint in access.OWN_CHECKS or rule.endpoint in access.OPEN:

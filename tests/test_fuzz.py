@@ -86,7 +86,7 @@ class Fuzzer:
 
     def ids(self, name: str) -> list[str]:
         """Values for a route's `<name>` placeholder: real, unknown and malformed."""
-        real = {"room_id": [ROOM, "CA" + "0" * 32], "msg_id": ["1", "2"], "call_id": [self.call_id, "0" * 32],
+        real = {"room_id": [ROOM, "CA" + "0" * 32], "msg_id": ["1", "2"], "key": [ROOM, "dial-x"], "call_id": [self.call_id, "0" * 32],
                 "session_id": [self.session_id], "n": ["1", "2", "3"], "username": [TARGET, "nobody"],
                 "token_id": ["0" * 16], "token": ["x" * 40], "filename": ["style.css", "app.js", "../app.py"]}
         malformed = ["0", "99999999999999999999999", "%00", "%ED%A0%80", "%FF", "a" * 300, "..%2F..", "CA%3Ax",
@@ -190,7 +190,8 @@ class RedisWrites:
         r.config_set("notify-keyspace-events", "EA")  # key-event notifications, every class but expiry/eviction
         self.pubsub = r.pubsub()
         self.pubsub.psubscribe("__keyevent@*__:*")
-        self.last_audit = "0-0"
+        newest = r.xrevrange(audit.STREAM, count=1)  # entries written before the fuzz (its set-up) are not its
+        self.last_audit = newest[0][0] if newest else "0-0"
         self.since()
 
     def since(self) -> list[str]:

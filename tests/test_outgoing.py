@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callchat.settings import DEFAULTS
+from tests.conftest import page_csrf
 from tests.openapi_check import api_v2010
 
 CALLEE = "+819055556666"
@@ -62,3 +63,28 @@ def test_a_voicemail_is_not_a_chat_room_and_is_redialed(stack):
 def test_a_malformed_chat_call_names_the_problem(stack, body, problem):
     answer = stack.api("POST", "/api/calls", json={"to": CALLEE, **body})
     assert answer.status_code == 400 and problem in answer.json()["error"]
+
+
+def test_a_typist_calls_a_number_from_the_room_list_and_lands_in_its_room(stack):
+    stack.sim.phone(CALLEE).script(["busy", "answer"])
+    page = stack.user.http.get(f"{stack.url}/rooms/")
+    assert "Call a number" in page.text
+    started = stack.user.http.post(f"{stack.url}/calls", data={"to": "090-5555-6666", "csrf_token": page_csrf(page.text)},
+                                   allow_redirects=False)
+    assert started.status_code == 303
+    progress = stack.user.http.get(stack.url + started.headers["Location"])
+    assert "Calling +819055556666" in progress.text and 'http-equiv="refresh"' in progress.text
+    stack.settle(redials=True)
+    landed = stack.user.http.get(stack.url + started.headers["Location"])
+    assert landed.url.startswith(f"{stack.url}/rooms/CA"), "answered: the progress page goes to the call's room"
+    assert "Call to +819055556666" in stack.user.http.get(f"{stack.url}/rooms/").text
+    assert said(stack, CALLEE) == [DEFAULTS["CONNECT_NOTICE"]]
+
+
+@pytest.mark.parametrize("number, status, reason", [("12345", 400, "number"), ("0570-000-000", 400, "0570")])
+def test_a_number_callchat_will_not_call_is_refused_on_the_room_list(stack, number, status, reason):
+    page = stack.user.http.get(f"{stack.url}/rooms/")
+    refused = stack.user.http.post(f"{stack.url}/calls", data={"to": number, "csrf_token": page_csrf(page.text)})
+    assert refused.status_code == status
+    assert 'role="alert"' in refused.text and reason in refused.text
+    assert stack.sim.calls() == []

@@ -42,8 +42,8 @@ __all__ = ["hear", "say", "answered", "current_call"]
 def hear(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
          text: str | None = None, url: str | None = None, voice: str | None = None,
          language: str | None = None, source: str = "twiml",
-         conference: Conference | None = None, speaker: str | None = None
-         ) -> list[dict[str, Any]]:
+         conference: Conference | None = None, speaker: str | None = None,
+         rate: str | None = None) -> list[dict[str, Any]]:
     """The phone on ``call`` hears something: record it (``backend.record``) and set off
     what it does (lock held).
 
@@ -65,6 +65,8 @@ def hear(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
             phone speaking, see :func:`say`).
         conference: The conference it was heard in, or None.
         speaker: The phone that said it (source "phone"), else None.
+        rate: A Say's SSML `<prosody rate>` (e.g. "slow", "80%"), or None. The simulated
+            time a Say takes does not depend on it.
 
     Returns:
         The heard entries recorded (one per listener); the caller sets an entry's
@@ -72,10 +74,10 @@ def hear(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
     """
     if call.plan and call.plan["kind"] == "loopback":
         return _hear_loopback(kernel, call, kind, text=text, url=url, voice=voice,
-                              language=language)
+                              language=language, rate=rate)
     entry = backend.record(kernel, call, kind, number=number, text=text, url=url, voice=voice,
                            language=language, source=source, conference=conference,
-                           speaker=speaker)
+                           speaker=speaker, rate=rate)
     if kind == "play" and text:
         _receive_digits(kernel, call, number or call.phone_number, text, source)
     return [entry]

@@ -29,7 +29,8 @@ def phone(kernel: Kernel, world: World, number: str) -> Phone:
 def record(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
            text: str | None = None, url: str | None = None, voice: str | None = None,
            language: str | None = None, source: str = "twiml",
-           conference: Conference | None = None, speaker: str | None = None) -> dict[str, Any]:
+           conference: Conference | None = None, speaker: str | None = None,
+           rate: str | None = None) -> dict[str, Any]:
     """Record that a phone on ``call`` heard something, and put it on the timeline (lock
     held). What else hearing sets off (a looped-back call, DTMF tones) is
     ``phones.audio.hear``'s.
@@ -37,7 +38,7 @@ def record(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
     Args:
         call: The call it was heard on.
         number: The phone that heard it; default ``call.phone_number`` (the far end).
-        kind, text, url, voice, language, source, conference, speaker: As
+        kind, text, url, voice, language, source, conference, speaker, rate: As
             ``phones.audio.hear``.
 
     Returns:
@@ -47,7 +48,7 @@ def record(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
     entry = {"call_sid": call.sid, "kind": kind, "text": text, "url": url, "voice": voice,
              "language": language, "source": source,
              "conference": conference.friendly_name if conference else None,
-             "speaker": speaker, "at": kernel.clock.now(), "interrupted": False}
+             "speaker": speaker, "rate": rate, "at": kernel.clock.now(), "interrupted": False}
     phone(kernel, call.world, number).heard.append(entry)
     timeline.record(kernel, call.world, "heard", call_sid=call.sid, conference=conference,
                     number=number, kind=kind, text=text, url=url, voice=voice,

@@ -175,7 +175,7 @@ def _play(target: Target, verb: Node, silent: bool) -> None:
                 kernel, call, verb.name.lower(),
                 text=verb.text if verb.name == "Say" else attrs.get("digits"),
                 url=(verb.text or None) if verb.name == "Play" else None,
-                voice=attrs.get("voice"), language=attrs.get("language"),
+                voice=attrs.get("voice"), language=attrs.get("language"), rate=attrs.get("rate"),
                 source=target.source, conference=target.conference)]
         try:
             if verb.name == "Say":

@@ -26,6 +26,9 @@ _INT = re.compile(r"^\d+$")
 # Attribute checks: None means any string.
 _SAY = {"voice": None, "language": None, "loop": _INT}
 _PLAY = {"loop": _INT, "digits": re.compile(r"^[0-9wW*#]+$")}
+# SSML <prosody> inside <Say> (twilio.com/docs/voice/twiml/say/text-speech#prosody): rate as a word or 20%-200%.
+_PROSODY = {"rate": re.compile(r"^(x-slow|slow|medium|fast|x-fast|([2-9][0-9]|1[0-9][0-9]|200)%)$"),
+            "pitch": None, "volume": None}
 _PAUSE = {"length": _INT}
 _DIAL = {
     "action": None, "method": _METHOD, "timeout": _INT, "callerId": None,
@@ -58,7 +61,7 @@ _TRANSCRIPTION = {
 
 # name -> (attributes, allowed child elements, whether text content is allowed)
 _VERBS = {
-    "Say": (_SAY, {}, True),
+    "Say": (_SAY, {"prosody": (_PROSODY, True)}, True),
     "Play": (_PLAY, {}, True),
     "Pause": (_PAUSE, {}, False),
     "Dial": (_DIAL, {"Number": (_NUMBER, True), "Conference": (_CONFERENCE, True)}, True),
@@ -233,7 +236,12 @@ def _verb(element: ElementTree.Element) -> Node:
     text = (element.text or "").strip()
     if not text_ok:
         _check_no_text(text, element.tag)
-    node = Node(element.tag, dict(element.attrib), text, tuple(children))
+    attrs = dict(element.attrib)
+    if element.tag == "Say" and children:  # <Say><prosody rate>words</prosody></Say>: the words, at that rate
+        if text or len(children) > 1:
+            raise TwimlError("<Say> holds its words, or one <prosody> around them")
+        text, attrs["rate"], children = children[0].text, children[0].attrs.get("rate", "medium"), []
+    node = Node(element.tag, attrs, text, tuple(children))
     _check_content(node)
     return node
 

@@ -147,8 +147,10 @@ def say_twiml(text: str) -> str:
 
 
 def join_room(sim: SimulatorClient, app: AppUnderTest, *numbers: str) -> list[str]:
-    """Each number calls in and sits in room-1; returns their CallSids."""
+    """Each number calls in and sits in room-1, in the order given (each once the one before is in); their CallSids."""
     app.routes["/voice"] = conference_twiml(app)
-    sids = [sim.phone(number).call(NUMBER) for number in numbers]
-    assert sim.settle(SETTLE) == []
+    sids = []
+    for number in numbers:  # one at a time: calls placed at once race to join, in either order
+        sids.append(sim.phone(number).call(NUMBER))
+        assert sim.settle(SETTLE) == []
     return sids

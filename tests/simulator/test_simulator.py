@@ -221,10 +221,19 @@ def test_strict_twiml_fails_the_call_loudly(sim, app, twilio, document, problem)
     '<Response><Dial><Conference beep="loud">r</Conference></Dial></Response>',
     "<Response><Say>hi<break/></Say></Response>",
     "<Reply><Say>hi</Say></Reply>",
+    '<Response><Say><prosody rate="warp">hi</prosody></Say></Response>',
+    '<Response><Say>hi <prosody rate="slow">there</prosody></Say></Response>',
 ])
 def test_twiml_parser_rejects_what_it_does_not_know(document):
     with pytest.raises(TwimlError):
         parse(document)
+
+
+@pytest.mark.parametrize("rate", ["x-slow", "slow", "fast", "80%", "200%"])
+def test_a_say_with_ssml_prosody_is_its_words_at_that_rate(rate):
+    """twilio.com/docs/voice/twiml/say/text-speech#prosody: rate is a word, or a percentage (20%-200%)."""
+    [say] = parse(f'<Response><Say voice="Polly.Mizuki"><prosody rate="{rate}">ゆっくり</prosody></Say></Response>')
+    assert (say.text, say.attrs["rate"], say.attrs["voice"]) == ("ゆっくり", rate, "Polly.Mizuki")
 
 
 def test_webhook_signature_matches_twilio_python_vector():
