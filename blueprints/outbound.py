@@ -111,7 +111,7 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
         abort(400, description="CallSid is missing or is not a call's SID (CA and 32 hex digits).")
     cfg, r = current_app.config, current_app.redis
     if rooms.create(r, call_sid, call["to"], call["voice"], call["language"], cfg["ROOM_MAX_SECONDS"],
-                    direction="outgoing"):
+                    direction="outgoing", captions=cfg["CAPTIONS"]):
         calls.open_room(r, call["id"], call_sid)
         schedule_check(current_app.task_queue, call_sid)
         log.info("call %s: CallSid %s answered; room opened", call["id"], call_sid)

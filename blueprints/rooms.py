@@ -14,13 +14,14 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, users
+from callchat import audit, calls, captions, numbers, phrases, rooms, shutdown, streams, users
 from callchat.voices import (LANGUAGE_NAMES, RATES, VOICE_NAMES, VOICES, InvalidMessage, check_digits, check_play,
                              check_rate, check_say, check_voice)
 from jobs import controls
 from jobs.announce import enqueue_announce
 from jobs.notices import schedule_typing_notice
 from jobs.attempts import cancel_call, start_call
+from jobs.captions import set_captions
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
@@ -50,8 +51,9 @@ def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
     voices = {language: [[voice, VOICE_NAMES.get(voice, voice)] for voice in offered] for language, offered in VOICES.items()}
-    return render_template("rooms/room.html", snapshot=rooms.snapshot(current_app.redis, room_id), voices=voices,
-                           languages=LANGUAGE_NAMES, rates=RATES,
+    snapshot = rooms.snapshot(current_app.redis, room_id)
+    return render_template("rooms/room.html", snapshot=snapshot, conversation=captions.conversation(snapshot),
+                           voices=voices, languages=LANGUAGE_NAMES, rates=RATES,
                            phrases=phrases.get(current_app.redis, current_user.username))
 
 
@@ -252,6 +254,24 @@ def set_voice(room_id: str):
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language, rate=rate))
+
+
+@bp.post("/<room_id>/captions")
+def captions_switch(room_id: str):
+    """Turn the room's live captions on or off: `{"on": true|false}`. Off stops the running transcriptions
+    and starts none for calls that join later; on starts them for everyone on the call.
+
+    Answers 200 with the room; 400 if `on` is not a boolean; 409 when the call is over.
+    """
+    _room_or_404(room_id)
+    on = _json_body().get("on")
+    if not isinstance(on, bool):
+        return jsonify(error="'on' must be true or false."), 400
+    room = set_captions(current_app.redis, current_app.task_queue, room_id, on)
+    if room is None:
+        return jsonify(error="The call has ended, so its captions cannot change."), 409
+    audit.note("captions", room=room_id, on="on" if on else "off")
+    return jsonify(room=room)
 
 
 @bp.post("/<room_id>/calls")

@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from callchat import calls, numbers, rooms, twiml, twilio_params, urls
+from callchat import calls, captions, numbers, rooms, twiml, twilio_params, urls
 from callchat.masking import builtin
 from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
+from jobs.captions import caption_call
 from jobs.dial_owner import DIAL_RETRY, dial_owner
 from jobs.rooms import end_room, watch_room
 
@@ -57,7 +58,7 @@ def incoming():
     if cfg["MASKING_BACKEND"] == "builtin" and request.form.get("To") in builtin.pool(cfg):
         return _masked_call(call_sid, request.form.get("To", ""), request.form.get("From", ""))
     created = rooms.create(current_app.redis, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"],
-                           cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"])
+                           cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"], captions=cfg["CAPTIONS"])
     log.info("incoming call CallSid %s from %s (%s)", call_sid, numbers.redact(request.form.get("From", "")),
              "new room" if created else "repeat")
     if created:
@@ -86,6 +87,7 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
     if room["status"] == "waiting" and rooms.update(r, room_id, only_if=("status", "waiting"), status="live"):
         rooms.upsert_participant(r, room_id, room_id, status="in the call")
         log.info("room %s: the caller is on the line", room_id)
+        caption_call(r, current_app.task_queue, room_id, room_id)
         just_spoke = True
     if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
         log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
@@ -234,6 +236,7 @@ def _participant_event(room_id: str, joined: bool, form, seq: int | None) -> Non
                                          muted=form.get("Muted") == "true")
     if shown is None or not joined:
         return
+    caption_call(r, current_app.task_queue, room_id, call_sid)  # once per call: the caller's since it went live
     if label == twiml.CALLER_LABEL:  # the caller is in: from now on messages are conference announcements
         rooms.update(r, room_id, mode="conference", conference_sid=form.get("ConferenceSid", ""))
         rooms.release_slot(r, room_id, rooms.MOVE)
@@ -264,6 +267,21 @@ def announce(room_id: str, msg_id: int):
     if not rooms.mark_fetched(current_app.redis, room_id, msg_id):  # given up on, or fetched already
         return _twiml(twiml.silence())
     return _twiml(twiml.announcement(message))
+
+
+@bp.post(urls.TRANSCRIPTION_STATUS)
+def transcription_status(room_id: str):
+    """A Real-Time Transcription status callback (twilio.com/docs/voice/twiml/transcription#statuscallbackurl)
+    of a phone party's call: becomes a caption (`callchat.captions.apply`); 400 for a malformed one."""
+    form = request.form
+    try:
+        changed = captions.apply(current_app.redis, room_id, form.to_dict())
+    except ValueError:
+        abort(400, description="SequenceId must be a whole number and TranscriptionData a JSON object.")
+    log.info("room %s: %s #%s of TranscriptionSid %s on CallSid %s (%d caption(s) changed)", room_id,
+             form.get("TranscriptionEvent", "-"), form.get("SequenceId", "-"), form.get("TranscriptionSid", "-"),
+             form.get("CallSid", "-"), len(changed))
+    return "", 204
 
 
 @bp.post(urls.PARTICIPANT_STATUS)

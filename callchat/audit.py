@@ -41,6 +41,7 @@ ACTIONS = {
     "dial": "someone was called into a room",
     "call": "a number was called from the chat",
     "cancel": "calling someone was stopped",
+    "captions": "a room's captions were turned on or off",
     "hang-up": "a call was hung up from its room",
     "remove": "someone was taken off a call",
     "stop": "speaking was stopped and the queue cleared",

@@ -12,8 +12,8 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
                                    (incoming|outgoing), call_sid, conference_sid (CF…),
                                    status (waiting|live|ended), mode (call|moving|joining|conference),
                                    conference_started ("" or "1"), voice, language, rate (voices.RATES;
-                                   absent: medium),
-                                   created_at, ended_at (epoch seconds)
+                                   absent: medium), captions (on|off: live captions, `callchat.captions`,
+                                   which owns the room's caption keys), created_at, ended_at (epoch seconds)
     room:{id}:participants   hash  CallSid (or dial-…) -> JSON {call_sid, label, number, status,
                                    muted, held (on hold: jobs/controls.py), conference_seq}
     room:{id}:callbacks      set   ConferenceSid:SequenceNumber of every conference status
@@ -50,6 +50,8 @@ import time
 from typing import Any
 
 from redis import Redis
+
+from callchat import captions as _captions
 
 LIVE = "rooms:live"
 LIST_CHANNEL = "rooms:events"
@@ -96,7 +98,7 @@ return 1
 
 
 def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int,
-           direction: str = "incoming") -> bool:
+           direction: str = "incoming", captions: bool = True) -> bool:
     """Open a room for a call, unless it exists (Twilio may repeat a webhook).
 
     Args:
@@ -106,6 +108,7 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
         voice, language: the room's `<Say>` defaults, e.g. `Polly.Mizuki`, `ja-JP`.
         ttl: seconds the room's keys live at most (ROOM_MAX_SECONDS).
         direction: `incoming` (they called the Twilio number) or `outgoing` (a typist called them).
+        captions: whether what the phone parties say is captioned (the CAPTIONS setting).
 
     Returns:
         True if the room was created, False if it already existed.
@@ -113,7 +116,8 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
     now = time.time()
     fields = {"id": room_id, "caller": caller, "direction": direction, "call_sid": room_id, "conference_sid": "",
               "status": "waiting",
-              "mode": "call", "conference_started": "", "voice": voice, "language": language, "created_at": now, "ended_at": ""}
+              "mode": "call", "conference_started": "", "voice": voice, "language": language,
+              "captions": "on" if captions else "off", "created_at": now, "ended_at": ""}
     args = [ttl] + [item for pair in fields.items() for item in pair]
     # One step, so that no reader ever sees half a room.
     if not r.eval(_CREATE, 1, key(room_id), *args):
@@ -637,6 +641,8 @@ def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> boo
     with r.pipeline() as p:
         for suffix in _SUFFIXES:
             p.expire(key(room_id, suffix), retention)
+        for caption_key in _captions.keys(r, room_id):
+            p.expire(caption_key, retention)
         for msg_id in ids:
             p.expire(_msg_key(room_id, msg_id), retention)
         p.execute()
@@ -644,11 +650,13 @@ def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> boo
 
 
 def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
-    """Return everything a room page shows: the room, its participants and its messages; None if gone."""
+    """Return everything a room page shows: the room, its participants, its messages and its captions
+    (`callchat.captions.captions`); None if gone."""
     room = get(r, room_id)
     if room is None:
         return None
-    return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id)}
+    return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id),
+            "captions": _captions.captions(r, room_id)}
 
 
 # Atomically: add a participant for a number being called in, unless someone with that

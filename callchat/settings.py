@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "SAY_LANGUAGE": "ja-JP",
     "SAY_VOICE": "Polly.Mizuki",
     "GREETING": "お電話ありがとうございます。担当者が文字で応答します。少々お待ちください。",
+    "CAPTIONS": True,
     "CONNECT_NOTICE": "この通話では、入力した文字を読み上げてお伝えします。入力しますので、少々お待ちください。",
     "TYPING_NOTICE": "ただいま入力しています。少々お待ちください。",
     "TYPING_NOTICE_SECONDS": 15,
@@ -72,7 +73,7 @@ _INTEGERS = {"PROXY_HOPS", "TWILIO_TIMEOUT_SECONDS", "ROOM_RETENTION_SECONDS", "
 #: Whole-number settings of which 0 makes no sense: live pages (`callchat.streams`) a process and a person may hold.
 _AT_LEAST_ONE = {"STREAMS_PER_PROCESS", "STREAMS_PER_USER"}
 #: Settings that are true or false: "true" or "false" in the environment.
-_BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE"}
+_BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE", "CAPTIONS"}
 #: Rate limits (`callchat.rate_limits`), in the `limits` notation: "5 per 15 minutes", "60/minute;1000/day".
 RATE_LIMITS = ("SIGNIN_LIMIT_PER_ACCOUNT", "SIGNIN_LIMIT_PER_ADDRESS", "MESSAGE_LIMIT_PER_USER", "DIAL_LIMIT_PER_USER",
                "API_LIMIT_PER_TOKEN")

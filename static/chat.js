@@ -14,6 +14,7 @@
   const statusBadge = document.getElementById("room-status");
   const voiceSelect = document.getElementById("voice");
   const languageSelect = document.getElementById("language");
+  const captionsSwitch = document.getElementById("captions");
   const voices = JSON.parse(voiceSelect.dataset.voices);
 
   const STATE_TEXT = { queued: "queued", speaking: "speaking…", spoken: "spoken", failed: "failed" };
@@ -44,12 +45,39 @@
       const why = m.error || "Twilio could not play this message.";
       li.append(el("span", "why", m.error_code ? `Error ${m.error_code}: ${why}` : why));
     }
+    // Keep typed order even if updates arrive out of order; captions fall in by time.
+    place(li, Number(m.created_at), fresh, (x) => (x.dataset.id ? Number(x.dataset.id) > m.id : null));
+  }
+
+  // Put a conversation item where it belongs: before the first later one (by `earlier(x)` if it says,
+  // else by time, data-at: epoch seconds of callchat's clock). Placed again only if its time changed.
+  function place(li, at, fresh, earlier) {
+    if (!fresh && Number(li.dataset.at) === at) return;
+    li.dataset.at = at;
+    const after = [...list.children].find((x) => x !== li && (earlier(x) ?? Number(x.dataset.at) > at));
+    list.insertBefore(li, after || null);
+    if (fresh) li.scrollIntoView({ block: "end" });
+  }
+
+  // A caption: what a phone party said (callchat/captions.py), on the left, labelled by speaker. A partial
+  // result is provisional (italic, grey, "…" and "still listening") until the final one replaces it.
+  function renderCaption(c) {
+    let li = list.querySelector(`li[data-caption="${CSS.escape(c.id)}"]`);
+    const fresh = !li;
     if (fresh) {
-      // Keep typed order even if updates arrive out of order.
-      const after = [...list.children].find((x) => Number(x.dataset.id) > m.id);
-      list.insertBefore(li, after || null);
-      li.scrollIntoView({ block: "end" });
+      li = el("li");
+      li.dataset.caption = c.id;
     }
+    if (c.kind === "notice") {
+      li.className = "caption notice";
+      li.setAttribute("role", "status");
+      li.replaceChildren(el("span", "body", c.text));
+    } else {
+      li.className = `caption ${c.final ? "final" : "partial"}`;
+      li.replaceChildren(el("span", "speaker", c.label || c.speaker), el("span", "body", c.text));
+      if (!c.final) li.append(el("span", "state", "still listening"));
+    }
+    place(li, Number(c.at), fresh, () => null);
   }
 
   const timers = new Map();
@@ -110,6 +138,8 @@
     languageSelect.value = room.language;
     fillVoices(room.language, room.voice);
     document.getElementById("rate").value = room.rate || "medium";
+    captionsSwitch.checked = room.captions !== "off";
+    captionsSwitch.disabled = ended;
   }
 
   function fillVoices(language, current) {
@@ -130,6 +160,7 @@
     if (event.type === "message") renderMessage(event.message);
     else if (event.type === "participant") renderParticipant(event.participant);
     else if (event.type === "room") renderRoom(event.room);
+    else if (event.type === "caption") renderCaption(event.caption);
   }
 
   const source = window.liveUpdates(root.dataset.events);
@@ -138,6 +169,7 @@
     list.replaceChildren();
     people.replaceChildren();
     snap.messages.forEach(renderMessage);
+    (snap.captions || []).forEach(renderCaption);
     snap.participants.forEach(renderParticipant);
     renderRoom(snap.room);
   });
@@ -274,6 +306,15 @@
     changeVoice();
   });
   voiceSelect.addEventListener("change", changeVoice);
+  captionsSwitch.addEventListener("change", async () => {
+    try {
+      await post(root.dataset.captionsUrl, { on: captionsSwitch.checked });
+      showError("");
+    } catch (err) {
+      captionsSwitch.checked = !captionsSwitch.checked;
+      showError(err.message);
+    }
+  });
   const rateSelect = document.getElementById("rate");
   rateSelect.addEventListener("change", changeVoice);
 

@@ -8,6 +8,7 @@ are the `stack` fixture's.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import socket
@@ -36,7 +37,7 @@ class HeldTwilio:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.command == "POST" and b"Url=" in body and network.held.is_set():
+                if self.command == "POST" and re.search(rb"(^|&)Url=", body) and network.held.is_set():
                     network.holding.set()
                     while network.held.is_set() and not self.sender_gone():
                         select.select([self.connection], [], [], 0.1)
