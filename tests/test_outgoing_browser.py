@@ -1,0 +1,59 @@
+"""Issue 11's walk through one outgoing call in a real browser (Debian's Chromium, Playwright):
+dial, captions appear, reply, hold, resume, hang up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from callchat.settings import DEFAULTS
+from callchat.twiml import HOLD_MUSIC
+
+CALLEE = "+819055556666"
+#: Where the screenshots go; people look at them after a run.
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
+
+
+def test_an_outgoing_call_from_dial_to_hang_up(stack, page):
+    from playwright.sync_api import expect
+
+    stack.sim.phone(CALLEE).script(["no-answer", "answer"])
+    stack.sign_in_browser(page)
+    page.get_by_label("Their number").fill("090-5555-6666")
+    page.get_by_role("button", name="Call", exact=True).click()
+    expect(page.locator("h1")).to_have_text("Calling +819055556666")
+    stack.settle(redials=True)  # no answer, then the redial is answered
+    page.reload()
+    expect(page.locator("#room-status")).to_have_text("live")
+    room_id = page.url.rsplit("/", 1)[-1]
+    heard = stack.sim.phone(CALLEE).heard
+    assert [h["text"] for h in heard() if h["kind"] == "say"] == [DEFAULTS["CONNECT_NOTICE"]]
+
+    stack.sim.phone(CALLEE).say("もしもし、どちら様ですか")
+    stack.settle()
+    caption = page.locator("#messages li.caption.final")
+    expect(caption).to_contain_text("もしもし、どちら様ですか")
+    expect(caption.locator(".speaker")).to_contain_text("caller")
+
+    page.locator("#text").fill("お世話になっております。文字で失礼します")
+    page.locator("#text").press("Enter")
+    stack.settle()
+    expect(page.locator("#messages li.message").last.locator(".state")).to_have_text("spoken")
+    assert [h["text"] for h in heard() if h["kind"] == "say"][-1] == "お世話になっております。文字で失礼します"
+    page.screenshot(path=str(SHOTS / "callchat-outgoing-call.png"), full_page=True)
+
+    them = page.locator(f"#participants li[data-call='{room_id}']")
+    them.get_by_role("button", name="Hold").click()
+    stack.settle()
+    expect(them).to_contain_text("on hold")
+    assert any(h["kind"] == "play" and h["url"] == HOLD_MUSIC for h in heard()), "they hear hold music"
+    them.get_by_role("button", name="Resume").click()
+    stack.settle()
+    expect(them).not_to_contain_text("on hold")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Hang up").click()
+    stack.settle()
+    expect(page.locator("#room-status")).to_have_text("ended")
+    assert stack.sim.phone(CALLEE).calls()[-1]["status"] == "completed"
+    page.screenshot(path=str(SHOTS / "callchat-outgoing-ended.png"), full_page=True)
