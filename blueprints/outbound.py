@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from callchat import calls, rooms, twilio_params, twiml, urls
+from callchat.voices import notice
 from callchat.signatures import require_twilio_signature
 from jobs.announce import request_move
 from jobs.attempts import after_attempt, hang_up, update_dial_entry
@@ -105,7 +106,7 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
     """A `chat` call was answered: open a room for it, as for a caller, and tell the person what this call is.
 
     Returns:
-        TwiML: CONNECT_NOTICE, then the room's waiting loop (`twiml.answer`), where typed messages reach them.
+        TwiML: the connect notice (CONNECT_NOTICE, or `voices.NOTICES` in the call's language), then the room's waiting loop (`twiml.answer`), where typed messages reach them.
     """
     if not twilio_params.is_sid(call_sid, "CA"):
         abort(400, description="CallSid is missing or is not a call's SID (CA and 32 hex digits).")
@@ -116,7 +117,8 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
         schedule_check(current_app.task_queue, call_sid)
         log.info("call %s: CallSid %s answered; room opened", call["id"], call_sid)
     wait_url = urls.absolute(cfg["PUBLIC_BASE_URL"] or request.host_url.rstrip("/"), urls.WAIT, room_id=call_sid)
-    return Response(str(twiml.answer(cfg["CONNECT_NOTICE"], call["voice"], call["language"], wait_url)),
+    said = notice("connect", call["language"], cfg["CONNECT_NOTICE"])
+    return Response(str(twiml.answer(said, call["voice"], call["language"], wait_url)),
                     mimetype="text/xml")
 
 

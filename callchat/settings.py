@@ -39,8 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "SAY_VOICE": "Polly.Mizuki",
     "GREETING": "お電話ありがとうございます。担当者が文字で応答します。少々お待ちください。",
     "CAPTIONS": True,
-    "CONNECT_NOTICE": "この通話では、入力した文字を読み上げてお伝えします。入力しますので、少々お待ちください。",
-    "TYPING_NOTICE": "ただいま入力しています。少々お待ちください。",
+    "CONNECT_NOTICE": "",  # "": in the room's language (voices.NOTICES)
+    "TYPING_NOTICE": "",  # "": in the room's language (voices.NOTICES)
     "TYPING_NOTICE_SECONDS": 15,
     "ROOM_RETENTION_SECONDS": 3600,
     "ROOM_MAX_SECONDS": 86400,

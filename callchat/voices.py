@@ -30,6 +30,15 @@ LANGUAGE_NAMES = {"ja-JP": "Japanese", "en-US": "English (US)", "en-GB": "Englis
 #: as the page shows it. Only Amazon Polly and Google voices read SSML; the basic voices speak at their own pace.
 RATES = {"x-slow": "Very slow", "slow": "Slow", "medium": "Normal", "fast": "Fast", "x-fast": "Very fast"}
 
+#: What the other side hears about the typing, by the room's language (its primary subtag; English
+#: otherwise): `connect` when a call from the chat is answered, `typing` while the typist types.
+#: The CONNECT_NOTICE and TYPING_NOTICE settings, when set, replace them in every language.
+NOTICES = {
+    "connect": {"ja": "この通話では、入力した文字を読み上げてお伝えします。入力しますので、少々お待ちください。",
+                "en": "This call uses typed messages read aloud. Please wait while I type."},
+    "typing": {"ja": "ただいま入力しています。少々お待ちください。", "en": "I am typing a reply. Please wait a moment."},
+}
+
 #: Longest `<Say>` text, in characters, per voice family (Twilio's documented limits).
 SAY_LIMITS = {"Polly": 3000, "Google": 5000, "basic": 4096}
 
@@ -160,3 +169,13 @@ def check_digits(digits: str) -> str:
     if not DIGITS.fullmatch(digits):
         raise InvalidMessage("Keys are 1 to 32 of 0-9, * and #, with w (half a second's pause) or W (a second).")
     return digits
+
+
+def notice(kind: str, language: str, setting: str = "") -> str:
+    """The `kind` notice (`connect` or `typing`, see `NOTICES`) for a room speaking `language` (e.g. `ja-JP`).
+
+    Returns:
+        `setting` (CONNECT_NOTICE or TYPING_NOTICE) if it is set, else the text in that language, else in English.
+    """
+    texts = NOTICES[kind]
+    return setting or texts.get(language.split("-", 1)[0].lower(), texts["en"])

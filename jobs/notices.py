@@ -2,7 +2,7 @@
 
 The page reports typing (`POST /rooms/<id>/typing`, at most every few seconds); the first
 report of a pause schedules `say_typing_notice` TYPING_NOTICE_SECONDS later, which says
-TYPING_NOTICE into the call if the typist has sent nothing since, nothing is queued or
+the typing notice (TYPING_NOTICE, or `voices.NOTICES` in the room's language) if the typist has sent nothing since, nothing is queued or
 being spoken, and no notice went out in the last TYPING_NOTICE_SECONDS (issue 11: "at most
 once per pause"). It is a message like any other, in the room's voice, shown in the chat.
 """
@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 from callchat import rooms
+from callchat.voices import notice
 from jobs import config, queue, state
 from jobs.announce import enqueue_announce
 
@@ -26,7 +27,7 @@ def schedule_typing_notice(r, q, room_id: str, cfg) -> bool:
         True if one was scheduled (none while TYPING_NOTICE_SECONDS is 0 or one is pending).
     """
     pause = int(cfg["TYPING_NOTICE_SECONDS"])
-    if pause <= 0 or not cfg["TYPING_NOTICE"] or not rooms.typing(r, room_id, pause):
+    if pause <= 0 or not rooms.typing(r, room_id, pause):
         return False
     q.enqueue_in(timedelta(seconds=pause), say_typing_notice, room_id, float(r.get(rooms.key(room_id, ":typing"))))
     return True
@@ -46,7 +47,8 @@ def say_typing_notice(room_id: str, since: float) -> int | None:
         return None
     if not rooms.owes_typing_notice(r, room_id, since, int(cfg["TYPING_NOTICE_SECONDS"])):
         return None
-    message = rooms.add_message(r, room_id, "say", cfg["TYPING_NOTICE"], room["voice"], room["language"],
+    said = notice("typing", room["language"], cfg["TYPING_NOTICE"])
+    message = rooms.add_message(r, room_id, "say", said, room["voice"], room["language"],
                                 rate=room.get("rate") or "medium")
     enqueue_announce(queue(cfg), room_id)
     log.info("room %s: the typist is still typing; typing notice %s", room_id, message["id"])

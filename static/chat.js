@@ -15,7 +15,9 @@
   const voiceSelect = document.getElementById("voice");
   const languageSelect = document.getElementById("language");
   const captionsSwitch = document.getElementById("captions");
-  const voices = JSON.parse(voiceSelect.dataset.voices);
+  const voices = JSON.parse(voiceSelect.dataset.voices); // {language: [[voice, its name], …]}
+  const voiceNames = Object.fromEntries(Object.values(voices).flat());
+  const languageNames = Object.fromEntries(Array.from(languageSelect.options, (o) => [o.value, o.textContent]));
 
   const STATE_TEXT = { queued: "queued", speaking: "speaking…", spoken: "spoken", failed: "failed" };
 
@@ -39,7 +41,7 @@
     const body = el("span", "body", shown);
     const meta = el("span", "meta");
     meta.append(el("span", "state", STATE_TEXT[m.state] || m.state));
-    if (m.kind === "say") meta.append(el("span", "voice", `${m.voice} · ${m.language}`));
+    if (m.kind === "say") meta.append(el("span", "voice", `${voiceNames[m.voice] || m.voice} · ${languageNames[m.language] || m.language}`));
     li.append(body, meta);
     if (m.state === "failed") {
       const why = m.error || "Twilio could not play this message.";

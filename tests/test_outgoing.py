@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callchat.settings import DEFAULTS
+from callchat.voices import notice
 from tests.conftest import page_csrf
 from tests.openapi_check import api_v2010
 
@@ -32,7 +32,7 @@ def test_an_outgoing_chat_call_is_redialed_then_hears_the_notice_and_what_is_typ
     assert [a["status"] for a in record["attempts"]] == ["no-answer", "in-progress"]
     room_id = record["opened_room"]
     assert room_id == record["attempts"][1]["call_sid"]
-    assert said(stack, CALLEE) == [DEFAULTS["CONNECT_NOTICE"]]
+    assert said(stack, CALLEE) == [notice("connect", "ja-JP")]
 
     stack.user.open_room(room_id)
     state = stack.user.state(room_id)
@@ -40,7 +40,7 @@ def test_an_outgoing_chat_call_is_redialed_then_hears_the_notice_and_what_is_typ
     for text in ("こんにちは", "お元気ですか", "また電話します"):
         assert stack.user.say(room_id, text).status_code == 202
     stack.settle()
-    assert said(stack, CALLEE) == [DEFAULTS["CONNECT_NOTICE"], "こんにちは", "お元気ですか", "また電話します"]
+    assert said(stack, CALLEE) == [notice("connect", "ja-JP"), "こんにちは", "お元気ですか", "また電話します"]
     assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken"] * 3
 
     stack.sim.hang_up(room_id)
@@ -56,7 +56,7 @@ def test_a_voicemail_is_not_a_chat_room_and_is_redialed(stack):
     record = stack.api("GET", f"/api/calls/{created.json()['id']}").json()
     assert [a["answered_by"] for a in record["attempts"]][0].startswith("machine")
     assert record["opened_room"] == record["attempts"][-1]["call_sid"]
-    assert said(stack, CALLEE)[-1] == DEFAULTS["CONNECT_NOTICE"]
+    assert said(stack, CALLEE)[-1] == notice("connect", "ja-JP")
 
 
 @pytest.mark.parametrize("body, problem", [({"chat": "yes"}, "'chat'"), ({"chat": True, "room": "CA" + "0" * 32}, "'room'")])
@@ -78,7 +78,7 @@ def test_a_typist_calls_a_number_from_the_room_list_and_lands_in_its_room(stack)
     landed = stack.user.http.get(stack.url + started.headers["Location"])
     assert landed.url.startswith(f"{stack.url}/rooms/CA"), "answered: the progress page goes to the call's room"
     assert "Call to +819055556666" in stack.user.http.get(f"{stack.url}/rooms/").text
-    assert said(stack, CALLEE) == [DEFAULTS["CONNECT_NOTICE"]]
+    assert said(stack, CALLEE) == [notice("connect", "ja-JP")]
 
 
 @pytest.mark.parametrize("number, status, reason", [("12345", 400, "number"), ("0570-000-000", 400, "0570")])
@@ -88,3 +88,11 @@ def test_a_number_callchat_will_not_call_is_refused_on_the_room_list(stack, numb
     assert refused.status_code == status
     assert 'role="alert"' in refused.text and reason in refused.text
     assert stack.sim.calls() == []
+
+
+def test_a_call_in_english_hears_the_notice_in_english(stack):
+    created = stack.api("POST", "/api/calls", json={"to": CALLEE, "chat": True, "language": "en-US",
+                                                    "voice": "Polly.Joanna", "machine": "accept"})
+    stack.settle()
+    assert said(stack, CALLEE) == ["This call uses typed messages read aloud. Please wait while I type."]
+    assert stack.api("GET", f"/api/calls/{created.json()['id']}").json()["opened_room"]

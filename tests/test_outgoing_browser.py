@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from callchat.settings import DEFAULTS
+from callchat.voices import notice
 from callchat.twiml import HOLD_MUSIC
 
 CALLEE = "+819055556666"
@@ -27,7 +27,7 @@ def test_an_outgoing_call_from_dial_to_hang_up(stack, page):
     expect(page.locator("#room-status")).to_have_text("live")
     room_id = page.url.rsplit("/", 1)[-1]
     heard = stack.sim.phone(CALLEE).heard
-    assert [h["text"] for h in heard() if h["kind"] == "say"] == [DEFAULTS["CONNECT_NOTICE"]]
+    assert [h["text"] for h in heard() if h["kind"] == "say"] == [notice("connect", "ja-JP")]
 
     stack.sim.phone(CALLEE).say("もしもし、どちら様ですか")
     stack.settle()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from callchat.settings import DEFAULTS
+from callchat.voices import notice
 from tests.conftest import CALLER
 
 PAUSE = DEFAULTS["TYPING_NOTICE_SECONDS"]
@@ -22,15 +23,15 @@ def test_a_long_silence_while_typing_is_explained_once_per_pause(stack):
     for _ in range(3):  # the page reports typing every few seconds
         typing(stack, room_id)
     stack.pass_time(PAUSE, "say_typing_notice")
-    assert said(stack) == [DEFAULTS["TYPING_NOTICE"]]
+    assert said(stack) == [notice("typing", "ja-JP")]
     typing(stack, room_id)  # still typing, within the pause after the notice
     stack.pass_time(PAUSE - 1, "say_typing_notice")
-    assert said(stack) == [DEFAULTS["TYPING_NOTICE"]], "at most once per pause"
+    assert said(stack) == [notice("typing", "ja-JP")], "at most once per pause"
     stack.user.say(room_id, "お待たせしました")
     stack.settle()
-    assert said(stack) == [DEFAULTS["TYPING_NOTICE"], "お待たせしました"]
+    assert said(stack) == [notice("typing", "ja-JP"), "お待たせしました"]
     messages = stack.user.state(room_id)["messages"]
-    assert [m["body"] for m in messages] == [DEFAULTS["TYPING_NOTICE"], "お待たせしました"], "the notice shows in the chat"
+    assert [m["body"] for m in messages] == [notice("typing", "ja-JP"), "お待たせしました"], "the notice shows in the chat"
 
 
 def test_no_notice_when_the_message_goes_out_before_the_pause_ends(stack):
