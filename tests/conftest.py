@@ -170,6 +170,16 @@ def report_figure(request):
     return lambda line: request.node.user_properties.append(("figure", line))
 
 
+@pytest.fixture
+def every_exchange_meets_twilios_spec(stack):
+    """After the test, every REST request callchat sent (and every answer) validates against Twilio's spec.
+
+    A module uses it for all its tests with `pytestmark = pytest.mark.usefixtures("every_exchange_meets_twilios_spec")`."""
+    yield
+    for exchange in stack.sim.requests():
+        api_v2010().validate_exchange(exchange)
+
+
 def pytest_runtest_logreport(report) -> None:
     """Collect the figures a test reported (see `report_figure`), once, from its call phase."""
     if report.when == "call":

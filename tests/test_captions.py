@@ -13,19 +13,14 @@ import pytest
 import requests
 
 from tests.conftest import CALLER, OWNER
-from tests.openapi_check import api_v2010
 
 #: Where the browser test's screenshots go; people look at them after a run.
 SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-captions.png"
 FIRST, SECOND = "もしもし 田中です", "明日の 会議は 三時からです"
 
 
-@pytest.fixture(autouse=True)
-def every_exchange_meets_twilios_spec(stack):
-    """After each test, every REST request callchat sent (and every answer) validates against Twilio's spec."""
-    yield
-    for exchange in stack.sim.requests():
-        api_v2010().validate_exchange(exchange)
+#: After each test, every REST request callchat sent (and every answer) validates against Twilio's spec.
+pytestmark = pytest.mark.usefixtures("every_exchange_meets_twilios_spec")
 
 
 class RoomEvents:

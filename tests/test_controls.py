@@ -6,18 +6,13 @@ import pytest
 
 from callchat.settings import DEFAULTS
 from tests.conftest import CALLER, OWNER
-from tests.openapi_check import api_v2010
 
 #: Long enough to be still speaking when the typist presses stop (3000 characters).
 LONG = "とても長いお知らせです。" * 250
 
 
-@pytest.fixture(autouse=True)
-def every_exchange_meets_twilios_spec(stack):
-    """After each test, every REST request callchat sent (and every answer) validates against Twilio's spec."""
-    yield
-    for exchange in stack.sim.requests():
-        api_v2010().validate_exchange(exchange)
+#: After each test, every REST request callchat sent (and every answer) validates against Twilio's spec.
+pytestmark = pytest.mark.usefixtures("every_exchange_meets_twilios_spec")
 
 
 @pytest.fixture

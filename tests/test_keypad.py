@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CALLER
-from tests.openapi_check import api_v2010
 
 MENU = "+819055556666"  # a company's phone menu
 PROMPT = "Press 1 for sales, 2 for support."
@@ -17,12 +16,8 @@ OPTIONS = {"1": "Sales, how can I help?", "2#": "Support here."}
 SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-controls.png"
 
 
-@pytest.fixture(autouse=True)
-def every_exchange_meets_twilios_spec(stack):
-    """After each test, every REST request callchat sent (and every answer) validates against Twilio's spec."""
-    yield
-    for exchange in stack.sim.requests():
-        api_v2010().validate_exchange(exchange)
+#: After each test, every REST request callchat sent (and every answer) validates against Twilio's spec.
+pytestmark = pytest.mark.usefixtures("every_exchange_meets_twilios_spec")
 
 
 def keys(stack, room_id, digits, **extra):

@@ -6,17 +6,12 @@ import pytest
 
 from callchat.voices import notice
 from tests.conftest import page_csrf
-from tests.openapi_check import api_v2010
 
 CALLEE = "+819055556666"
 
 
-@pytest.fixture(autouse=True)
-def every_exchange_meets_twilios_spec(stack):
-    """After each test, every REST request callchat sent (and every answer) validates against Twilio's spec."""
-    yield
-    for exchange in stack.sim.requests():
-        api_v2010().validate_exchange(exchange)
+#: After each test, every REST request callchat sent (and every answer) validates against Twilio's spec.
+pytestmark = pytest.mark.usefixtures("every_exchange_meets_twilios_spec")
 
 
 def said(stack, number):

@@ -10,17 +10,12 @@ import pytest
 
 from callchat import calls
 from tests.conftest import API_TOKEN, CALLER, POOL, TWILIO_NUMBER
-from tests.openapi_check import api_v2010
 
 CALLEE = "+819055556666"
 
 
-@pytest.fixture(autouse=True)
-def every_exchange_meets_twilios_spec(stack):
-    """After each test, every REST request callchat sent (and every answer) validates against Twilio's spec."""
-    yield
-    for exchange in stack.sim.requests():
-        api_v2010().validate_exchange(exchange)
+#: After each test, every REST request callchat sent (and every answer) validates against Twilio's spec.
+pytestmark = pytest.mark.usefixtures("every_exchange_meets_twilios_spec")
 
 
 def calls_to(stack, number):
