@@ -116,7 +116,7 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
         calls.open_room(r, call["id"], call_sid)
         schedule_check(current_app.task_queue, call_sid)
         log.info("call %s: CallSid %s answered; room opened", call["id"], call_sid)
-    wait_url = urls.absolute(cfg["PUBLIC_BASE_URL"] or request.host_url.rstrip("/"), urls.WAIT, room_id=call_sid)
+    wait_url = urls.for_request(urls.WAIT, room_id=call_sid)
     said = notice("connect", call["language"], cfg["CONNECT_NOTICE"])
     return Response(str(twiml.answer(said, call["voice"], call["language"], wait_url)),
                     mimetype="text/xml")

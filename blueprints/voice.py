@@ -41,11 +41,6 @@ def _twiml(response) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
-def _public_url(rule: str, **values: object) -> str:
-    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url.rstrip("/")
-    return urls.absolute(base, rule, **values)
-
-
 @bp.post(urls.INCOMING)
 def incoming():
     """A call comes in. To a masked-calling pool number: connect it to the other party of its
@@ -66,7 +61,7 @@ def incoming():
         if cfg["OWNER_PHONE"]:
             current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}", retry=DIAL_RETRY)
     return _twiml(twiml.answer(cfg["GREETING"], cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
-                               _public_url(urls.WAIT, room_id=call_sid)))
+                               urls.for_request(urls.WAIT, room_id=call_sid)))
 
 
 def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
@@ -91,12 +86,12 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
         just_spoke = True
     if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
         log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
-        return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
+        return _twiml(twiml.conference(room_id, urls.for_request(urls.CONFERENCE_STATUS)))
     if room["mode"] == "call" and (rooms.participant(r, room_id, room_id) or {}).get("held"):
-        return _twiml(twiml.hold(WAIT_SECONDS, _public_url(urls.HOLD, room_id=room_id)))  # no message goes meanwhile
+        return _twiml(twiml.hold(WAIT_SECONDS, urls.for_request(urls.HOLD, room_id=room_id)))  # no message goes meanwhile
     if just_spoke or rooms.needs_nudge(r, room_id, NUDGE_SECONDS):
         enqueue_announce(current_app.task_queue, room_id)
-    return _twiml(twiml.wait(WAIT_SECONDS, _public_url(urls.WAIT, room_id=room_id)))
+    return _twiml(twiml.wait(WAIT_SECONDS, urls.for_request(urls.WAIT, room_id=room_id)))
 
 
 @bp.post(urls.WAIT)
@@ -115,7 +110,7 @@ def hold(room_id: str):
     """
     room = rooms.get(current_app.redis, room_id)
     if room and room["mode"] != "call":  # a HoldUrl's TwiML may only Play, Say, Pause and Redirect
-        return _twiml(twiml.hold(WAIT_SECONDS, _public_url(urls.HOLD, room_id=room_id)))
+        return _twiml(twiml.hold(WAIT_SECONDS, urls.for_request(urls.HOLD, room_id=room_id)))
     return _keep_waiting(room_id)
 
 
@@ -127,7 +122,7 @@ def speak(room_id: str, msg_id: int):
         abort(404, description="No such message.")
     if not rooms.mark_fetched(current_app.redis, room_id, msg_id):  # given up on, or fetched already
         return _keep_waiting(room_id)
-    return _twiml(twiml.speak(message, _public_url(urls.SPOKEN, room_id=room_id, msg_id=msg_id)))
+    return _twiml(twiml.speak(message, urls.for_request(urls.SPOKEN, room_id=room_id, msg_id=msg_id)))
 
 
 @bp.post(urls.SPOKEN)
@@ -151,7 +146,7 @@ def caller_status(room_id: str):
 @bp.post(urls.JOIN)
 def join(room_id: str):
     """TwiML that moves the caller into the room's conference (the call was redirected here)."""
-    return _twiml(twiml.conference(room_id, _public_url(urls.CONFERENCE_STATUS)))
+    return _twiml(twiml.conference(room_id, urls.for_request(urls.CONFERENCE_STATUS)))
 
 
 @bp.post(urls.OUT_OF_SESSION)

@@ -517,17 +517,20 @@ def slot_left(r: Redis, room_id: str) -> float:
     return max(r.pttl(key(room_id, ":speaking")), 0) / 1000
 
 
+def speaking(r: Redis, room_id: str) -> dict[str, Any] | None:
+    """The room's last claimed message (`room:{id}:current`) if it is still `speaking`, else None."""
+    msg_id = r.get(key(room_id, ":current"))
+    message = get_message(r, room_id, msg_id) if msg_id else None
+    return message if message and message["state"] == "speaking" else None
+
+
 def orphan(r: Redis, room_id: str) -> dict[str, Any] | None:
     """The message still `speaking` although nothing holds the slot: whoever claimed it died.
 
     Returns:
         That message (its `fetched_at` says whether Twilio has it), or None if there is none.
     """
-    if r.exists(key(room_id, ":speaking")):
-        return None
-    msg_id = r.get(key(room_id, ":current"))
-    message = get_message(r, room_id, msg_id) if msg_id else None
-    return message if message and message["state"] == "speaking" else None
+    return None if r.exists(key(room_id, ":speaking")) else speaking(r, room_id)
 
 
 def mark_fetched(r: Redis, room_id: str, msg_id: int | str) -> bool:
@@ -541,13 +544,14 @@ def mark_fetched(r: Redis, room_id: str, msg_id: int | str) -> bool:
                        time.time()))
 
 
-def typing(r: Redis, room_id: str, pause: float) -> bool:
-    """The typist is typing: True if a typing notice should be scheduled `pause` seconds from now.
+def typing(r: Redis, room_id: str, pause: float) -> float | None:
+    """The typist is typing: when (epoch s), if a typing notice should be scheduled `pause` seconds from now.
 
     At most one is pending per room (`room:{id}:typing`, PX `pause`), so a page reporting every
-    few seconds schedules one notice per pause.
+    few seconds schedules one notice per pause: None while one is pending.
     """
-    return bool(r.set(key(room_id, ":typing"), time.time(), nx=True, px=max(int(pause * 1000), 1)))
+    now = time.time()
+    return now if r.set(key(room_id, ":typing"), now, nx=True, px=max(int(pause * 1000), 1)) else None
 
 
 def owes_typing_notice(r: Redis, room_id: str, since: float, pause: float) -> bool:

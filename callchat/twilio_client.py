@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -76,6 +77,16 @@ def twilio_client(settings: Mapping[str, Any]) -> Client:
         raise RuntimeError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to call Twilio")
     return _client(settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"], settings["TWILIO_API_BASE"],
                    int(settings.get("TWILIO_TIMEOUT_SECONDS") or 10))
+
+
+#: Twilio error codes that mean the call (or the participant) is no longer in progress
+#: (twilio.com/docs/api/errors/20404, twilio.com/docs/api/errors/21220).
+CALL_OVER = frozenset({20404, 21220})
+
+
+def call_over(exc: TwilioRestException) -> bool:
+    """True if Twilio's refusal says the call or participant is no longer there: HTTP 404, or a CALL_OVER code."""
+    return exc.status == 404 or exc.code in CALL_OVER
 
 
 def retry_after(client: Client) -> float | None:

@@ -43,3 +43,11 @@ def absolute(base: str, rule: str, **values: object) -> str:
     for name, value in values.items():
         path = path.replace(f"<{name}>", str(value)).replace(f"<int:{name}>", str(value))
     return base + path
+
+
+def for_request(rule: str, **values: object) -> str:
+    """`absolute` while serving a Flask request: from PUBLIC_BASE_URL, else from the address the request came to
+    (`request.host_url`), for TwiML that a webhook answers."""
+    from flask import current_app, request
+
+    return absolute(current_app.config["PUBLIC_BASE_URL"] or request.host_url.rstrip("/"), rule, **values)

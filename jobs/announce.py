@@ -21,7 +21,7 @@ from rq import Retry
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from callchat import rooms, urls
-from callchat.twilio_client import retry_after
+from callchat.twilio_client import CALL_OVER, retry_after
 from jobs import backoff, config, queue, state, twilio
 from jobs.lease import LEASE_SECONDS, Lease
 from jobs.rooms import end_room
@@ -35,8 +35,6 @@ RETRY = Retry(max=3, interval=[1, 5, 15])
 FETCH_GRACE = 2
 #: Seconds the delivery slot is held for moving the caller into the conference, at most.
 MOVE_SECONDS = 60
-#: Twilio error codes that mean the room's call is over (twilio.com/docs/api/errors).
-CALL_OVER = frozenset({20404, 21220})
 
 # Twilio error codes worth explaining in the chat, by code.
 _REASONS = {
@@ -66,6 +64,11 @@ def watchdog_seconds(kind: str, length: int, slack: int) -> float:
     """
     speaking = 60.0 if kind == "play" else 0.2 * length
     return speaking + slack
+
+
+def _watchdog(cfg, message: dict) -> float:
+    """`watchdog_seconds` for a stored message, with the ANNOUNCE_WATCHDOG_SECONDS setting."""
+    return watchdog_seconds(message["kind"], len(message["body"]), cfg["ANNOUNCE_WATCHDOG_SECONDS"])
 
 
 def enqueue_announce(q, room_id: str) -> None:
@@ -128,13 +131,12 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
         return None  # a held caller hears hold music; resuming them delivers (`jobs.controls.set_held`)
     if not tries and rooms.backing_off(r, room_id):
         return None  # Twilio asked to wait: the scheduled retry delivers, with its backoff
-    slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
     _recover(cfg, r, room_id)
     message = rooms.claim_next(r, room_id, hold_seconds=LEASE_SECONDS)
     if message is None:
         follow_up(cfg, r, room_id)  # e.g. RQ's retry of a job killed right after its claim
         return None
-    watchdog = watchdog_seconds(message["kind"], len(message["body"]), slack)
+    watchdog = _watchdog(cfg, message)
     # If this job dies before Twilio has the message, its lease lapses and `check_claim` delivers it again.
     _check_claim_in(cfg, room_id, message, LEASE_SECONDS + 1)
     # Armed before calling Twilio, so that even a worker killed mid-call cannot stall the room.
@@ -234,10 +236,9 @@ def follow_up(cfg, r, room_id: str) -> bool:
     Returns:
         True if a check was scheduled.
     """
-    msg_id = r.get(rooms.key(room_id, ":current"))
-    message = rooms.get_message(r, room_id, msg_id) if msg_id else None
+    message = rooms.speaking(r, room_id)
     left = rooms.slot_left(r, room_id)
-    if not message or message["state"] != "speaking" or left > LEASE_SECONDS:
+    if not message or left > LEASE_SECONDS:
         return False
     _check_claim_in(cfg, room_id, message, left + 1)
     return True
@@ -290,8 +291,7 @@ def _recover(cfg, r, room_id: str) -> None:
     if message is None:
         return
     if message.get("fetched_at"):  # Twilio is speaking it: wait for its end, or the watchdog
-        slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
-        rooms.take_slot(r, room_id, str(message["id"]), watchdog_seconds(message["kind"], len(message["body"]), slack))
+        rooms.take_slot(r, room_id, str(message["id"]), _watchdog(cfg, message))
         return
     log.warning("room %s: the job delivering message %s died before Twilio fetched it; it goes again", room_id,
                 message["id"])
@@ -318,8 +318,7 @@ def check_delivery(room_id: str, msg_id: int, tries: int = 1) -> bool:
     if not message or message["state"] != "speaking":
         return False
     if message.get("fetched_at"):
-        slack = cfg["ANNOUNCE_WATCHDOG_SECONDS"]
-        rooms.hold_slot(r, room_id, msg_id, 2 * watchdog_seconds(message["kind"], len(message["body"]), slack))
+        rooms.hold_slot(r, room_id, msg_id, 2 * _watchdog(cfg, message))
         log.info("room %s: message %s was fetched by Twilio after all; not resent", room_id, msg_id)
         return False
     if not rooms.requeue(r, room_id, msg_id):

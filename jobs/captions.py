@@ -15,14 +15,13 @@ from rq import Queue, Retry
 from twilio.base.exceptions import TwilioRestException
 
 from callchat import captions, rooms, urls
+from callchat.twilio_client import call_over
 from jobs import config, state, twilio
 
 log = logging.getLogger(__name__)
 
 #: Retries when Twilio cannot be reached (seconds between tries).
 RETRY = Retry(max=3, interval=[2, 5, 15])
-#: Twilio's answers that mean the call is no longer in progress (twilio.com/docs/api/errors).
-_CALL_OVER = frozenset({20404, 21220})
 
 
 def caption_call(r, q: Queue, room_id: str, call_sid: str) -> bool:
@@ -80,7 +79,7 @@ def start_captions(room_id: str, call_sid: str) -> str | None:
             status_callback_url=urls.absolute(cfg["PUBLIC_BASE_URL"], urls.TRANSCRIPTION_STATUS, room_id=room_id),
             status_callback_method="POST")
     except TwilioRestException as exc:
-        if exc.status == 404 or exc.code in _CALL_OVER:
+        if call_over(exc):
             captions.set_transcription(r, room_id, call_sid, status="failed")
             log.info("room %s: no captions for CallSid %s: the call is over (%s)", room_id, call_sid, exc.code)
             return None
@@ -109,7 +108,7 @@ def stop_captions(room_id: str, call_sid: str) -> bool:
     try:
         twilio(cfg).calls(call_sid).transcriptions(record["transcription_sid"]).update(status="stopped")
     except TwilioRestException as exc:
-        if exc.status != 404 and exc.code not in _CALL_OVER:
+        if not call_over(exc):
             raise
     captions.set_transcription(r, room_id, call_sid, status="stopped")
     log.info("room %s: captions of CallSid %s stopped", room_id, call_sid)

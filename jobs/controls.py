@@ -18,6 +18,7 @@ import logging
 from twilio.base.exceptions import TwilioRestException
 
 from callchat import rooms, urls
+from callchat.twilio_client import call_over
 from jobs import config, queue, state, twilio
 from jobs.announce import enqueue_announce
 from jobs.attempts import cancel_call, hang_up
@@ -34,11 +35,6 @@ HUNG_UP = "The call was hung up from the chat before this message was spoken."
 STOPPED = "Stopped from the chat before it was finished."
 #: Dial entries (`dial-…`) still being called into the room.
 DIALING = frozenset({"dialing", "ringing", "no answer"})
-
-
-def _gone(exc: TwilioRestException) -> bool:
-    """True for Twilio's answer that the call or participant is no longer there (20404, 21220)."""
-    return exc.status == 404 or exc.code in (20404, 21220)
 
 
 def _on_call(r, room_id: str, key: str) -> tuple[dict, str]:
@@ -102,7 +98,7 @@ def remove_participant(room_id: str, key: str) -> bool:
     try:
         twilio(cfg).conferences(room["conference_sid"]).participants(call_sid).delete()
     except TwilioRestException as exc:
-        if not _gone(exc):
+        if not call_over(exc):
             raise
         log.info("room %s: participant CallSid %s had already left", room_id, call_sid)
         return False
@@ -129,7 +125,7 @@ def set_muted(room_id: str, key: str, muted: bool) -> dict | None:
     try:
         twilio(cfg).conferences(room["conference_sid"]).participants(call_sid).update(muted=muted)
     except TwilioRestException as exc:
-        if not _gone(exc):
+        if not call_over(exc):
             raise
         return None
     log.info("room %s: participant CallSid %s %s", room_id, call_sid, "muted" if muted else "unmuted")
@@ -173,7 +169,7 @@ def set_held(room_id: str, key: str, held: bool) -> dict | None:
             if not held:
                 enqueue_announce(queue(cfg), room_id)
     except TwilioRestException as exc:
-        if not _gone(exc):
+        if not call_over(exc):
             raise
         return None
     log.info("room %s: participant CallSid %s %s", room_id, call_sid, "on hold" if held else "resumed")
@@ -209,10 +205,10 @@ def stop_speaking(room_id: str) -> bool:
     cfg = config()
     r = state(cfg)
     room = rooms.get(r, room_id)
-    msg_id = r.get(rooms.key(room_id, ":current"))
-    message = rooms.get_message(r, room_id, msg_id) if msg_id else None
-    if not room or room["status"] != "live" or not message or message["state"] != "speaking":
+    message = rooms.speaking(r, room_id)
+    if not room or room["status"] != "live" or not message:
         return False
+    msg_id = message["id"]
     if room["mode"] != "call":
         log.info("room %s: message %s is a conference announcement; it plays to its end", room_id, msg_id)
         return False
@@ -220,7 +216,7 @@ def stop_speaking(room_id: str) -> bool:
         twilio(cfg).calls(room_id).update(url=urls.absolute(cfg["PUBLIC_BASE_URL"], urls.WAIT, room_id=room_id),
                                           method="POST")
     except TwilioRestException as exc:
-        if not _gone(exc):
+        if not call_over(exc):
             raise
         return False
     stopped = rooms.finish(r, room_id, msg_id, "failed", "", STOPPED)

@@ -27,9 +27,10 @@ def schedule_typing_notice(r, q, room_id: str, cfg) -> bool:
         True if one was scheduled (none while TYPING_NOTICE_SECONDS is 0 or one is pending).
     """
     pause = int(cfg["TYPING_NOTICE_SECONDS"])
-    if pause <= 0 or not rooms.typing(r, room_id, pause):
+    since = rooms.typing(r, room_id, pause) if pause > 0 else None
+    if since is None:
         return False
-    q.enqueue_in(timedelta(seconds=pause), say_typing_notice, room_id, float(r.get(rooms.key(room_id, ":typing"))))
+    q.enqueue_in(timedelta(seconds=pause), say_typing_notice, room_id, since)
     return True
 
 

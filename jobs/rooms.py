@@ -42,11 +42,10 @@ def end_room(r, q, room_id: str, retention: int, reason: str = rooms.CALL_ENDED)
     Returns:
         True if this call ended the room, False if it had already ended or is gone.
     """
-    others = {p.get("call_sid_live") or p["call_sid"] for p in rooms.participants(r, room_id)
-              if p.get("status") not in rooms.GONE} - {room_id}
+    others = {rooms.live_call_sid(p) for p in rooms.participants(r, room_id)} - {room_id, ""}
     if not rooms.end(r, room_id, retention, reason):
         return False
-    for call_sid in sorted(sid for sid in others if sid.startswith("CA")):
+    for call_sid in sorted(others):
         log.info("room %s has ended: hanging up CallSid %s", room_id, call_sid)
         q.enqueue(hang_up, call_sid)
     return True
