@@ -225,7 +225,7 @@ def repeat(room_id: str):
     if not last:
         return jsonify(error="Nothing has been said yet, so there is nothing to repeat."), 409
     message = rooms.add_message(current_app.redis, room_id, last[-1]["kind"], last[-1]["body"], last[-1]["voice"],
-                                last[-1]["language"])
+                                last[-1]["language"], rate=last[-1].get("rate") or "medium")
     enqueue_announce(current_app.task_queue, room_id)
     audit.note("message", room=room_id, message=message["id"], kind=message["kind"])
     return jsonify(message=message), 202

@@ -39,3 +39,15 @@ def test_an_unknown_speed_is_refused_and_the_page_names_voices_and_languages(sta
     assert "Mizuki (female)" in page and ">Japanese<" in page and ">Slow<" in page
     refused = stack.user.post(f"/rooms/{room_id}/voice", {"voice": "Polly.Mizuki", "language": "ja-JP", "rate": "warp"})
     assert refused.status_code == 400 and "Speed 'warp'" in refused.json()["error"]
+
+
+def test_a_repeated_message_keeps_its_speed(stack):
+    """Bug: Repeat last queued the copy at the normal speed, whatever the original's."""
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    assert stack.user.post(f"/rooms/{room_id}/voice", {"voice": "Polly.Mizuki", "language": "ja-JP", "rate": "x-slow"}).ok
+    stack.user.say(room_id, "もう一度言います")
+    stack.settle()
+    assert stack.user.post(f"/rooms/{room_id}/repeat", {}).status_code == 202
+    stack.settle()
+    assert [(h["text"], h["rate"]) for h in heard(stack)] == [("もう一度言います", "x-slow")] * 2
