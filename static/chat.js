@@ -216,6 +216,12 @@
     return unsent.id;
   }
 
+  // Every message the page sends (typed, a quick phrase, keys): stored once per client id, then shown.
+  async function sendMessage(payload, clientId) {
+    const data = await post(root.dataset.post, { ...payload, client_id: clientId });
+    renderMessage(data.message);
+  }
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (sending) return; // Enter pressed again while the first post is in flight
@@ -223,9 +229,8 @@
     sending = true;
     send.disabled = true;
     try {
-      const data = await post(root.dataset.post, { ...payload, client_id: clientIdFor(payload) });
+      await sendMessage(payload, clientIdFor(payload));
       unsent = null;
-      renderMessage(data.message);
       showError("");
       text.value = "";
       url.value = "";
@@ -251,8 +256,7 @@
     if (ended || button.disabled) return;
     button.disabled = true;
     try {
-      const data = await post(root.dataset.post, { kind: "say", text: button.dataset.text, client_id: newClientId() });
-      renderMessage(data.message);
+      await sendMessage({ kind: "say", text: button.dataset.text }, newClientId());
       showError("");
     } catch (err) {
       showError(err.message);
@@ -367,8 +371,7 @@
 
   async function pressKeys(digits) {
     try {
-      const data = await post(root.dataset.post, { kind: "digits", digits, client_id: newClientId() });
-      renderMessage(data.message);
+      await sendMessage({ kind: "digits", digits }, newClientId());
       keypadError.hidden = true;
       return true;
     } catch (err) {
