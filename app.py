@@ -14,7 +14,7 @@ from rq import Queue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callchat import (access, doctor, logs, number_setup, rate_limits, redis_client, request_limits, security,
+from callchat import (access, doctor, i18n, logs, number_setup, rate_limits, redis_client, request_limits, security,
                       settings, token_commands, user_commands)
 
 csrf = CSRFProtect()
@@ -71,6 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.task_queue = Queue(settings.QUEUE_NAME, connection=redis_client.connect(app.config, socket_connect_timeout=2))
 
     request_limits.init_app(app)
+    i18n.init_app(app)
     access.init_app(app)  # before CSRF: an anonymous request is sent to sign in, not told its token is missing
     csrf.init_app(app)
     security.init_app(app)

@@ -16,7 +16,7 @@ import limits
 import phonenumbers
 from dotenv import load_dotenv
 
-from callchat import masking, numbers, redis_client, voices
+from callchat import i18n, masking, numbers, redis_client, voices
 from callchat.masking import builtin
 
 #: The RQ queue every job goes on; the Procfile's worker listens to it.
@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_HOPS": 0,
     "OWNER_PHONE": "",
     "DEFAULT_REGION": "JP",
+    "DEFAULT_LOCALE": "ja",  # the pages' language when neither the user nor the browser says (callchat.i18n)
     "SAY_LANGUAGE": "ja-JP",
     "SAY_VOICE": "Polly.Mizuki",
     "GREETING": "お電話ありがとうございます。担当者が文字で応答します。少々お待ちください。",
@@ -187,7 +188,8 @@ def problems(settings: Mapping[str, Any]) -> dict[str, str]:
         if not isinstance(settings[key], bool):
             found[key] = f"{settings[key]!r} is neither true nor false."
     found.update(_url_problems(settings))
-    for key, allowed in (("REDIS_SSL_CERT_REQS", redis_client.CERT_REQS), ("LOG_FORMAT", LOG_FORMATS)):
+    for key, allowed in (("REDIS_SSL_CERT_REQS", redis_client.CERT_REQS), ("LOG_FORMAT", LOG_FORMATS),
+                         ("DEFAULT_LOCALE", i18n.LOCALES)):
         if settings[key] not in allowed:
             found[key] = f"{settings[key]!r} is neither {' nor '.join(allowed)}."
     key_problem = secret_key_problem(settings["SECRET_KEY"])
