@@ -247,6 +247,13 @@
     if (await pressKeys(keysInput.value)) keysInput.value = "";
   });
 
+  // The chat card is the screen's height less the site's header (style.css: --top-height), however that wraps.
+  const top = document.querySelector("header.top");
+  function fit() {
+    document.documentElement.style.setProperty("--top-height", `${top.offsetHeight}px`);
+  }
+  window.addEventListener("resize", fit);
+  fit();
   roomChanged();
   showEnd();
 })();
