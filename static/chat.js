@@ -23,6 +23,7 @@
   const dial = document.getElementById("dial");
   const dialError = document.getElementById("dial-error");
   const dialButton = dial.querySelector("button");
+  const phraseButtons = Array.from(document.querySelectorAll("#phrases .phrase"));
 
   let ended = false; // the room's call is over
   let sending = false; // a message post is in flight
@@ -66,6 +67,7 @@
     controlsBox.querySelectorAll("button").forEach((b) => (b.disabled = ended));
     keypad.querySelectorAll("button, input").forEach((x) => (x.disabled = ended));
     captionsSwitch.disabled = ended;
+    phraseButtons.forEach((b) => (b.disabled = ended));
     if (document.activeElement === languageSelect || document.activeElement === voiceSelect) return;
     languageSelect.value = head.dataset.language;
     offerVoices(head.dataset.language, head.dataset.voice);
@@ -132,7 +134,7 @@
   async function sendMessage(payload, clientId, shown) {
     const data = await act(root.dataset.post, { ...payload, client_id: clientId }, shown);
     if (data) {
-      window.live.place("message", data.html);
+      window.live.add("message", data.html);
       showEnd();
     }
     return data;
@@ -172,14 +174,13 @@
   });
 
   // Quick phrases: a click (or Alt+1…9) sends the phrase as a message, as if typed.
-  const phraseButtons = Array.from(document.querySelectorAll("#phrases .phrase"));
   async function sendPhrase(button) {
     if (ended || button.disabled) return;
     button.disabled = true;
     try {
       await sendMessage({ kind: "say", text: button.dataset.text }, newClientId(), error);
     } finally {
-      button.disabled = false;
+      button.disabled = ended;
     }
   }
   phraseButtons.forEach((button) => button.addEventListener("click", () => sendPhrase(button)));

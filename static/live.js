@@ -67,7 +67,12 @@
     document.querySelector("main").prepend(notice);
   }
 
-  window.live = { place: (type, html) => pieces(html).map((node) => place(type, node))[0] || null };
+  // For other scripts: place(type, html) puts a piece in place; add(type, html) only if it is not shown yet
+  // (a post's answer may come after the stream brought a newer state of the same message).
+  window.live = {
+    place: (type, html) => pieces(html).map((node) => place(type, node))[0] || null,
+    add: (type, html) => pieces(html).map((node) => document.getElementById(node.id) || place(type, node))[0] || null,
+  };
 
   const stream = document.querySelector("[data-events]");
   if (!stream) return;
@@ -87,7 +92,7 @@
   });
   source.addEventListener("update", (e) => {
     const data = JSON.parse(e.data);
-    if (data.html !== undefined) window.live.place(data.type, data.html);
+    if (data.html !== undefined) pieces(data.html).forEach((node) => place(data.type, node));
     tell("update", data);
   });
   source.addEventListener("incoming", (e) => tell("incoming", JSON.parse(e.data)));
