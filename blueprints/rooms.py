@@ -82,8 +82,9 @@ def post_message(room_id: str):
     message) makes the post safe to repeat: the message is stored and spoken once.
 
     Answers 202 with the stored message once it is safely in Redis, `{"message": {…}, "html": its
-    bubble}` (`templates/rooms/_item.html`); 200 with the message stored earlier when its `client_id` was already sent; 400 with a readable `error` for
-    an empty, too long or unplayable message or a malformed client id; 409 when the call is over.
+    bubble}` (`templates/rooms/_item.html`); 200 with the message stored earlier (and its bubble) when
+    its `client_id` was already sent; 400 with a readable `error` for an empty, too long or unplayable
+    message or a malformed client id; 409 when the call is over.
     """
     room = _room_or_404(room_id)
     body = _json_body()
@@ -352,8 +353,10 @@ def _stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
                 elif message["channel"] == told:
                     yield streams.last_words(message["data"])
                     return
-                else:
-                    yield "".join(_sse(name, data) for name, data in update(message["channel"], json.loads(message["data"])))
+                else:  # an empty chunk could end a chunked response: a change that tells this page nothing sends nothing
+                    told_page = "".join(_sse(name, data) for name, data in update(message["channel"], json.loads(message["data"])))
+                    if told_page:
+                        yield told_page
         except RedisError as exc:
             # Redis went away (restart, failover): end the stream; the browser reconnects
             # after RECONNECT_MS and gets a fresh snapshot, so no update is missed.
@@ -398,6 +401,8 @@ def list_events():
         return {"rooms": live, "html": {"room": "".join(fragments.room_item(room) for room in live)}}
 
     def update(_channel: str, event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        if not event.get("room"):  # a room that expired as it was published
+            return
         yield "update", dict(event, html=fragments.room_item(event["room"]))
         yield from arrivals.news(event["room"])
 
@@ -422,7 +427,7 @@ def room_events(room_id: str):
 
     def update(channel: str, event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         if channel == rooms.LIST_CHANNEL:
-            yield from arrivals.news(event["room"])
+            yield from arrivals.news(event["room"]) if event.get("room") else ()
             return
         if event.get("type") == "room":
             shown["room"] = event["room"]
