@@ -7,12 +7,14 @@ simulator calls its webhooks signed as Twilio would, and RQ jobs run in this pro
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -570,8 +572,12 @@ AXE_VIEWS = [(scheme, size) for scheme in ("light", "dark")
 @pytest.fixture(scope="session")
 def axe_script() -> str:
     """axe-core's source (github.com/dequelabs/axe-core), installed by `npm ci` from package-lock.json if missing."""
-    if not AXE.exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    lock = Path(tempfile.gettempdir()) / f"callchat-npm-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # pytest-xdist's workers each start this fixture: one installs, the others wait
+        if not AXE.exists():
+            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"npm ci failed (is npm installed?):\n{done.stderr}"
     return AXE.read_text()
 
 
