@@ -55,9 +55,9 @@ def _outcome(entry: dict[str, Any]) -> str:
     """The sentence for a call's outcome (`callchat.calls.OUTCOMES`)."""
     number, attempts = entry["number"], int(entry.get("attempts") or 1)
     if entry["outcome"] == "reached":
-        return _("%(number)s answered on attempt %(attempts)s", number=number, attempts=attempts)
+        return _("%(number)s was reached on attempt %(attempts)s", number=number, attempts=attempts)
     if entry["outcome"] == "reached (voicemail)":
-        return _("%(number)s's voicemail answered on attempt %(attempts)s", number=number, attempts=attempts)
+        return _("%(number)s's voicemail was reached on attempt %(attempts)s", number=number, attempts=attempts)
     if entry["outcome"] == "cancelled":
         return _("Calling %(number)s was cancelled", number=number)
     return ngettext("%(number)s was not reached after %(num)d attempt", "%(number)s was not reached after %(num)d attempts",
