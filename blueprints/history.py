@@ -7,6 +7,7 @@ audit trail (`callchat.audit`, action `call-deleted`, with who and which call).
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -61,8 +62,14 @@ def index():
     try:
         found = history.search(current_app.redis, page=int(page) if page.isdigit() else 1, **_filters(query))
     except ValueError as exc:  # numbers.RefusedNumber is one
-        return render_template("history/index.html", query=query, found=None, error=str(exc)), 400
-    return render_template("history/index.html", query=query, found=found, error="")
+        return _page(query, None, str(exc)), 400
+    return _page(query, found, "")
+
+
+def _page(query: dict[str, str], found: dict[str, Any] | None, error: str) -> str:
+    """The history page: the form filled with `query`, then `found` (`history.search`) or `error`."""
+    kept = timedelta(seconds=int(current_app.config["ROOM_RETENTION_SECONDS"]))
+    return render_template("history/index.html", query=query, found=found, error=error, kept=kept)
 
 
 def _range_exports(query: dict[str, str]) -> list[dict[str, Any]]:

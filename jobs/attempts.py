@@ -113,7 +113,9 @@ def place_attempt(call_id: str, n: int, tries: int = 0) -> str | None:
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
         return None
     calls.placed(r, call_id, n, call_sid)
-    update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="", call_sid_live=call_sid)
+    # Twilio may have answered slowly: the callee may have joined already (participant-join said so).
+    update_dial_entry(r, call, unless_status=frozenset({"in the call"}), status="dialing", attempt=n, next_try_at="",
+                      call_sid_live=call_sid)
     log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id,
              numbers.redact(call["to"]), call_sid)
     return call_sid
