@@ -34,7 +34,7 @@ def _filters(query: dict[str, str]) -> dict[str, Any]:
             **{FILTERS[name]: value for name, value in query.items()}}
 
 
-def _ended_or_404(room_id: str) -> dict[str, Any]:
+def _room_or_404(room_id: str) -> dict[str, Any]:
     room = rooms.get(current_app.redis, room_id)
     if room is None:
         abort(404, description=_("There is no such call: it may have been deleted, or its history expired."))
@@ -104,14 +104,14 @@ def export_range_text():
 @bp.get("/<room_id>.json")
 def export_json(room_id: str):
     """One call as JSON (`history.export`), a download; 404 if gone."""
-    _ended_or_404(room_id)
+    _room_or_404(room_id)
     return _attachment(_json(history.export(current_app.redis, room_id)), "application/json", f"callchat-{room_id}.json")
 
 
 @bp.get("/<room_id>.txt")
 def export_text(room_id: str):
     """One call as a text transcript (`history.transcript`), a download; 404 if gone."""
-    _ended_or_404(room_id)
+    _room_or_404(room_id)
     return _attachment(history.transcript(history.export(current_app.redis, room_id)), "text/plain",
                        f"callchat-{room_id}.txt")
 
@@ -119,7 +119,7 @@ def export_text(room_id: str):
 @bp.get("/<room_id>/delete")
 def confirm_delete(room_id: str):
     """The page that asks before a call is deleted; 404 if gone."""
-    return render_template("history/delete.html", room=_ended_or_404(room_id))
+    return render_template("history/delete.html", room=_room_or_404(room_id))
 
 
 @bp.post("/<room_id>/delete")
@@ -128,7 +128,7 @@ def delete(room_id: str):
 
     404 if gone; 409 while the call is live (it cannot be deleted until it has ended).
     """
-    room = _ended_or_404(room_id)
+    room = _room_or_404(room_id)
     try:
         history.delete(current_app.redis, room_id)
     except history.LiveCall:

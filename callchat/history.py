@@ -4,7 +4,8 @@ An ended room keeps all its keys (`callchat.rooms`, `callchat.captions`, `callch
 for the retention, and `rooms.end` adds it to the index:
 
     rooms:ended   zset  room id -> ended_at (epoch seconds); trimmed to the retention whenever a room
-                        ends, and of rooms whose keys have expired whenever it is read (`ended`)
+                        ends (and expires a retention after the last one ended), and of rooms whose
+                        keys have expired whenever it is read (`ended`)
 
 Dates are days in Japan time (TIMEZONE, JST = UTC+9, no daylight saving), callchat's users'
 time, whatever the server's or the browser's zone: a search "from 2026-12-01 to 2026-12-01"
@@ -186,13 +187,10 @@ def transcript(found: dict[str, Any]) -> str:
 
 
 def keys(r: Redis, room_id: str) -> list[str]:
-    """Every Redis key of a room: its own, its messages', its captions', its timeline, and the records of the
-    calls placed into it (`callchat.calls`, each attempt's too)."""
+    """Every Redis key of a room (`rooms.all_keys`: its own, its messages', its captions', its timeline) and the
+    records of the calls placed into it (`callchat.calls`, each attempt's too)."""
     snapshot = rooms.snapshot(r, room_id) or {"participants": [], "events": []}
-    last = int(r.get(rooms.key(room_id, ":seq")) or 0)
-    found = [rooms.key(room_id, suffix) for suffix in rooms._SUFFIXES]
-    found += [rooms.key(room_id, f":msg:{n}") for n in range(1, last + 1)]
-    found += captions.keys(r, room_id)
+    found = rooms.all_keys(r, room_id)
     for call_id in _call_ids(snapshot):
         call = calls.get(r, call_id)
         found.append(calls.key(call_id))

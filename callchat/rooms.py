@@ -39,7 +39,8 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
     room:{id}:timeline       list  what happened besides typing (`callchat.timeline`, which owns it)
     rooms:live               zset  room id -> created_at, rooms whose call is not over
     rooms:ended              zset  room id -> ended_at, the history (`callchat.history`): trimmed to the
-                                   retention whenever a room ends, and of rooms whose keys expired when read
+                                   retention whenever a room ends (and expires a retention after the last
+                                   one ended), and of rooms whose keys expired when read
 
 Every room key gets ROOM_MAX_SECONDS of TTL when written, and the room's
 retention when the room ends. An ended room never changes again. Pub/sub: every change is published as JSON
@@ -637,8 +638,11 @@ def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> boo
     if update(r, room_id, status="ended", ended_at=now) is None:
         return False
     r.zrem(LIVE, room_id)
-    r.zadd(ENDED, {room_id: now})
-    r.zremrangebyscore(ENDED, "-inf", now - retention)
+    with r.pipeline() as p:  # the index: never older than its newest room's retention, nor than the rooms it holds
+        p.zadd(ENDED, {room_id: now})
+        p.zremrangebyscore(ENDED, "-inf", now - retention)
+        p.expire(ENDED, retention)
+        p.execute()
     r.delete(key(room_id, ":queue"))
     for message in messages(r, room_id):
         if message["state"] == "queued":
@@ -649,16 +653,18 @@ def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> boo
     for person in participants(r, room_id):
         if person.get("status") not in GONE:
             upsert_participant(r, room_id, person["call_sid"], status="left")
-    ids = r.lrange(key(room_id, ":log"), 0, -1)
     with r.pipeline() as p:
-        for suffix in _SUFFIXES:
-            p.expire(key(room_id, suffix), retention)
-        for caption_key in _captions.keys(r, room_id):
-            p.expire(caption_key, retention)
-        for msg_id in ids:
-            p.expire(_msg_key(room_id, msg_id), retention)
+        for room_key in all_keys(r, room_id):
+            p.expire(room_key, retention)
         p.execute()
     return True
+
+
+def all_keys(r: Redis, room_id: str) -> list[str]:
+    """Every key of a room (whether or not it exists now): its own, its messages' and its captions' (`callchat.captions.keys`)."""
+    ids = r.lrange(key(room_id, ":log"), 0, -1)
+    return ([key(room_id, suffix) for suffix in _SUFFIXES] + _captions.keys(r, room_id)
+            + [_msg_key(room_id, msg_id) for msg_id in ids])
 
 
 def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
