@@ -235,13 +235,20 @@ def test_history_and_an_ended_room_in_a_browser(stack, three_calls, page, size):
     page.goto(f"{stack.url}/history/")
     assert page.locator("tr[data-room]").count() == 3
     page.screenshot(path=str(SCREENSHOT_DIR / f"callchat-history-{size[0]}.png"), full_page=True)
-    page.get_by_label("Words typed or heard").fill("tomorrow")
+    page.get_by_label("Words typed or heard").fill("田中")  # what the first caller said
     page.get_by_role("button", name="Search").click()
     assert page.locator("tr[data-room]").count() == 1
-    page.get_by_role("link", name=THIRD).click()
-    page.wait_for_url(f"{stack.url}/rooms/{three_calls[2]}")
+    page.get_by_role("link", name=CALLER).click()
+    page.wait_for_url(f"{stack.url}/rooms/{three_calls[0]}")
     assert page.get_by_role("link", name="Delete this call…").is_visible()
     page.screenshot(path=str(SCREENSHOT_DIR / f"callchat-history-room-{size[0]}.png"), full_page=True)
+    page.get_by_role("link", name="Delete this call…").click()
+    page.screenshot(path=str(SCREENSHOT_DIR / f"callchat-history-delete-{size[0]}.png"), full_page=True)
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url(f"{stack.url}/history/")
+    assert page.get_by_role("status").first.inner_text() == "The call with +8190••••5678 was deleted."
+    assert page.locator("tr[data-room]").count() == 2
+    page.screenshot(path=str(SCREENSHOT_DIR / f"callchat-history-deleted-{size[0]}.png"), full_page=True)
 
 
 def test_a_callee_who_answers_before_twilio_answers_the_request_is_shown_reached(stack):
