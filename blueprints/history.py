@@ -116,10 +116,18 @@ def export_text(room_id: str):
                        f"callchat-{room_id}.txt")
 
 
+def _ended_or_409(room_id: str) -> dict[str, Any]:
+    """The room if its call has ended; 404 if gone, 409 while the call is live (it cannot be deleted yet)."""
+    room = _room_or_404(room_id)
+    if room["status"] != "ended":
+        abort(409, description=_("This call has not ended, so it cannot be deleted yet."))
+    return room
+
+
 @bp.get("/<room_id>/delete")
 def confirm_delete(room_id: str):
-    """The page that asks before a call is deleted; 404 if gone."""
-    return render_template("history/delete.html", room=_room_or_404(room_id))
+    """The page that asks before a call is deleted; 404 if gone, 409 if live."""
+    return render_template("history/delete.html", room=_ended_or_409(room_id))
 
 
 @bp.post("/<room_id>/delete")
@@ -128,11 +136,8 @@ def delete(room_id: str):
 
     404 if gone; 409 while the call is live (it cannot be deleted until it has ended).
     """
-    room = _room_or_404(room_id)
-    try:
-        history.delete(current_app.redis, room_id)
-    except history.LiveCall:
-        abort(409, description=_("This call has not ended, so it cannot be deleted yet."))
+    room = _ended_or_409(room_id)
+    history.delete(current_app.redis, room_id)  # an ended room never comes back to life: no LiveCall here
     audit.note("call-deleted", room=room_id)
     flash(_("The call with %(number)s was deleted.", number=numbers.redact(room["caller"])))
     return redirect(url_for("history.index"))

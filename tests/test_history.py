@@ -164,6 +164,7 @@ def test_a_live_call_cannot_be_deleted(stack):
                                    headers={"Accept": "application/json"})
     assert refused.status_code == 409 and "has not ended" in refused.json()["error"]
     assert rooms.get(stack.redis, room_id)["status"] == "live"
+    assert stack.user.http.get(f"{stack.url}/history/{room_id}/delete").status_code == 409  # nor is it asked
     end(stack, room_id)
     page = stack.user.open_room(room_id)
     assert f'href="/history/{room_id}.json"' in page.text and f'href="/history/{room_id}/delete"' in page.text
