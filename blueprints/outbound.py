@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from callchat import calls, rooms, twilio_params, twiml, urls
+from callchat import calls, numbers, rooms, timeline, twilio_params, twiml, urls
 from callchat.voices import notice
 from callchat.signatures import require_twilio_signature
 from jobs.announce import request_move
@@ -114,6 +114,7 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
     if rooms.create(r, call_sid, call["to"], call["voice"], call["language"], cfg["ROOM_MAX_SECONDS"],
                     direction="outgoing", captions=cfg["CAPTIONS"]):
         calls.open_room(r, call["id"], call_sid)
+        timeline.record(r, call_sid, "call-opened", number=numbers.redact(call["to"]), call_id=call["id"])
         schedule_check(current_app.task_queue, call_sid)
         log.info("call %s: CallSid %s answered; room opened", call["id"], call_sid)
     wait_url = urls.for_request(urls.WAIT, room_id=call_sid)

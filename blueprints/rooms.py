@@ -15,7 +15,7 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 
 from blueprints import fragments
-from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, users
+from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, timeline, users
 from callchat.voices import (LANGUAGE_NAMES, RATES, VOICE_NAMES, VOICES, InvalidMessage, check_digits, check_play,
                              check_rate, check_say, check_voice)
 from jobs import controls
@@ -150,6 +150,10 @@ def _person_or_404(room_id: str, key: str) -> dict[str, Any]:
     return person
 
 
+#: The timeline entry (`callchat.timeline.TEXTS`) of each on/off control, by its new value.
+SWITCHED = {"muted": {True: "mute", False: "unmute"}, "held": {True: "hold", False: "resume"}}
+
+
 def _switch(room_id: str, key: str, name: str, modes: tuple[str, ...], job: Callable[..., Any]):
     """Enqueue `job(room_id, key, value)` for a participant's on/off control: body `{name: true|false}`.
 
@@ -164,6 +168,7 @@ def _switch(room_id: str, key: str, name: str, modes: tuple[str, ...], job: Call
         return refused
     person = _person_or_404(room_id, key)
     current_app.task_queue.enqueue(job, room_id, key, value)
+    timeline.note(room_id, SWITCHED[name][value], person=timeline.person(person))
     return jsonify(participant=person), 202
 
 
@@ -175,6 +180,7 @@ def hang_up(room_id: str):
         return jsonify(error="The call has already ended."), 409
     current_app.task_queue.enqueue(controls.hang_up_room, room_id)
     audit.note("hang-up", room=room_id)
+    timeline.note(room_id, "hang-up")
     return jsonify(room=room), 202
 
 
@@ -187,6 +193,7 @@ def remove(room_id: str, key: str):
     person = _person_or_404(room_id, key)
     current_app.task_queue.enqueue(controls.remove_participant, room_id, key)
     audit.note("remove", room=room_id, participant=key)
+    timeline.note(room_id, "remove", person=timeline.person(person))
     return jsonify(participant=person), 202
 
 
@@ -214,6 +221,7 @@ def stop(room_id: str):
     cleared = rooms.clear_queue(current_app.redis, room_id, "Cleared from the queue before it was spoken.")
     current_app.task_queue.enqueue(controls.stop_speaking, room_id)
     audit.note("stop", room=room_id, cleared=len(cleared))
+    timeline.note(room_id, "stop", count=len(cleared))
     return jsonify(cleared=cleared)
 
 
@@ -230,6 +238,7 @@ def repeat(room_id: str):
                                 last[-1]["language"], rate=last[-1].get("rate") or "medium")
     enqueue_announce(current_app.task_queue, room_id)
     audit.note("message", room=room_id, message=message["id"], kind=message["kind"])
+    timeline.note(room_id, "repeat")
     return jsonify(message=message), 202
 
 
@@ -255,7 +264,10 @@ def set_voice(room_id: str):
         rate = check_rate(str(body.get("rate") or room.get("rate") or "medium"))
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
-    return jsonify(room=rooms.update(current_app.redis, room_id, voice=voice, language=language, rate=rate))
+    changed = rooms.update(current_app.redis, room_id, voice=voice, language=language, rate=rate)
+    if changed and (voice, language) != (room["voice"], room["language"]):
+        timeline.note(room_id, "voice", voice=voice, language=language)
+    return jsonify(room=changed)
 
 
 @bp.post("/<room_id>/captions")
@@ -273,6 +285,7 @@ def captions_switch(room_id: str):
     if room is None:
         return jsonify(error="The call has ended, so its captions cannot change."), 409
     audit.note("captions", room=room_id, on="on" if on else "off")
+    timeline.note(room_id, "captions-on" if on else "captions-off")
     return jsonify(room=room)
 
 
@@ -292,6 +305,7 @@ def call_someone(room_id: str):
     except calls.InvalidCall as exc:
         return jsonify(error=str(exc)), exc.status
     audit.note("dial", room=room_id, call=call["id"], to=numbers.redact(call["to"]))
+    timeline.note(room_id, "call", number=numbers.redact(call["to"]), call_id=call["id"])
     return jsonify(call), 202
 
 

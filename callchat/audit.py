@@ -45,6 +45,7 @@ ACTIONS = {
     "hang-up": "a call was hung up from its room",
     "remove": "someone was taken off a call",
     "stop": "speaking was stopped and the queue cleared",
+    "call-deleted": "an ended call was deleted from the history",
     "token-created": "an API token was made",
     "token-revoked": "an API token was revoked",
     "token-used": "an API token was used",

@@ -245,8 +245,8 @@ def captions(r: Redis, room_id: str) -> list[dict[str, Any]]:
 
 
 def conversation(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """A room snapshot's messages and captions in one list, in the order they happened (callchat's clock)."""
-    return sorted(snapshot["messages"] + snapshot["captions"],
+    """A room snapshot's messages, captions and timeline events in one list, in the order they happened (callchat's clock)."""
+    return sorted(snapshot["messages"] + snapshot["captions"] + snapshot.get("events", []),
                   key=lambda item: float(item.get("at") or item.get("created_at") or 0))
 
 

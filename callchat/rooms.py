@@ -36,7 +36,11 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
                                    state (queued|speaking|spoken|failed), error_code, error,
                                    created_at, speaking_at, finished_at, fetched_at (Twilio
                                    fetched its TwiML: it is being spoken; set once)
+    room:{id}:timeline       list  what happened besides typing (`callchat.timeline`, which owns it)
     rooms:live               zset  room id -> created_at, rooms whose call is not over
+    rooms:ended              zset  room id -> ended_at, the history (`callchat.history`): trimmed to the
+                                   retention whenever a room ends (and expires a retention after the last
+                                   one ended), and of rooms whose keys expired when read
 
 Every room key gets ROOM_MAX_SECONDS of TTL when written, and the room's
 retention when the room ends. An ended room never changes again. Pub/sub: every change is published as JSON
@@ -51,11 +55,13 @@ from typing import Any
 
 from redis import Redis
 
-from callchat import captions as _captions
+from callchat import captions as _captions, timeline as _timeline
 
 LIVE = "rooms:live"
+ENDED = "rooms:ended"
 LIST_CHANNEL = "rooms:events"
-_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current", ":backoff", ":typing", ":noticed")
+_SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current", ":backoff", ":typing", ":noticed",
+             ":timeline")
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
@@ -628,9 +634,15 @@ def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> boo
     Returns:
         True if this call ended the room, False if it was already ended or is gone.
     """
-    if update(r, room_id, status="ended", ended_at=time.time()) is None:
+    now = time.time()
+    if update(r, room_id, status="ended", ended_at=now) is None:
         return False
     r.zrem(LIVE, room_id)
+    with r.pipeline() as p:  # the index: never older than its newest room's retention, nor than the rooms it holds
+        p.zadd(ENDED, {room_id: now})
+        p.zremrangebyscore(ENDED, "-inf", now - retention)
+        p.expire(ENDED, retention)
+        p.execute()
     r.delete(key(room_id, ":queue"))
     for message in messages(r, room_id):
         if message["state"] == "queued":
@@ -641,26 +653,28 @@ def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> boo
     for person in participants(r, room_id):
         if person.get("status") not in GONE:
             upsert_participant(r, room_id, person["call_sid"], status="left")
-    ids = r.lrange(key(room_id, ":log"), 0, -1)
     with r.pipeline() as p:
-        for suffix in _SUFFIXES:
-            p.expire(key(room_id, suffix), retention)
-        for caption_key in _captions.keys(r, room_id):
-            p.expire(caption_key, retention)
-        for msg_id in ids:
-            p.expire(_msg_key(room_id, msg_id), retention)
+        for room_key in all_keys(r, room_id):
+            p.expire(room_key, retention)
         p.execute()
     return True
 
 
+def all_keys(r: Redis, room_id: str) -> list[str]:
+    """Every key of a room (whether or not it exists now): its own, its messages' and its captions' (`callchat.captions.keys`)."""
+    ids = r.lrange(key(room_id, ":log"), 0, -1)
+    return ([key(room_id, suffix) for suffix in _SUFFIXES] + _captions.keys(r, room_id)
+            + [_msg_key(room_id, msg_id) for msg_id in ids])
+
+
 def snapshot(r: Redis, room_id: str) -> dict[str, Any] | None:
-    """Return everything a room page shows: the room, its participants, its messages and its captions
-    (`callchat.captions.captions`); None if gone."""
+    """Return everything a room page shows: the room, its participants, its messages, its captions
+    (`callchat.captions.captions`) and its timeline events (`callchat.timeline.items`); None if gone."""
     room = get(r, room_id)
     if room is None:
         return None
     return {"room": room, "participants": participants(r, room_id), "messages": messages(r, room_id),
-            "captions": _captions.captions(r, room_id)}
+            "captions": _captions.captions(r, room_id), "events": _timeline.items(r, room_id)}
 
 
 # Atomically: add a participant for a number being called in, unless someone with that

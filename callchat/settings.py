@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "CONNECT_NOTICE": "",  # "": in the room's language (voices.NOTICES)
     "TYPING_NOTICE": "",  # "": in the room's language (voices.NOTICES)
     "TYPING_NOTICE_SECONDS": 15,
-    "ROOM_RETENTION_SECONDS": 3600,
+    "ROOM_RETENTION_SECONDS": 30 * 86400,  # ended calls stay in the history (callchat.history) this long
     "ROOM_MAX_SECONDS": 86400,
     "ANNOUNCE_WATCHDOG_SECONDS": 30,
     "API_TOKEN": "",

@@ -20,7 +20,7 @@ import requests
 from rq import Queue, Retry
 from twilio.base.exceptions import TwilioRestException
 
-from callchat import api_tokens, calls, numbers, rooms, status_callback, urls
+from callchat import api_tokens, calls, numbers, rooms, status_callback, timeline, urls
 from callchat.twiml import CONFERENCE_EVENTS
 from callchat.twilio_client import retry_after
 from jobs import CALL_EVENTS, backoff, config, queue, state, twilio
@@ -51,6 +51,13 @@ def update_dial_entry(r, call: dict[str, Any], **fields: Any) -> None:
     if call.get("room"):
         rooms.upsert_participant(r, call["room"], dial_entry(call["id"]), number=call["to"], **_dial_fields(call),
                                  **fields)
+
+
+def note_outcome(r, call: dict[str, Any], outcome: str, attempts: int) -> None:
+    """Put a call-into-a-room's outcome (`calls.OUTCOMES`) after `attempts` attempts on the room's timeline."""
+    if call.get("room"):
+        timeline.record(r, call["room"], "call-outcome", number=numbers.redact(call["to"]), outcome=outcome,
+                        attempts=attempts, call_id=call["id"])
 
 
 def place_attempt(call_id: str, n: int, tries: int = 0) -> str | None:
@@ -106,7 +113,9 @@ def place_attempt(call_id: str, n: int, tries: int = 0) -> str | None:
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up=f"Twilio refused the call ({exc.code})")
         return None
     calls.placed(r, call_id, n, call_sid)
-    update_dial_entry(r, call, status="dialing", attempt=n, next_try_at="", call_sid_live=call_sid)
+    # Twilio may have answered slowly: the callee may have joined already (participant-join said so).
+    update_dial_entry(r, call, unless_status=frozenset({"in the call"}), status="dialing", attempt=n, next_try_at="",
+                      call_sid_live=call_sid)
     log.info("attempt %s/%s of call %s to %s placed: CallSid %s", n, call["max_attempts"], call_id,
              numbers.redact(call["to"]), call_sid)
     return call_sid
@@ -197,6 +206,7 @@ def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unansw
     retention = int(cfg["CALL_RETENTION_SECONDS"])
     if reached:
         if calls.finish(r, call_id, reached, f"answered on attempt {n}", retention):
+            note_outcome(r, call, reached, n)
             notify(q, call)
         return
     if unanswered and not give_up and n < call["max_attempts"]:
@@ -210,6 +220,7 @@ def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unansw
     reason = give_up or f"no answer after {n} attempt{'s' if n > 1 else ''}"
     if calls.finish(r, call_id, "not reached", reason, retention):
         update_dial_entry(r, call, status="not reached", attempt=n, next_try_at="")
+        note_outcome(r, call, "not reached", n)
         notify(q, call)
 
 
@@ -331,5 +342,6 @@ def cancel_call(r, q: Queue, call_id: str, cfg: dict[str, Any]) -> bool:
             q.enqueue(hang_up, attempt["call_sid"])
     call = calls.get(r, call_id)
     update_dial_entry(r, call, status="cancelled", next_try_at="")
+    note_outcome(r, call, "cancelled", int(call.get("attempts_made") or 0))
     notify(q, call)
     return True

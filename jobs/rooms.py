@@ -16,7 +16,7 @@ from datetime import timedelta
 from rq import Retry
 from twilio.base.exceptions import TwilioRestException
 
-from callchat import calls, rooms, urls
+from callchat import calls, rooms, timeline, urls
 from jobs import config, queue, state, twilio
 from jobs.attempts import hang_up
 
@@ -45,6 +45,7 @@ def end_room(r, q, room_id: str, retention: int, reason: str = rooms.CALL_ENDED)
     others = {rooms.live_call_sid(p) for p in rooms.participants(r, room_id)} - {room_id, ""}
     if not rooms.end(r, room_id, retention, reason):
         return False
+    timeline.record(r, room_id, "ended")
     for call_sid in sorted(others):
         log.info("room %s has ended: hanging up CallSid %s", room_id, call_sid)
         q.enqueue(hang_up, call_sid)
