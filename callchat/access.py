@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user
 
 from callchat import users
@@ -56,7 +57,7 @@ class User(UserMixin):
 
 @login_manager.user_loader
 def _load(user_id: str) -> User | None:
-    username, _, generation = user_id.rpartition(":")
+    username, _sep, generation = user_id.rpartition(":")
     record = users.get(current_app.redis, username) if username else None
     if record is None or record["disabled"] or str(record["generation"]) != generation:
         return None
@@ -66,7 +67,7 @@ def _load(user_id: str) -> User | None:
 @login_manager.unauthorized_handler
 def _unauthorized():
     if wants_json():
-        return jsonify(error="Sign in first."), 401
+        return jsonify(error=_("Sign in first.")), 401
     return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
 
 
@@ -98,7 +99,7 @@ def _gate():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if blueprint in ADMIN_ONLY and not current_user.is_admin:
-        abort(403, description="Only an admin can open this page.")
+        abort(403, description=_("Only an admin can open this page."))
     return None
 
 

@@ -20,34 +20,35 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Collection, Iterable, Iterator
 
+from flask_babel import lazy_gettext as N_
 from redis import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
 STREAM = "audit"
-#: Every action the trail records, with what it means; `record` refuses others (one list, used by the admin page).
+#: Every action the trail records, with what it means (translated when shown); `record` refuses others (one list, used by the admin page).
 ACTIONS = {
-    "signin": "signed in",
-    "signin-failed": "a sign-in failed",
-    "signin-limited": "sign-in attempts were refused for a while (too many)",
-    "signout": "signed out",
-    "user-created": "a user was created",
-    "user-disabled": "a user was disabled",
-    "user-enabled": "a user was enabled",
-    "password-set": "a password was set",
-    "invite-created": "an invitation was made",
-    "message": "a message was typed",
-    "dial": "someone was called into a room",
-    "call": "a number was called from the chat",
-    "cancel": "calling someone was stopped",
-    "captions": "a room's captions were turned on or off",
-    "hang-up": "a call was hung up from its room",
-    "remove": "someone was taken off a call",
-    "stop": "speaking was stopped and the queue cleared",
-    "token-created": "an API token was made",
-    "token-revoked": "an API token was revoked",
-    "token-used": "an API token was used",
+    "signin": N_("signed in"),
+    "signin-failed": N_("a sign-in failed"),
+    "signin-limited": N_("sign-in attempts were refused for a while (too many)"),
+    "signout": N_("signed out"),
+    "user-created": N_("a user was created"),
+    "user-disabled": N_("a user was disabled"),
+    "user-enabled": N_("a user was enabled"),
+    "password-set": N_("a password was set"),
+    "invite-created": N_("an invitation was made"),
+    "message": N_("a message was typed"),
+    "dial": N_("someone was called into a room"),
+    "call": N_("a number was called from the chat"),
+    "cancel": N_("calling someone was stopped"),
+    "captions": N_("a room's captions were turned on or off"),
+    "hang-up": N_("a call was hung up from its room"),
+    "remove": N_("someone was taken off a call"),
+    "stop": N_("speaking was stopped and the queue cleared"),
+    "token-created": N_("an API token was made"),
+    "token-revoked": N_("an API token was revoked"),
+    "token-used": N_("an API token was used"),
 }
 
 

@@ -27,6 +27,7 @@ import secrets
 import time
 from typing import Any
 
+from flask_babel import gettext as _
 from redis import Redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -61,7 +62,7 @@ def clean_username(raw: str) -> str:
     """
     username = (raw or "").strip().lower()
     if not USERNAME.fullmatch(username):
-        raise InvalidUser("A username is 1 to 64 letters, digits, '.', '_', '-' or '@'.")
+        raise InvalidUser(_("A username is 1 to 64 letters, digits, '.', '_', '-' or '@'."))
     return username
 
 
@@ -72,7 +73,7 @@ def check_password(password: str) -> str:
         InvalidUser: shorter than PASSWORD_MIN or longer than PASSWORD_MAX characters.
     """
     if not PASSWORD_MIN <= len(password or "") <= PASSWORD_MAX:
-        raise InvalidUser(f"A password is {PASSWORD_MIN} to {PASSWORD_MAX} characters long.")
+        raise InvalidUser(_("A password is %(least)d to %(most)d characters long.", least=PASSWORD_MIN, most=PASSWORD_MAX))
     return password
 
 
