@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 import phonenumbers
+from flask_babel import get_locale, gettext as _, lazy_gettext as N_
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 #: Number types never called, whatever the country, because calling them costs the caller more
@@ -31,11 +32,13 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 #: VOICEMAIL (a mobile network's "Voice Mail Access Numbers", e.g. Germany's) is allowed: it is
 #: charged as a call to that network, with no share for anyone.
 _REFUSED_TYPES = {
-    PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
-    PhoneNumberType.SHARED_COST: "a shared-cost number",
-    PhoneNumberType.UAN: "a company access number (UAN, such as Japan's 0570 Navi Dial)",
-    PhoneNumberType.PERSONAL_NUMBER: "a personal (follow-me) number",
-    PhoneNumberType.PAGER: "a pager number",
+    PhoneNumberType.PREMIUM_RATE: N_("%(number)s is a premium-rate number, which costs the caller extra; callchat does not call those."),
+    PhoneNumberType.SHARED_COST: N_("%(number)s is a shared-cost number, which costs the caller extra; callchat does not call those."),
+    PhoneNumberType.UAN: N_("%(number)s is a company access number (UAN, such as Japan's 0570 Navi Dial), which costs the "
+                            "caller extra; callchat does not call those."),
+    PhoneNumberType.PERSONAL_NUMBER: N_("%(number)s is a personal (follow-me) number, which costs the caller extra; "
+                                        "callchat does not call those."),
+    PhoneNumberType.PAGER: N_("%(number)s is a pager number, which costs the caller extra; callchat does not call those."),
 }
 #: The settings that hold callchat's own numbers, which it never calls nor connects a masked session to.
 OWN_NUMBER_SETTINGS = ("TWILIO_PHONE_NUMBER", "PROXY_NUMBERS")
@@ -47,6 +50,13 @@ _NUMBER_IN_TEXT = re.compile(r"(?<![\w+])(?<!\w-)\+?\d(?:[ ().-]?\d){6,}(?!-?\w)
 
 class RefusedNumber(ValueError):
     """A number callchat will not call; str() says why, in words a person understands."""
+
+
+def country_name(code: str) -> str:
+    """The name of ISO 3166 alpha-2 region `code` in the request's language (CLDR's, through Babel), e.g.
+    `US` → "United States" / "アメリカ合衆国"; the code itself outside a request or if CLDR has no name."""
+    locale = get_locale()
+    return locale.territories.get(code, code) if locale is not None else code
 
 
 def allowed_countries(setting: str, default_region: str) -> frozenset[str]:
@@ -70,21 +80,23 @@ def normalize(raw: str, region: str) -> str:
     """
     raw = (raw or "").strip()
     if not raw:
-        raise RefusedNumber("Enter a phone number.")
+        raise RefusedNumber(_("Enter a phone number."))
     if any(ch.isalpha() for ch in raw):
-        raise RefusedNumber(f"{raw!r} contains letters; a phone number has only digits (and + - ( ) spaces).")
+        raise RefusedNumber(_("%(raw)r contains letters; a phone number has only digits (and + - ( ) spaces).", raw=raw))
     try:
         number = phonenumbers.parse(raw, region.upper())
     except phonenumbers.NumberParseException as exc:
-        raise RefusedNumber(f"{raw!r} is not a phone number.") from exc
+        raise RefusedNumber(_("%(raw)r is not a phone number.", raw=raw)) from exc
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible == phonenumbers.ValidationResult.TOO_SHORT:
-        raise RefusedNumber(f"{raw!r} is too short to be a phone number.")
+        raise RefusedNumber(_("%(raw)r is too short to be a phone number.", raw=raw))
     if possible == phonenumbers.ValidationResult.TOO_LONG:
-        raise RefusedNumber(f"{raw!r} is too long to be a phone number.")
+        raise RefusedNumber(_("%(raw)r is too long to be a phone number.", raw=raw))
     if not phonenumbers.is_valid_number(number):
-        raise RefusedNumber(f"{raw!r} is not a valid phone number"
-                            + ("" if raw.startswith("+") else f" in {region.upper()}; add the country code, e.g. +1 …") + ".")
+        if raw.startswith("+"):
+            raise RefusedNumber(_("%(raw)r is not a valid phone number.", raw=raw))
+        raise RefusedNumber(_("%(raw)r is not a valid phone number in %(country)s; add the country code, e.g. +1 …",
+                              raw=raw, country=country_name(region.upper())))
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
@@ -131,14 +143,14 @@ def check_destination(e164: str, countries: Iterable[str], own: Mapping[str, str
     """
     setting = (own or {}).get(e164)
     if setting:
-        raise RefusedNumber(f"{e164} is one of callchat's own numbers ({setting}); callchat cannot call itself.")
+        raise RefusedNumber(_("%(number)s is one of callchat's own numbers; callchat cannot call itself.", number=e164))
     number = phonenumbers.parse(e164, None)
-    kind = _REFUSED_TYPES.get(phonenumbers.number_type(number))
-    if kind:
-        raise RefusedNumber(f"{e164} is {kind}, which costs the caller extra; callchat does not call those.")
+    refusal = _REFUSED_TYPES.get(phonenumbers.number_type(number))
+    if refusal:
+        raise RefusedNumber(str(refusal) % {"number": e164})
     country = phonenumbers.region_code_for_number(number)
     if country not in set(countries):
-        raise RefusedNumber(f"{e164} is in {country}, which is not in ALLOWED_COUNTRIES ({', '.join(sorted(countries))}).")
+        raise RefusedNumber(_("callchat is not set up to call numbers in %(country)s.", country=country_name(country)))
     return e164
 
 
