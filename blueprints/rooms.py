@@ -15,9 +15,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import audit, calls, captions, numbers, phrases, rooms, shutdown, streams, users
-from callchat.voices import (LANGUAGE_NAMES, RATES, VOICE_NAMES, VOICES, InvalidMessage, check_digits, check_play,
-                             check_rate, check_say, check_voice)
+from callchat import audit, calls, captions, numbers, phrases, rooms, shutdown, streams, users, voices
+from callchat.voices import InvalidMessage, check_digits, check_play, check_rate, check_say, check_voice
 from jobs import controls
 from jobs.announce import enqueue_announce
 from jobs.notices import schedule_typing_notice
@@ -51,10 +50,9 @@ def index():
 def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
-    voices = {language: [[voice, VOICE_NAMES.get(voice, voice)] for voice in offered] for language, offered in VOICES.items()}
     snapshot = rooms.snapshot(current_app.redis, room_id)
     return render_template("rooms/room.html", snapshot=snapshot, conversation=captions.conversation(snapshot),
-                           voices=voices, languages=LANGUAGE_NAMES, rates=RATES,
+                           **voices.choices(),
                            phrases=phrases.get(current_app.redis, current_user.username))
 
 

@@ -32,6 +32,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from callchat import audit, settings, users
+from callchat.voices import notice
 from callchat.devstack import free_port
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
@@ -43,6 +44,8 @@ ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "test-auth-token"
 TWILIO_NUMBER = "+815011112222"
 CALLER = "+819012345678"
+#: What a caller hears first (GREETING unset: in the default room language, SAY_LANGUAGE).
+GREETING = notice("greeting", settings.DEFAULTS["SAY_LANGUAGE"])
 OWNER = "+819099998888"
 API_TOKEN = "test-api-token"
 #: The people of the `stack` fixture: (username, password). `stack.user` is the operator, signed in.

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER
+from tests.conftest import CALLER, GREETING
 from tests.openapi_check import api_v2010
 
 
 def heard(stack) -> list[dict]:
-    return [h for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    return [h for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != GREETING]
 
 
 @pytest.mark.parametrize("owner", [False, True], ids=["lone caller", "conference"])
