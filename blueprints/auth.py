@@ -10,10 +10,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as N_
+from flask_babel import gettext as _, lazy_gettext as N_, refresh
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from callchat import audit, users
@@ -42,6 +42,13 @@ class InviteForm(NewPasswordForm):
     """The username an invited person chooses, and their password."""
 
     username = StringField(N_("Username"), validators=[DataRequired()], render_kw={"autocomplete": "username"})
+
+
+class LanguageForm(FlaskForm):
+    """The language of the user's pages: Japanese, English, or whatever the browser asks for ("")."""
+
+    locale = SelectField(N_("Language of the pages"), choices=[("", N_("The browser's choice")), ("ja", "日本語"),
+                                                              ("en", "English")])
 
 
 class ConfirmForm(FlaskForm):
@@ -149,7 +156,14 @@ def new_password(token: str):
     return render_template("auth/password.html", form=form, username=data["username"])
 
 
-@bp.get("/account")
+@bp.route("/account", methods=["GET", "POST"])
 def account():
-    """Who is signed in, with the sign-out button."""
-    return render_template("auth/account.html", user=current_user)
+    """Who is signed in, and the language of their pages (a POST of `LanguageForm` sets it, then shows it)."""
+    form = LanguageForm(locale=current_user.locale)
+    if form.validate_on_submit():
+        users.set_locale(current_app.redis, current_user.username, form.locale.data)
+        current_user.locale = form.locale.data
+        refresh()  # the flash below is in the language just chosen
+        flash(_("Your language is saved."))
+        return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/account.html", user=current_user, form=form), 400 if form.errors else 200

@@ -44,6 +44,7 @@ class User(UserMixin):
         self.username = record["username"]
         self.role = record["role"]
         self.generation = record["generation"]
+        self.locale = record.get("locale", "")  # "" = the browser's choice (callchat.i18n.select_locale)
 
     def get_id(self) -> str:
         """`username:generation`: what the session cookie holds."""

@@ -7,7 +7,8 @@ token is stored only as its SHA-256. Keys:
     user:{username}      hash  username, role (admin|operator), password (scrypt hash, "" = none set),
                                disabled ("" or "1"), generation (int: bumped when the password is reset
                                or the user disabled, which ends every session signed in before),
-                               created_at, created_by
+                               created_at, created_by, locale (the pages' language the user chose:
+                               one of callchat.i18n.LOCALES, or "" or absent for the browser's choice)
     users                set   every username
     link:{sha256 hex}    hash  purpose (signin|invite|password), username or role; TTL = its lifetime
 
@@ -30,6 +31,8 @@ from typing import Any
 from flask_babel import gettext as _
 from redis import Redis
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from callchat.i18n import LOCALES
 
 ROLES = ("admin", "operator")
 USERNAME = re.compile(r"[a-z0-9._@-]{1,64}")
@@ -124,6 +127,19 @@ def create(r: Redis, username: str, role: str, password: str | None = None, crea
         pipe.sadd(_ALL, username)
         pipe.execute()
     return get(r, username)
+
+
+def set_locale(r: Redis, username: str, locale: str) -> None:
+    """Set the language of the user's pages: `locale` is one of `callchat.i18n.LOCALES`, or "" for the browser's
+    choice (`Accept-Language`).
+
+    Raises:
+        InvalidUser: no such user, or a language callchat does not offer.
+    """
+    if locale and locale not in LOCALES:
+        raise InvalidUser(_("A language is one of %(offered)s, not %(locale)r.", offered=", ".join(LOCALES), locale=locale))
+    _require(r, username)
+    r.hset(_key(username), "locale", locale)
 
 
 def signed_out_channel(username: str) -> str:
