@@ -38,11 +38,11 @@ def select_locale() -> str:
     """The language of the current request: one of LOCALES.
 
     Returns:
-        The signed-in user's `locale` if set, else `Accept-Language`'s best match, else DEFAULT_LOCALE
-        (also outside a request, e.g. in a job with an app context).
+        The signed-in user's `locale` if set, else `Accept-Language`'s best match, else DEFAULT_LOCALE.
+        Outside a request (a command, a job with an app context), SOURCE_LOCALE: logs and commands are English.
     """
     if not has_request_context():
-        return current_app.config["DEFAULT_LOCALE"]
+        return SOURCE_LOCALE
     chosen = getattr(current_user, "locale", None) if current_user else None
     if chosen in LOCALES:
         return chosen
