@@ -17,10 +17,10 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
-from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user
 
 from callchat import users
+from callchat.i18n import gettext as _
 
 #: Blueprints whose every route checks its caller itself (Twilio's signature, or a bearer token).
 OWN_CHECKS = frozenset({"voice", "outbound", "api"})

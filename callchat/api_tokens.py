@@ -31,10 +31,10 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from flask_babel import gettext as _
 from redis import Redis
 
 from callchat import users
+from callchat.i18n import gettext as _
 
 #: What a token may be allowed: the first path segment after `/api/` of the routes it may use.
 SCOPES = ("calls", "sessions")

@@ -20,9 +20,10 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Collection, Iterable, Iterator
 
-from flask_babel import lazy_gettext as N_
 from redis import Redis
 from redis.exceptions import RedisError
+
+from callchat.i18n import lazy_gettext as N_
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 A request's language is the signed-in user's choice if they made one, else the best match of the
 browser's `Accept-Language` (RFC 9110 §12.5.4), else DEFAULT_LOCALE (ja). Strings are marked with
-`_()` (`flask_babel.gettext`) in Python, `N_()` (`flask_babel.lazy_gettext`: translated when shown) for
-texts made at import time, and `{{ _("…") }}` in templates; Babel's default keywords find all three; the catalogs are in `translations/`
+`_()` (`flask_babel.gettext`, or this module's `gettext` in `callchat/` modules, which also serve commands
+without Flask-Babel) in Python, `N_()` (`lazy_gettext`: translated when shown) for texts made at import time, and `{{ _("…") }}` in templates; Babel's default keywords find all three; the catalogs are in `translations/`
 (python-babel.github.io/flask-babel/): `messages.pot` (extracted by `pybabel extract -F babel.cfg`),
 `ja/LC_MESSAGES/messages.po` (the Japanese), compiled to `.mo` by the build (`make`,
 Heroku's `bin/post_compile`), never committed. English is the msgids themselves.
@@ -18,10 +18,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, has_request_context, request
+import flask_babel
+from flask import Flask, current_app, has_app_context, has_request_context, request
 from flask_babel import Babel, get_locale
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,33 @@ LOCALES = ("ja", "en")
 SOURCE_LOCALE = "en"
 #: The catalogs' folder (Flask-Babel's default BABEL_TRANSLATION_DIRECTORIES, next to app.py).
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
+
+
+def gettext(string: str, **variables: object) -> str:
+    """`flask_babel.gettext`: `string` in the request's language, `%(name)s` placeholders filled from `variables`.
+
+    Where Flask-Babel is not set up (no app, or an app without it, such as `flask doctor` checking settings
+    before the app is made), `string` itself, in English, filled the same way.
+    """
+    if not _babel_ready():
+        return string % variables if variables else string
+    return flask_babel.gettext(string, **variables)
+
+
+def lazy_gettext(string: str, **variables: object) -> LazyString:
+    """`gettext`, translated each time it is shown: for texts made at import time (labels, tables)."""
+    return LazyString(gettext, string, **variables)
+
+
+def _babel_ready() -> bool:
+    return has_app_context() and "babel" in current_app.extensions
+
+
+def country_name(code: str) -> str:
+    """The name of ISO 3166 alpha-2 region `code` in the request's language, from CLDR (through Babel), e.g.
+    `US` → "United States" / "アメリカ合衆国"; in English where Flask-Babel is not set up; the code if CLDR has none."""
+    locale = (get_locale() if _babel_ready() else None) or Locale.parse(SOURCE_LOCALE)
+    return locale.territories.get(code, code)
 
 
 def select_locale() -> str:

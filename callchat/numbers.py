@@ -12,8 +12,9 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 import phonenumbers
-from flask_babel import get_locale, gettext as _, lazy_gettext as N_
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from callchat.i18n import country_name, gettext as _, lazy_gettext as N_
 
 #: Number types never called, whatever the country, because calling them costs the caller more
 #: than a call to a person's phone, usually with a share for whoever holds the number: what toll
@@ -50,13 +51,6 @@ _NUMBER_IN_TEXT = re.compile(r"(?<![\w+])(?<!\w-)\+?\d(?:[ ().-]?\d){6,}(?!-?\w)
 
 class RefusedNumber(ValueError):
     """A number callchat will not call; str() says why, in words a person understands."""
-
-
-def country_name(code: str) -> str:
-    """The name of ISO 3166 alpha-2 region `code` in the request's language (CLDR's, through Babel), e.g.
-    `US` → "United States" / "アメリカ合衆国"; the code itself outside a request or if CLDR has no name."""
-    locale = get_locale()
-    return locale.territories.get(code, code) if locale is not None else code
 
 
 def allowed_countries(setting: str, default_region: str) -> frozenset[str]:

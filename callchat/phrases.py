@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
-from flask_babel import gettext as _
 from redis import Redis
+
+from callchat.i18n import gettext as _
 
 #: The phrases every user starts with: Japanese first (callchat's first users), then English.
 DEFAULTS = ("はい", "いいえ", "少々お待ちください", "もう一度お願いします", "ありがとうございます", "わかりました",

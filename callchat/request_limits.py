@@ -27,8 +27,9 @@ import json
 from typing import Any
 
 from flask import Flask, abort, request
-from flask_babel import gettext as _
 from flask.json.provider import DefaultJSONProvider
+
+from callchat.i18n import gettext as _
 
 #: Largest request body, in bytes: a chat message is at most 5000 characters (20 KB of UTF-8).
 MAX_CONTENT_LENGTH = 64 * 1024

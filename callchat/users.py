@@ -28,11 +28,10 @@ import secrets
 import time
 from typing import Any
 
-from flask_babel import gettext as _
 from redis import Redis
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from callchat.i18n import LOCALES
+from callchat.i18n import LOCALES, gettext as _
 
 ROLES = ("admin", "operator")
 USERNAME = re.compile(r"[a-z0-9._@-]{1,64}")

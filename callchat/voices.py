@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from flask_babel import gettext as _, lazy_gettext as N_
+from callchat.i18n import gettext as _, lazy_gettext as N_
+
 
 #: Voices offered in the chat page, by language (BCP 47 tag as Twilio's `language`).
 VOICES: dict[str, list[str]] = {
