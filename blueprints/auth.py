@@ -14,6 +14,7 @@ from flask_babel import gettext as _, lazy_gettext as N_, refresh
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from callchat import audit, users
@@ -47,8 +48,8 @@ class InviteForm(NewPasswordForm):
 class LanguageForm(FlaskForm):
     """The language of the user's pages: Japanese, English, or whatever the browser asks for ("")."""
 
-    locale = SelectField(N_("Language of the pages"), choices=[("", N_("The browser's choice")), ("ja", "日本語"),
-                                                              ("en", "English")])
+    locale = SelectField(N_("Language of the pages"), choices=[
+        SelectChoice("", N_("The browser's choice")), SelectChoice("ja", "日本語"), SelectChoice("en", "English")])
 
 
 class ConfirmForm(FlaskForm):

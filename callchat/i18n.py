@@ -68,7 +68,8 @@ def select_locale() -> str:
     """The language of the current request: one of LOCALES.
 
     Returns:
-        The signed-in user's `locale` if set, else `Accept-Language`'s best match, else DEFAULT_LOCALE.
+        The signed-in user's `locale` if set, else the first language of `Accept-Language` (by quality) whose
+        primary subtag is one of LOCALES, else DEFAULT_LOCALE.
         Outside a request (a command, a job with an app context), SOURCE_LOCALE: logs and commands are English.
     """
     if not has_request_context():
@@ -76,7 +77,11 @@ def select_locale() -> str:
     chosen = getattr(current_user, "locale", None) if current_user else None
     if chosen in LOCALES:
         return chosen
-    return request.accept_languages.best_match(LOCALES) or current_app.config["DEFAULT_LOCALE"]
+    for tag, _quality in request.accept_languages:  # best first; `en-GB` asks for `en`, before a `ja;q=0.5`
+        primary = tag.split("-", 1)[0].split("_", 1)[0].lower()
+        if primary in LOCALES:
+            return primary
+    return current_app.config["DEFAULT_LOCALE"]
 
 
 def catalog(locale: str, folder: Path = TRANSLATIONS, suffix: str = "po") -> Path:
