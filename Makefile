@@ -36,8 +36,8 @@ translations: $(CATALOGS)
 
 messages: $(VENV)/.runtime
 	$(BIN)/pybabel extract --mapping-file babel.cfg --output-file translations/messages.pot \
-		--no-location --sort-output --project callchat .
-	$(BIN)/pybabel update --input-file translations/messages.pot --output-dir translations --no-location
+		--no-location --no-wrap --sort-output --project callchat .
+	$(BIN)/pybabel update --input-file translations/messages.pot --output-dir translations --no-wrap
 
 run: $(VENV)/.runtime $(CATALOGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack run

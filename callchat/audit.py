@@ -167,7 +167,7 @@ def as_csv(found: Iterable[dict[str, Any]]) -> Iterator[str]:
 
     yield "\ufeff" + row(CSV_COLUMNS)
     for entry in found:
-        yield row((iso_time(entry["at"]), entry["action"], ACTIONS.get(entry["action"], ""), entry.get("actor", ""),
+        yield row((iso_time(entry["at"]), entry["action"], str(ACTIONS.get(entry["action"], "")), entry.get("actor", ""),
                    entry.get("address", ""), "; ".join(f"{k}={v}" for k, v in details(entry).items()), entry["id"]))
 
 
@@ -175,7 +175,7 @@ def as_json(found: Iterable[dict[str, Any]]) -> Iterator[str]:
     """`found` entries as one JSON document, a piece at a time: `{"entries": [{…, "time", "meaning"}, …]}`."""
     yield '{"entries": ['
     for n, entry in enumerate(found):
-        shown = dict(entry, time=iso_time(entry["at"]), meaning=ACTIONS.get(entry["action"], ""))
+        shown = dict(entry, time=iso_time(entry["at"]), meaning=str(ACTIONS.get(entry["action"], "")))
         yield ("," if n else "") + "\n" + json.dumps(shown, ensure_ascii=False)
     yield "\n]}\n"
 

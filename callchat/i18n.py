@@ -48,6 +48,14 @@ def gettext(string: str, **variables: object) -> str:
     return flask_babel.gettext(string, **variables)
 
 
+def ngettext(singular: str, plural: str, num: int, **variables: object) -> str:
+    """`flask_babel.ngettext`: the form of `singular`/`plural` for `num` in the request's language, `%(num)d` and
+    `variables` filled in; English where Flask-Babel is not set up (see `gettext`)."""
+    if not _babel_ready():
+        return (singular if num == 1 else plural) % dict(variables, num=num)
+    return flask_babel.ngettext(str(singular), str(plural), num, **variables)
+
+
 def lazy_gettext(string: str, **variables: object) -> LazyString:
     """`gettext`, translated each time it is shown: for texts made at import time (labels, tables)."""
     return LazyString(gettext, string, **variables)

@@ -174,6 +174,7 @@ def test_the_hourly_cap_per_destination(stack, monkeypatch):
     assert len(calls_to(stack, CALLEE)) == 2, "the third attempt is over the cap"
     record = stack.api("GET", f"/api/calls/{call_id}").json()
     assert record["outcome"] == "not reached" and "limit" in record["reason"]
+    assert f"{CALLEE} was called too often in the last hour; try again later." in [a.get("error") for a in record["attempts"]]
     refused = stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "again"})
     assert refused.status_code == 429 and "in the last hour" in refused.json()["error"]
 
