@@ -25,6 +25,7 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment
 
 from callchat import i18n, voices
+from callchat.settings import DEFAULTS
 from tests.conftest import API_TOKEN, CALLER, OPERATOR, POOL, ROOT, TWILIO_NUMBER, ChatUser, page_csrf
 
 #: The templates whose text the bare-text scan reads (globs under templates/). The lead widens it when
@@ -40,6 +41,7 @@ READ_ATTRIBUTES = {"*": ("title", "placeholder", "aria-label", "alt"), "input": 
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]")
 #: Where the screenshots go; people look at them after a run (as tests/test_browser.py's).
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
+TYPING_NOTICE_SECONDS = DEFAULTS["TYPING_NOTICE_SECONDS"]
 PYBABEL = str(Path(sys.executable).parent / "pybabel")
 
 
@@ -345,3 +347,27 @@ def test_callchats_own_number_is_refused_in_japanese_without_naming_its_setting(
     answer = requests.post(f"{stack.url}/api/calls", timeout=10, json={"to": TWILIO_NUMBER, "say": "hi"},
                        headers={"Authorization": f"Bearer {API_TOKEN}", "Accept-Language": "ja"})
     assert answer.json()["error"] == f"{TWILIO_NUMBER} は callchat 自身の番号です。callchat から自分自身に発信することはできません。"
+
+
+def test_the_typing_notice_is_in_the_rooms_language_though_the_typists_page_is_japanese(stack):
+    stack.app.config.update(SAY_LANGUAGE="en-US", SAY_VOICE="Polly.Joanna")
+    room_id = stack.call_in()
+    stack.user.http.headers["Accept-Language"] = "ja"
+    stack.user.open_room(room_id)
+    assert stack.user.post(f"/rooms/{room_id}/typing", {}).status_code == 204
+    stack.pass_time(TYPING_NOTICE_SECONDS, "say_typing_notice")
+    heard = [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say"]
+    assert heard == ["Thank you for calling. Someone will answer you by typing. Please hold on.",
+                     "I am typing a reply. Please wait a moment."]
+
+
+@pytest.mark.parametrize("language, voice", [("ja-JP", "Polly.Mizuki"), ("en-US", "Polly.Joanna")])
+def test_the_connect_notice_is_in_the_calls_language(stack, language, voice):
+    callee = "+819055556666"
+    created = requests.post(f"{stack.url}/api/calls", timeout=10, headers={"Authorization": f"Bearer {API_TOKEN}",
+                            "Accept-Language": "ja" if language == "en-US" else "en"},
+                            json={"to": callee, "chat": True, "language": language, "voice": voice})
+    assert created.status_code == 202, created.text
+    stack.settle()
+    heard = [h["text"] for h in stack.sim.phone(callee).heard() if h["kind"] == "say"]
+    assert heard == [voices.NOTICES["connect"][language[:2]]]
