@@ -135,8 +135,8 @@ def create(r: Redis, name: str, scopes: list[str] | tuple[str, ...], owner: str,
 
 
 def when(epoch: str) -> str:
-    """A time as stored (epoch seconds, a string) as `2024-05-01 12:34 UTC`; "" (not yet) as `never`."""
-    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if epoch else "never"
+    """A time as stored (epoch seconds, a string) as `2024-05-01 12:34 UTC`; "" (not yet) as `never` (translated)."""
+    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if epoch else _("never")
 
 
 def get(r: Redis, token_id: str) -> dict[str, Any] | None:
