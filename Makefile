@@ -37,7 +37,7 @@ translations: $(CATALOGS)
 messages: $(VENV)/.runtime
 	$(BIN)/pybabel extract --mapping-file babel.cfg --output-file translations/messages.pot \
 		--no-location --no-wrap --sort-output --project callchat .
-	$(BIN)/pybabel update --input-file translations/messages.pot --output-dir translations --no-wrap
+	$(BIN)/pybabel update --input-file translations/messages.pot --output-dir translations --no-wrap --ignore-obsolete
 
 run: $(VENV)/.runtime $(CATALOGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack run

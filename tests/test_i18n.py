@@ -31,7 +31,7 @@ from tests.conftest import ADMIN, API_TOKEN, CALLER, OPERATOR, POOL, ROOT, TWILI
 #: The templates whose text the bare-text scan reads (globs under templates/). The lead widens it when
 #: FRONT's (rooms/*) and HISTORY's (history/*) templates are merged.
 SCANNED_TEMPLATES = ("base.html", "_forms.html", "admin/*.html", "auth/*.html", "calls/*.html", "errors/*.html",
-                     "phrases/*.html", "sessions/*.html")
+                     "history/*.html", "phrases/*.html", "sessions/*.html")
 #: Words that are the same in every language: the product's name, formats and the sessions' A/B columns.
 SAME_IN_EVERY_LANGUAGE = {"callchat", "CSV", "JSON", "HTTP", "A", "B"}
 
