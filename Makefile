@@ -4,12 +4,18 @@
 # make signin-link: a fresh one-time sign-in link for make run's local admin (make run prints one at start).
 # make test: the whole test suite.
 # make bench: the benchmarks of docs/benchmarks.md, printed as one table (about 15 minutes).
+# make messages: extract the marked strings into translations/messages.pot and update the Japanese
+#                catalog (then translate the new or fuzzy entries of translations/ja/LC_MESSAGES/messages.po).
+# make translations: compile the catalogs (.mo, not committed); make run and make test do it first.
 VENV := .venv
 BIN := $(VENV)/bin
 # The Python the pins are tested on (.python-version, which Heroku's buildpack reads too), else python3.
 PYTHON ?= $(shell command -v python$$(cat .python-version) 2>/dev/null || echo python3)
 
-.PHONY: run doctor signin-link test bench clean
+.PHONY: run doctor signin-link test bench clean messages translations
+
+# The compiled catalogs (callchat.i18n): one .mo per translated language, from its .po.
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +29,17 @@ $(VENV)/.dev: requirements.txt requirements-local.txt requirements-dev.txt $(VEN
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.runtime
+	$(BIN)/pybabel compile --directory translations --locale $* --statistics
+
+translations: $(CATALOGS)
+
+messages: $(VENV)/.runtime
+	$(BIN)/pybabel extract --mapping-file babel.cfg --output-file translations/messages.pot \
+		--no-location --no-wrap --sort-output --project callchat .
+	$(BIN)/pybabel update --input-file translations/messages.pot --output-dir translations --no-wrap --ignore-obsolete
+
+run: $(VENV)/.runtime $(CATALOGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack run
 
 doctor: $(VENV)/.runtime
@@ -32,7 +48,7 @@ doctor: $(VENV)/.runtime
 signin-link: $(VENV)/.runtime
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m callchat.devstack signin-link
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(CATALOGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 bench: $(VENV)/.dev

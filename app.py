@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 import click
 from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as N_
 from flask.cli import ScriptInfo
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from redis import BlockingConnectionPool, Redis
@@ -99,6 +100,13 @@ def _loaded_by_flask_cli() -> bool:
     return context is not None and context.find_object(ScriptInfo) is not None
 
 
+#: Error pages' titles by HTTP status: Werkzeug's names (RFC 9110 §15's reason phrases), translated; others as Werkzeug has them.
+STATUS_TITLES = {400: N_("Bad Request"), 401: N_("Unauthorized"), 403: N_("Forbidden"), 404: N_("Not Found"),
+                 405: N_("Method Not Allowed"), 409: N_("Conflict"), 413: N_("Request Entity Too Large"),
+                 415: N_("Unsupported Media Type"), 429: N_("Too Many Requests"), 500: N_("Internal Server Error"),
+                 503: N_("Service Unavailable")}
+
+
 def _register_error_pages(app: Flask) -> None:
     """Answer errors with a JSON `{"error": …}` to scripts and a readable page to people."""
 
@@ -111,19 +119,20 @@ def _register_error_pages(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.response is not None:  # an exception that carries its own page (a refused sign-in's form)
             return exc.response
-        return render(exc.code or 500, exc.name, exc.description or exc.name)
+        title = str(STATUS_TITLES[exc.code]) if exc.code in STATUS_TITLES else exc.name
+        return render(exc.code or 500, title, exc.description or title)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
-        return render(413, "Too large", request_limits.too_large_message())
+        return render(413, _("Too large"), request_limits.too_large_message())
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return render(400, "Page expired", "This page has expired or came from elsewhere. Reload it and try again.")
+        return render(400, _("Page expired"), _("This page has expired or came from elsewhere. Reload it and try again."))
 
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError):
         app.logger.error("Redis unavailable on %s: %s", request.path, exc)
         access.as_anonymous()
-        return render(503, "Temporarily unavailable",
-                      "callchat cannot reach its database right now, so nothing was changed. Try again in a moment.")
+        return render(503, _("Temporarily unavailable"),
+                      _("callchat cannot reach its database right now, so nothing was changed. Try again in a moment."))

@@ -10,9 +10,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as N_, refresh
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from callchat import audit, users
@@ -24,23 +26,30 @@ bp = Blueprint("auth", __name__)
 class SignInForm(FlaskForm):
     """Username and password."""
 
-    username = StringField("Username", validators=[DataRequired()], render_kw={"autocomplete": "username"})
-    password = PasswordField("Password", validators=[DataRequired()], render_kw={"autocomplete": "current-password"})
+    username = StringField(N_("Username"), validators=[DataRequired()], render_kw={"autocomplete": "username"})
+    password = PasswordField(N_("Password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"})
 
 
 class NewPasswordForm(FlaskForm):
     """A new password, typed twice."""
 
-    password = PasswordField("New password", validators=[DataRequired(), Length(users.PASSWORD_MIN, users.PASSWORD_MAX)],
+    password = PasswordField(N_("New password"), validators=[DataRequired(), Length(users.PASSWORD_MIN, users.PASSWORD_MAX)],
                              render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Type it again", validators=[EqualTo("password", "The two passwords differ.")],
+    confirm = PasswordField(N_("Type it again"), validators=[EqualTo("password", N_("The two passwords differ."))],
                             render_kw={"autocomplete": "new-password"})
 
 
 class InviteForm(NewPasswordForm):
     """The username an invited person chooses, and their password."""
 
-    username = StringField("Username", validators=[DataRequired()], render_kw={"autocomplete": "username"})
+    username = StringField(N_("Username"), validators=[DataRequired()], render_kw={"autocomplete": "username"})
+
+
+class LanguageForm(FlaskForm):
+    """The language of the user's pages: Japanese, English, or whatever the browser asks for ("")."""
+
+    locale = SelectField(N_("Language of the pages"), choices=[
+        SelectChoice("", N_("The browser's choice")), SelectChoice("ja", "日本語"), SelectChoice("en", "English")])
 
 
 class ConfirmForm(FlaskForm):
@@ -69,7 +78,7 @@ def signin():
             return redirect(_next_url())
         audit.note("signin-failed", "anonymous", username=form.username.data[:64])
         current_app.logger.warning("failed sign-in for %r from %s", form.username.data[:64], request.remote_addr)
-        form.password.errors.append("Wrong username or password, or the account is disabled.")
+        form.password.errors.append(_("Wrong username or password, or the account is disabled."))
         return render_template("auth/signin.html", form=form), 401
     return render_template("auth/signin.html", form=form)
 
@@ -79,14 +88,14 @@ def signout():
     """End the session and show the sign-in page."""
     audit.note("signout")
     logout_user()
-    flash("You are signed out.")
+    flash(_("You are signed out."))
     return redirect(url_for("auth.signin"))
 
 
 def _link_or_404(purpose: str, token: str) -> dict[str, str]:
     data = users.peek_link(current_app.redis, purpose, token)
     if data is None:
-        abort(404, description="This link has already been used or has expired. Ask an admin for a new one.")
+        abort(404, description=_("This link has already been used or has expired. Ask an admin for a new one."))
     return data
 
 
@@ -99,7 +108,7 @@ def link(token: str):
         data = users.redeem_link(current_app.redis, "signin", token)
         record = users.get(current_app.redis, data["username"]) if data else None
         if record is None or record["disabled"]:
-            abort(404, description="This link has already been used, or its account is disabled.")
+            abort(404, description=_("This link has already been used, or its account is disabled."))
         sign_in(record)
         audit.note("signin", record["username"], via="link")
         current_app.logger.info("%s signed in with a one-time link", record["username"])
@@ -116,9 +125,9 @@ def invite(token: str):
         try:
             username = users.clean_username(form.username.data)
             if users.get(current_app.redis, username) is not None:
-                raise users.InvalidUser(f"There is already a user called {username!r}; choose another name.")
+                raise users.InvalidUser(_("There is already a user called %(username)r; choose another name.", username=username))
             if users.redeem_link(current_app.redis, "invite", token) is None:
-                abort(404, description="This invitation has just been used.")
+                abort(404, description=_("This invitation has just been used."))
             record = users.create(current_app.redis, username, data["role"], form.password.data,
                                   created_by=data.get("created_by", ""))
         except users.InvalidUser as exc:
@@ -138,7 +147,7 @@ def new_password(token: str):
     form = NewPasswordForm()
     if form.validate_on_submit():
         if users.redeem_link(current_app.redis, "password", token) is None:
-            abort(404, description="This link has just been used.")
+            abort(404, description=_("This link has just been used."))
         users.set_password(current_app.redis, data["username"], form.password.data)
         record = users.get(current_app.redis, data["username"])
         sign_in(record)
@@ -148,7 +157,14 @@ def new_password(token: str):
     return render_template("auth/password.html", form=form, username=data["username"])
 
 
-@bp.get("/account")
+@bp.route("/account", methods=["GET", "POST"])
 def account():
-    """Who is signed in, with the sign-out button."""
-    return render_template("auth/account.html", user=current_user)
+    """Who is signed in, and the language of their pages (a POST of `LanguageForm` sets it, then shows it)."""
+    form = LanguageForm(locale=current_user.locale)
+    if form.validate_on_submit():
+        users.set_locale(current_app.redis, current_user.username, form.locale.data)
+        current_user.locale = form.locale.data
+        refresh()  # the flash below is in the language just chosen
+        flash(_("Your language is saved."))
+        return redirect(url_for("auth.account"), code=303)
+    return render_template("auth/account.html", user=current_user, form=form), 400 if form.errors else 200

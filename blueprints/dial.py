@@ -11,6 +11,7 @@ attempts and goes to that room once it is open.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from callchat import audit, calls, numbers, rooms
 from jobs.attempts import cancel_call, start_call
@@ -26,7 +27,7 @@ REFRESH_SECONDS = 2
 def _chat_call_or_404(call_id: str) -> dict:
     call = calls.view(current_app.redis, call_id)
     if call is None or not call.get("chat"):
-        abort(404, description="No such call: it may have ended long ago.")
+        abort(404, description=_("No such call: it may have ended long ago."))
     return call
 
 

@@ -15,7 +15,7 @@ from flask import render_template
 from markupsafe import Markup
 
 from callchat import captions
-from callchat.voices import LANGUAGE_NAMES, VOICE_NAMES
+from callchat.voices import voice_label
 
 #: Which partial renders an update of each `type` (as `callchat.rooms` and `callchat.captions` publish it).
 PARTIALS = {"message": "rooms/_item.html", "caption": "rooms/_item.html", "event": "rooms/_item.html",
@@ -28,7 +28,7 @@ def render(type_: str, thing: dict[str, Any], room: dict[str, Any]) -> str:
     if type_ not in PARTIALS:
         return ""
     return render_template(PARTIALS[type_], item=thing, p=thing, room=thing if type_ == "room" else room,
-                           voice_names=VOICE_NAMES, languages=LANGUAGE_NAMES, now=time.time())
+                           voice_label=voice_label, now=time.time())
 
 
 def with_html(event: dict[str, Any], room: dict[str, Any]) -> dict[str, Any]:

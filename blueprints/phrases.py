@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 
 from callchat import phrases
@@ -25,7 +26,7 @@ def save():
     """
     if request.form.get("action") == "defaults":
         phrases.save(current_app.redis, current_user.username, None)
-        flash("Your phrases are the default ones again.")
+        flash(_("Your phrases are the default ones again."))
         return redirect(url_for("phrases.edit"), code=303)
     typed = request.form.get("text", "")
     try:
@@ -34,5 +35,5 @@ def save():
         return render_template("phrases/edit.html", phrases=typed.splitlines(), error=str(exc),
                                limits=(phrases.MAX_PHRASES, phrases.MAX_LENGTH)), 400
     phrases.save(current_app.redis, current_user.username, chosen)
-    flash(f"Saved {len(chosen)} phrases.")
+    flash(ngettext("Saved %(num)d phrase.", "Saved %(num)d phrases.", len(chosen)))
     return redirect(url_for("phrases.edit"), code=303)

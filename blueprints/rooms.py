@@ -11,13 +11,13 @@ import re
 from typing import Any, Callable, Iterable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
+from flask_babel import gettext as _
 from flask_login import current_user
 from redis.exceptions import RedisError
 
 from blueprints import fragments
-from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, timeline, users
-from callchat.voices import (LANGUAGE_NAMES, RATES, VOICE_NAMES, VOICES, InvalidMessage, check_digits, check_play,
-                             check_rate, check_say, check_voice)
+from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, timeline, users, voices
+from callchat.voices import InvalidMessage, check_digits, check_play, check_rate, check_say, check_voice
 from jobs import controls
 from jobs.announce import enqueue_announce
 from jobs.notices import schedule_typing_notice
@@ -37,7 +37,7 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 def _room_or_404(room_id: str) -> dict[str, Any]:
     room = rooms.get(current_app.redis, room_id)
     if room is None:
-        abort(404, description="There is no such room: the call may have ended and its history expired.")
+        abort(404, description=_("There is no such room: the call may have ended and its history expired."))
     return room
 
 
@@ -51,10 +51,9 @@ def index():
 def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
-    voices = {language: [[voice, VOICE_NAMES.get(voice, voice)] for voice in offered] for language, offered in VOICES.items()}
     snapshot = rooms.snapshot(current_app.redis, room_id)
     return render_template("rooms/room.html", snapshot=snapshot, pieces=fragments.room_snapshot(snapshot),
-                           voices=voices, languages=LANGUAGE_NAMES, rates=RATES,
+                           **voices.choices(),
                            phrases=phrases.get(current_app.redis, current_user.username))
 
 
@@ -68,7 +67,7 @@ def state(room_id: str):
 def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if not isinstance(body, dict):  # None: an empty JSON body (request_limits refuses any other non-object)
-        abort(400, description="Send a JSON object.")
+        abort(400, description=_("Send a JSON object."))
     return body
 
 
@@ -89,7 +88,7 @@ def post_message(room_id: str):
     room = _room_or_404(room_id)
     body = _json_body()
     if room["status"] == "ended":
-        return jsonify(error="The call has ended, so nothing more can be said in it."), 409
+        return jsonify(error=_("The call has ended, so nothing more can be said in it.")), 409
     client_id = body.get("client_id", "")
     if client_id != "" and not (isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id)):
         return jsonify(error="'client_id' must be 8 to 64 letters, digits, '-' or '_'."), 400
@@ -102,7 +101,7 @@ def post_message(room_id: str):
         elif kind == "digits":
             content = check_digits(str(body.get("digits", "")))
         else:
-            raise InvalidMessage("A message is either 'say' (text), 'play' (an audio URL) or 'digits' (keys).")
+            raise InvalidMessage(_("A message is either 'say' (text), 'play' (an audio URL) or 'digits' (keys)."))
         to = _keys_to(room_id, str(body.get("to", ""))) if kind == "digits" else ""
     except InvalidMessage as exc:
         return jsonify(error=str(exc)), 400
@@ -125,7 +124,7 @@ def _keys_to(room_id: str, key: str) -> str:
     on_call = [p for p in rooms.participants(current_app.redis, room_id) if rooms.live_call_sid(p)]
     if key:
         if key not in {p["call_sid"] for p in on_call}:
-            raise InvalidMessage("The keys' participant is not on the call.")
+            raise InvalidMessage(_("The keys' participant is not on the call."))
         return key
     dialed = sorted((p for p in on_call if p.get("dial_id")), key=lambda p: p.get("call_sid_live", ""))
     return dialed[-1]["call_sid"] if dialed else room_id
@@ -135,10 +134,10 @@ def _live_room_or_409(room_id: str, modes: tuple[str, ...] = ("call", "conferenc
     """The room, or an error answer: 409 unless its call is live and in one of `modes` (404 if gone)."""
     room = _room_or_404(room_id)
     if room["status"] != "live":
-        return room, (jsonify(error="The call is not in progress, so it cannot be changed."), 409)
+        return room, (jsonify(error=_("The call is not in progress, so it cannot be changed.")), 409)
     if room["mode"] not in modes:
-        why = ("Nobody else is on the call to hear the caller, so there is nothing to mute." if modes == ("conference",)
-               else "The call is moving into a conference: try again in a moment.")
+        why = (_("Nobody else is on the call to hear the caller, so there is nothing to mute.") if modes == ("conference",)
+               else _("The call is moving into a conference: try again in a moment."))
         return room, (jsonify(error=why), 409)
     return room, None
 
@@ -146,7 +145,7 @@ def _live_room_or_409(room_id: str, modes: tuple[str, ...] = ("call", "conferenc
 def _person_or_404(room_id: str, key: str) -> dict[str, Any]:
     person = rooms.participant(current_app.redis, room_id, key)
     if person is None or not rooms.live_call_sid(person) and not person.get("dial_id"):
-        abort(404, description="That person is not on the call.")
+        abort(404, description=_("That person is not on the call."))
     return person
 
 
@@ -162,8 +161,8 @@ def _switch(room_id: str, key: str, name: str, modes: tuple[str, ...], job: Call
     """
     value = _json_body().get(name)
     if not isinstance(value, bool):
-        abort(400, description=f"'{name}' must be true or false.")
-    _, refused = _live_room_or_409(room_id, modes)
+        abort(400, description=_("'%(name)s' must be true or false.", name=name))
+    _room, refused = _live_room_or_409(room_id, modes)
     if refused:
         return refused
     person = _person_or_404(room_id, key)
@@ -177,7 +176,7 @@ def hang_up(room_id: str):
     """Hang up for everyone (`jobs.controls.hang_up_room`). 202; 409 if the call is already over."""
     room = _room_or_404(room_id)
     if room["status"] == "ended":
-        return jsonify(error="The call has already ended."), 409
+        return jsonify(error=_("The call has already ended.")), 409
     current_app.task_queue.enqueue(controls.hang_up_room, room_id)
     audit.note("hang-up", room=room_id)
     timeline.note(room_id, "hang-up")
@@ -187,7 +186,7 @@ def hang_up(room_id: str):
 @bp.post("/<room_id>/participants/<key>/remove")
 def remove(room_id: str, key: str):
     """Take one participant off the call (`jobs.controls.remove_participant`). 202; 404 if not on it; 409 if over."""
-    _, refused = _live_room_or_409(room_id, ("call", "moving", "joining", "conference"))
+    _room, refused = _live_room_or_409(room_id, ("call", "moving", "joining", "conference"))
     if refused:
         return refused
     person = _person_or_404(room_id, key)
@@ -217,7 +216,7 @@ def stop(room_id: str):
     """
     room = _room_or_404(room_id)
     if room["status"] == "ended":
-        return jsonify(error="The call has ended."), 409
+        return jsonify(error=_("The call has ended.")), 409
     cleared = rooms.clear_queue(current_app.redis, room_id, "Cleared from the queue before it was spoken.")
     current_app.task_queue.enqueue(controls.stop_speaking, room_id)
     audit.note("stop", room=room_id, cleared=len(cleared))
@@ -230,10 +229,10 @@ def repeat(room_id: str):
     """Queue a copy of the last message said or played (keys are not repeated). 202; 409 if none or over."""
     room = _room_or_404(room_id)
     if room["status"] == "ended":
-        return jsonify(error="The call has ended, so nothing more can be said in it."), 409
+        return jsonify(error=_("The call has ended, so nothing more can be said in it.")), 409
     last = [m for m in rooms.messages(current_app.redis, room_id) if m["kind"] in ("say", "play")]
     if not last:
-        return jsonify(error="Nothing has been said yet, so there is nothing to repeat."), 409
+        return jsonify(error=_("Nothing has been said yet, so there is nothing to repeat.")), 409
     message = rooms.add_message(current_app.redis, room_id, last[-1]["kind"], last[-1]["body"], last[-1]["voice"],
                                 last[-1]["language"], rate=last[-1].get("rate") or "medium")
     enqueue_announce(current_app.task_queue, room_id)
@@ -283,7 +282,7 @@ def captions_switch(room_id: str):
         return jsonify(error="'on' must be true or false."), 400
     room = set_captions(current_app.redis, current_app.task_queue, room_id, on)
     if room is None:
-        return jsonify(error="The call has ended, so its captions cannot change."), 409
+        return jsonify(error=_("The call has ended, so its captions cannot change.")), 409
     audit.note("captions", room=room_id, on="on" if on else "off")
     timeline.note(room_id, "captions-on" if on else "captions-off")
     return jsonify(room=room)
@@ -314,9 +313,9 @@ def cancel_someone(room_id: str, call_id: str):
     """Stop calling someone into this room (their pending attempts)."""
     call = calls.get(current_app.redis, call_id)
     if call is None or call["room"] != room_id:
-        abort(404, description="No such call in this room.")
+        abort(404, description=_("No such call in this room."))
     if not cancel_call(current_app.redis, current_app.task_queue, call_id, current_app.config):
-        return jsonify(error="That call is already over."), 409
+        return jsonify(error=_("That call is already over.")), 409
     audit.note("cancel", room=room_id, call=call_id)
     return jsonify(calls.view(current_app.redis, call_id))
 

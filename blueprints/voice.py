@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from callchat import calls, captions, numbers, rooms, twiml, twilio_params, urls
 from callchat.masking import builtin
+from callchat.voices import notice
 from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
 from jobs.captions import caption_call
@@ -60,7 +61,7 @@ def incoming():
         watch_room(current_app.task_queue, call_sid)
         if cfg["OWNER_PHONE"]:
             current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}", retry=DIAL_RETRY)
-    return _twiml(twiml.answer(cfg["GREETING"], cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
+    return _twiml(twiml.answer(notice("greeting", cfg["SAY_LANGUAGE"], cfg["GREETING"]), cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
                                urls.for_request(urls.WAIT, room_id=call_sid)))
 
 

@@ -20,6 +20,7 @@ from flask import Flask, abort, current_app, g, jsonify, redirect, request, sess
 from flask_login import LoginManager, UserMixin, current_user, login_user
 
 from callchat import users
+from callchat.i18n import gettext as _
 
 #: Blueprints whose every route checks its caller itself (Twilio's signature, or a bearer token).
 OWN_CHECKS = frozenset({"voice", "outbound", "api"})
@@ -43,6 +44,7 @@ class User(UserMixin):
         self.username = record["username"]
         self.role = record["role"]
         self.generation = record["generation"]
+        self.locale = record.get("locale", "")  # "" = the browser's choice (callchat.i18n.select_locale)
 
     def get_id(self) -> str:
         """`username:generation`: what the session cookie holds."""
@@ -56,7 +58,7 @@ class User(UserMixin):
 
 @login_manager.user_loader
 def _load(user_id: str) -> User | None:
-    username, _, generation = user_id.rpartition(":")
+    username, _sep, generation = user_id.rpartition(":")
     record = users.get(current_app.redis, username) if username else None
     if record is None or record["disabled"] or str(record["generation"]) != generation:
         return None
@@ -66,7 +68,7 @@ def _load(user_id: str) -> User | None:
 @login_manager.unauthorized_handler
 def _unauthorized():
     if wants_json():
-        return jsonify(error="Sign in first."), 401
+        return jsonify(error=_("Sign in first.")), 401
     return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
 
 
@@ -98,7 +100,7 @@ def _gate():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if blueprint in ADMIN_ONLY and not current_user.is_admin:
-        abort(403, description="Only an admin can open this page.")
+        abort(403, description=_("Only an admin can open this page."))
     return None
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from redis import Redis
 
 from callchat import users
+from callchat.i18n import gettext as _
 
 #: What a token may be allowed: the first path segment after `/api/` of the routes it may use.
 SCOPES = ("calls", "sessions")
@@ -86,7 +87,7 @@ def clean_scope(scopes: list[str] | tuple[str, ...]) -> str:
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
         given = " ".join(sorted(unknown)) or "nothing"
-        raise InvalidToken(f"A token's scope is {' and/or '.join(SCOPES)}, not {given}.")
+        raise InvalidToken(_("A token's scope is %(scopes)s, not %(given)s.", scopes=" / ".join(SCOPES), given=given))
     return " ".join(s for s in SCOPES if s in scopes)
 
 
@@ -95,7 +96,7 @@ def _check_owner(r: Redis, owner: str) -> str:
         return owner
     user = users.get(r, owner)
     if user is None or user["disabled"]:
-        raise InvalidToken(f"A token's owner is {SYSTEM!r} or an enabled user; {owner!r} is not.")
+        raise InvalidToken(_("A token's owner is %(system)r or an enabled user; %(owner)r is not.", system=SYSTEM, owner=owner))
     return owner
 
 
@@ -117,7 +118,7 @@ def create(r: Redis, name: str, scopes: list[str] | tuple[str, ...], owner: str,
     """
     name = (name or "").strip()
     if not NAME.fullmatch(name):
-        raise InvalidToken("A token's name is 1 to 64 characters, on one line.")
+        raise InvalidToken(_("A token's name is 1 to 64 characters, on one line."))
     scope = clean_scope(scopes)
     _check_owner(r, owner)
     token_id = secrets.token_hex(8)
@@ -134,8 +135,8 @@ def create(r: Redis, name: str, scopes: list[str] | tuple[str, ...], owner: str,
 
 
 def when(epoch: str) -> str:
-    """A time as stored (epoch seconds, a string) as `2024-05-01 12:34 UTC`; "" (not yet) as `never`."""
-    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if epoch else "never"
+    """A time as stored (epoch seconds, a string) as `2024-05-01 12:34 UTC`; "" (not yet) as `never` (translated)."""
+    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if epoch else _("never")
 
 
 def get(r: Redis, token_id: str) -> dict[str, Any] | None:
@@ -171,7 +172,7 @@ def revoke(r: Redis, token_id: str, revoked_by: str) -> dict[str, Any]:
     """
     record = get(r, token_id)
     if record is None:
-        raise InvalidToken(f"There is no API token {token_id!r}.")
+        raise InvalidToken(_("There is no API token %(token)r.", token=token_id))
     if not record["revoked"]:
         r.hset(_key(token_id), mapping={"revoked_at": f"{time.time():.3f}", "revoked_by": revoked_by})
     return get(r, token_id)

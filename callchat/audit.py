@@ -23,32 +23,34 @@ from typing import Any, Collection, Iterable, Iterator
 from redis import Redis
 from redis.exceptions import RedisError
 
+from callchat.i18n import lazy_gettext as N_
+
 log = logging.getLogger(__name__)
 
 STREAM = "audit"
-#: Every action the trail records, with what it means; `record` refuses others (one list, used by the admin page).
+#: Every action the trail records, with what it means (translated when shown); `record` refuses others (one list, used by the admin page).
 ACTIONS = {
-    "signin": "signed in",
-    "signin-failed": "a sign-in failed",
-    "signin-limited": "sign-in attempts were refused for a while (too many)",
-    "signout": "signed out",
-    "user-created": "a user was created",
-    "user-disabled": "a user was disabled",
-    "user-enabled": "a user was enabled",
-    "password-set": "a password was set",
-    "invite-created": "an invitation was made",
-    "message": "a message was typed",
-    "dial": "someone was called into a room",
-    "call": "a number was called from the chat",
-    "cancel": "calling someone was stopped",
-    "captions": "a room's captions were turned on or off",
-    "hang-up": "a call was hung up from its room",
-    "remove": "someone was taken off a call",
-    "stop": "speaking was stopped and the queue cleared",
-    "call-deleted": "an ended call was deleted from the history",
-    "token-created": "an API token was made",
-    "token-revoked": "an API token was revoked",
-    "token-used": "an API token was used",
+    "signin": N_("signed in"),
+    "signin-failed": N_("a sign-in failed"),
+    "signin-limited": N_("sign-in attempts were refused for a while (too many)"),
+    "signout": N_("signed out"),
+    "user-created": N_("a user was created"),
+    "user-disabled": N_("a user was disabled"),
+    "user-enabled": N_("a user was enabled"),
+    "password-set": N_("a password was set"),
+    "invite-created": N_("an invitation was made"),
+    "message": N_("a message was typed"),
+    "dial": N_("someone was called into a room"),
+    "call": N_("a number was called from the chat"),
+    "cancel": N_("calling someone was stopped"),
+    "captions": N_("a room's captions were turned on or off"),
+    "hang-up": N_("a call was hung up from its room"),
+    "remove": N_("someone was taken off a call"),
+    "stop": N_("speaking was stopped and the queue cleared"),
+    "call-deleted": N_("an ended call was deleted from the history"),
+    "token-created": N_("an API token was made"),
+    "token-revoked": N_("an API token was revoked"),
+    "token-used": N_("an API token was used"),
 }
 
 
@@ -166,7 +168,7 @@ def as_csv(found: Iterable[dict[str, Any]]) -> Iterator[str]:
 
     yield "\ufeff" + row(CSV_COLUMNS)
     for entry in found:
-        yield row((iso_time(entry["at"]), entry["action"], ACTIONS.get(entry["action"], ""), entry.get("actor", ""),
+        yield row((iso_time(entry["at"]), entry["action"], str(ACTIONS.get(entry["action"], "")), entry.get("actor", ""),
                    entry.get("address", ""), "; ".join(f"{k}={v}" for k, v in details(entry).items()), entry["id"]))
 
 
@@ -174,7 +176,7 @@ def as_json(found: Iterable[dict[str, Any]]) -> Iterator[str]:
     """`found` entries as one JSON document, a piece at a time: `{"entries": [{…, "time", "meaning"}, …]}`."""
     yield '{"entries": ['
     for n, entry in enumerate(found):
-        shown = dict(entry, time=iso_time(entry["at"]), meaning=ACTIONS.get(entry["action"], ""))
+        shown = dict(entry, time=iso_time(entry["at"]), meaning=str(ACTIONS.get(entry["action"], "")))
         yield ("," if n else "") + "\n" + json.dumps(shown, ensure_ascii=False)
     yield "\n]}\n"
 

@@ -14,6 +14,8 @@ from typing import Any, Iterable, Mapping
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from callchat.i18n import country_name, gettext as _, lazy_gettext as N_
+
 #: Number types never called, whatever the country, because calling them costs the caller more
 #: than a call to a person's phone, usually with a share for whoever holds the number: what toll
 #: fraud earns from. The types and their meaning are libphonenumber's `PhoneNumberType`
@@ -31,11 +33,13 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 #: VOICEMAIL (a mobile network's "Voice Mail Access Numbers", e.g. Germany's) is allowed: it is
 #: charged as a call to that network, with no share for anyone.
 _REFUSED_TYPES = {
-    PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
-    PhoneNumberType.SHARED_COST: "a shared-cost number",
-    PhoneNumberType.UAN: "a company access number (UAN, such as Japan's 0570 Navi Dial)",
-    PhoneNumberType.PERSONAL_NUMBER: "a personal (follow-me) number",
-    PhoneNumberType.PAGER: "a pager number",
+    PhoneNumberType.PREMIUM_RATE: N_("%(number)s is a premium-rate number, which costs the caller extra; callchat does not call those."),
+    PhoneNumberType.SHARED_COST: N_("%(number)s is a shared-cost number, which costs the caller extra; callchat does not call those."),
+    PhoneNumberType.UAN: N_("%(number)s is a company access number (UAN, such as Japan's 0570 Navi Dial), which costs the "
+                            "caller extra; callchat does not call those."),
+    PhoneNumberType.PERSONAL_NUMBER: N_("%(number)s is a personal (follow-me) number, which costs the caller extra; "
+                                        "callchat does not call those."),
+    PhoneNumberType.PAGER: N_("%(number)s is a pager number, which costs the caller extra; callchat does not call those."),
 }
 #: The settings that hold callchat's own numbers, which it never calls nor connects a masked session to.
 OWN_NUMBER_SETTINGS = ("TWILIO_PHONE_NUMBER", "PROXY_NUMBERS")
@@ -70,21 +74,23 @@ def normalize(raw: str, region: str) -> str:
     """
     raw = (raw or "").strip()
     if not raw:
-        raise RefusedNumber("Enter a phone number.")
+        raise RefusedNumber(_("Enter a phone number."))
     if any(ch.isalpha() for ch in raw):
-        raise RefusedNumber(f"{raw!r} contains letters; a phone number has only digits (and + - ( ) spaces).")
+        raise RefusedNumber(_("%(raw)r contains letters; a phone number has only digits (and + - ( ) spaces).", raw=raw))
     try:
         number = phonenumbers.parse(raw, region.upper())
     except phonenumbers.NumberParseException as exc:
-        raise RefusedNumber(f"{raw!r} is not a phone number.") from exc
+        raise RefusedNumber(_("%(raw)r is not a phone number.", raw=raw)) from exc
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible == phonenumbers.ValidationResult.TOO_SHORT:
-        raise RefusedNumber(f"{raw!r} is too short to be a phone number.")
+        raise RefusedNumber(_("%(raw)r is too short to be a phone number.", raw=raw))
     if possible == phonenumbers.ValidationResult.TOO_LONG:
-        raise RefusedNumber(f"{raw!r} is too long to be a phone number.")
+        raise RefusedNumber(_("%(raw)r is too long to be a phone number.", raw=raw))
     if not phonenumbers.is_valid_number(number):
-        raise RefusedNumber(f"{raw!r} is not a valid phone number"
-                            + ("" if raw.startswith("+") else f" in {region.upper()}; add the country code, e.g. +1 …") + ".")
+        if raw.startswith("+"):
+            raise RefusedNumber(_("%(raw)r is not a valid phone number.", raw=raw))
+        raise RefusedNumber(_("%(raw)r is not a valid phone number in %(country)s; add the country code, e.g. +1 …",
+                              raw=raw, country=country_name(region.upper())))
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
@@ -131,14 +137,14 @@ def check_destination(e164: str, countries: Iterable[str], own: Mapping[str, str
     """
     setting = (own or {}).get(e164)
     if setting:
-        raise RefusedNumber(f"{e164} is one of callchat's own numbers ({setting}); callchat cannot call itself.")
+        raise RefusedNumber(_("%(number)s is one of callchat's own numbers; callchat cannot call itself.", number=e164))
     number = phonenumbers.parse(e164, None)
-    kind = _REFUSED_TYPES.get(phonenumbers.number_type(number))
-    if kind:
-        raise RefusedNumber(f"{e164} is {kind}, which costs the caller extra; callchat does not call those.")
+    refusal = _REFUSED_TYPES.get(phonenumbers.number_type(number))
+    if refusal:
+        raise RefusedNumber(str(refusal) % {"number": e164})
     country = phonenumbers.region_code_for_number(number)
     if country not in set(countries):
-        raise RefusedNumber(f"{e164} is in {country}, which is not in ALLOWED_COUNTRIES ({', '.join(sorted(countries))}).")
+        raise RefusedNumber(_("callchat is not set up to call numbers in %(country)s.", country=country_name(country)))
     return e164
 
 

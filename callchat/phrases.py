@@ -12,6 +12,8 @@ import json
 
 from redis import Redis
 
+from callchat.i18n import gettext as _
+
 #: The phrases every user starts with: Japanese first (callchat's first users), then English.
 DEFAULTS = ("はい", "いいえ", "少々お待ちください", "もう一度お願いします", "ありがとうございます", "わかりました",
             "Yes", "No", "One moment, please", "Could you say that again, please?", "Thank you")
@@ -42,10 +44,11 @@ def parse(text: str) -> list[str]:
     """
     phrases = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
     if len(phrases) > MAX_PHRASES:
-        raise InvalidPhrases(f"That is {len(phrases)} phrases; keep at most {MAX_PHRASES}.")
+        raise InvalidPhrases(_("That is %(count)d phrases; keep at most %(most)d.", count=len(phrases), most=MAX_PHRASES))
     for n, phrase in enumerate(phrases, 1):
         if len(phrase) > MAX_LENGTH:
-            raise InvalidPhrases(f"Phrase {n} is {len(phrase)} characters long; a phrase is at most {MAX_LENGTH}.")
+            raise InvalidPhrases(_("Phrase %(n)d is %(length)d characters long; a phrase is at most %(most)d.", n=n, length=len(phrase),
+                                      most=MAX_LENGTH))
     return phrases
 
 

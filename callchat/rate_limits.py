@@ -51,6 +51,7 @@ from limits import RateLimitItem, parse_many
 from redis.exceptions import RedisError
 
 from callchat import audit
+from callchat.i18n import gettext, lazy_gettext as N_, ngettext
 
 log = logging.getLogger(__name__)
 
@@ -102,38 +103,52 @@ def retry_after() -> int:
     return g.retry_after
 
 
+def _duration(unit: str, count: int) -> str:
+    """`count` hours, minutes or seconds (`unit`), in words in the request's language."""
+    if unit == "hour":
+        return ngettext("%(num)d hour", "%(num)d hours", count)
+    if unit == "minute":
+        return ngettext("%(num)d minute", "%(num)d minutes", count)
+    return ngettext("%(num)d second", "%(num)d seconds", count)
+
+
 def _wait() -> str:
-    """How long to wait, in words: '40 seconds', '3 minutes', '2 hours'."""
+    """How long to wait, in words, in the request's language: '40 seconds', '3 minutes', '2 hours'."""
     seconds = retry_after()
     for unit, size in (("hour", 3600), ("minute", 60)):
         if seconds >= 2 * size or seconds == size:
-            count = round(seconds / size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+            return _duration(unit, round(seconds / size))
+    return _duration("second", seconds)
 
 
 def _rate(name: str) -> str:
-    """A setting's first limit in words: '60 per minute', '5 per 15 minutes'."""
+    """A setting's first limit in words, in the request's language: '60 per minute', '5 per 15 minutes'."""
     item: RateLimitItem = parse_many(current_app.config[name])[0]
     unit = item.GRANULARITY.name
-    return f"{item.amount} per {unit}" if item.multiples == 1 else f"{item.amount} per {item.multiples} {unit}s"
+    if unit not in ("second", "minute", "hour"):  # day, month, year
+        return f"{item.amount} per {item.multiples} {unit}"
+    if item.multiples == 1:
+        return {"second": gettext("%(amount)d per second", amount=item.amount),
+                "minute": gettext("%(amount)d per minute", amount=item.amount),
+                "hour": gettext("%(amount)d per hour", amount=item.amount)}[unit]
+    return gettext("%(amount)d per %(period)s", amount=item.amount, period=_duration(unit, item.multiples))
 
 
-#: What a person is told when refused, by setting; {rate} and {wait} are filled in.
+#: What a person is told when refused, by setting; %(rate)s and %(wait)s are filled in (translated when shown).
 SENTENCES = {
-    "SIGNIN_LIMIT_PER_ACCOUNT": "Too many failed sign-ins for this account. Wait {wait} and try again, "
-                                "or ask an admin for a sign-in link.",
-    "SIGNIN_LIMIT_PER_ADDRESS": "Too many failed sign-in attempts from your network. Wait {wait} and try again.",
-    "MESSAGE_LIMIT_PER_USER": "You are sending messages faster than callchat allows ({rate}). "
-                              "Wait {wait}, then send it again.",
-    "DIAL_LIMIT_PER_USER": "You have called in as many people as callchat allows ({rate}). "
-                           "Wait {wait} before calling someone else.",
-    "API_LIMIT_PER_TOKEN": "Too many API requests with this token ({rate}). Retry after {wait}.",
+    "SIGNIN_LIMIT_PER_ACCOUNT": N_("Too many failed sign-ins for this account. Wait %(wait)s and try again, "
+                                   "or ask an admin for a sign-in link."),
+    "SIGNIN_LIMIT_PER_ADDRESS": N_("Too many failed sign-in attempts from your network. Wait %(wait)s and try again."),
+    "MESSAGE_LIMIT_PER_USER": N_("You are sending messages faster than callchat allows (%(rate)s). "
+                                 "Wait %(wait)s, then send it again."),
+    "DIAL_LIMIT_PER_USER": N_("You have called in as many people as callchat allows (%(rate)s). "
+                              "Wait %(wait)s before calling someone else."),
+    "API_LIMIT_PER_TOKEN": N_("Too many API requests with this token (%(rate)s). Retry after %(wait)s."),
 }
 
 
 def _sentence(name: str) -> Callable[[], str]:
-    return lambda: SENTENCES[name].format(rate=_rate(name), wait=_wait())
+    return lambda: str(SENTENCES[name]) % {"rate": _rate(name), "wait": _wait()}
 
 
 def _signin_refused(setting: str) -> Callable[[RequestLimit], Response | None]:

@@ -29,6 +29,8 @@ from typing import Any
 from flask import Flask, abort, request
 from flask.json.provider import DefaultJSONProvider
 
+from callchat.i18n import gettext as _
+
 #: Largest request body, in bytes: a chat message is at most 5000 characters (20 KB of UTF-8).
 MAX_CONTENT_LENGTH = 64 * 1024
 #: Largest form (urlencoded or multipart) kept in memory, in bytes, and most fields in one form.
@@ -115,9 +117,9 @@ def _check_body() -> None:
     if not request.is_json or request.endpoint is None or not request.content_length:
         return
     if request.blueprint not in JSON_BLUEPRINTS:
-        abort(415, description="This address takes a form, not JSON.")
+        abort(415, description=_("This address takes a form, not JSON."))
     if not isinstance(request.get_json(silent=True), dict):
-        abort(400, description="Send a JSON object (UTF-8, without lone surrogates or deep nesting).")
+        abort(400, description=_("Send a JSON object (UTF-8, without lone surrogates or deep nesting)."))
 
 
 def _close_after_refusal(response):
@@ -149,6 +151,6 @@ def init_app(app: Flask) -> None:
 
 def too_large_message() -> str:
     """The sentence a 413 answer gives."""
-    return (f"The request is larger than callchat accepts ({MAX_CONTENT_LENGTH // 1024} KiB). "
-            "Send a shorter message.")
+    return _("The request is larger than callchat accepts (%(size)d KiB). Send a shorter message.",
+             size=MAX_CONTENT_LENGTH // 1024)
 

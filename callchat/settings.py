@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_LOCALE": "ja",  # the pages' language when neither the user nor the browser says (callchat.i18n)
     "SAY_LANGUAGE": "ja-JP",
     "SAY_VOICE": "Polly.Mizuki",
-    "GREETING": "お電話ありがとうございます。担当者が文字で応答します。少々お待ちください。",
+    "GREETING": "",  # "": in the room's language (voices.NOTICES)
     "CAPTIONS": True,
     "CONNECT_NOTICE": "",  # "": in the room's language (voices.NOTICES)
     "TYPING_NOTICE": "",  # "": in the room's language (voices.NOTICES)

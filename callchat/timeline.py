@@ -44,9 +44,7 @@ TEXTS = {
     "repeat": lambda e: _("%(by)s repeated the last message", by=e["by"]),
     "captions-on": lambda e: _("%(by)s turned captions on", by=e["by"]),
     "captions-off": lambda e: _("%(by)s turned captions off", by=e["by"]),
-    "voice": lambda e: _("%(by)s changed the voice to %(voice)s, %(language)s", by=e["by"],
-                         voice=voices.VOICE_NAMES.get(e["voice"], e["voice"]),
-                         language=voices.LANGUAGE_NAMES.get(e["language"], e["language"])),
+    "voice": lambda e: _("%(by)s changed the voice to %(voice)s", by=e["by"], voice=voices.voice_label(e["voice"])),
     "ended": lambda e: _("The call ended"),
 }
 

@@ -8,13 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
-from callchat.voices import reads_ssml
-
-#: Said to someone who calls a masked number outside a live session.
-NOT_CONNECTED = {
-    "ja-JP": "申し訳ございません。この番号は現在ご利用いただけません。メッセージをご利用ください。",
-    "en-US": "Sorry, this number cannot connect your call right now. Please use messages instead.",
-}
+from callchat.voices import notice, reads_ssml
 
 #: Hold music: a track from the bucket Twilio's own hold-music twimlet plays
 #: (twilio.com/labs/twimlets/holdmusic, Bucket=com.twilio.music.classical).
@@ -188,8 +182,9 @@ def silence() -> VoiceResponse:
 
 
 def not_connected(voice: str, language: str) -> VoiceResponse:
-    """TwiML for a call to a masked number that belongs to no live session: a polite sentence, then hang up."""
+    """TwiML for a call to a masked number that belongs to no live session: a polite sentence in `language`
+    (`voices.NOTICES["not_connected"]`), then hang up."""
     response = VoiceResponse()
-    response.say(NOT_CONNECTED.get(language, NOT_CONNECTED["en-US"]), voice=voice, language=language)
+    response.say(notice("not_connected", language), voice=voice, language=language)
     response.hangup()
     return response

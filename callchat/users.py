@@ -7,7 +7,8 @@ token is stored only as its SHA-256. Keys:
     user:{username}      hash  username, role (admin|operator), password (scrypt hash, "" = none set),
                                disabled ("" or "1"), generation (int: bumped when the password is reset
                                or the user disabled, which ends every session signed in before),
-                               created_at, created_by
+                               created_at, created_by, locale (the pages' language the user chose:
+                               one of callchat.i18n.LOCALES, or "" or absent for the browser's choice)
     users                set   every username
     link:{sha256 hex}    hash  purpose (signin|invite|password), username or role; TTL = its lifetime
 
@@ -29,6 +30,8 @@ from typing import Any
 
 from redis import Redis
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from callchat.i18n import LOCALES, gettext as _
 
 ROLES = ("admin", "operator")
 USERNAME = re.compile(r"[a-z0-9._@-]{1,64}")
@@ -61,7 +64,7 @@ def clean_username(raw: str) -> str:
     """
     username = (raw or "").strip().lower()
     if not USERNAME.fullmatch(username):
-        raise InvalidUser("A username is 1 to 64 letters, digits, '.', '_', '-' or '@'.")
+        raise InvalidUser(_("A username is 1 to 64 letters, digits, '.', '_', '-' or '@'."))
     return username
 
 
@@ -72,7 +75,7 @@ def check_password(password: str) -> str:
         InvalidUser: shorter than PASSWORD_MIN or longer than PASSWORD_MAX characters.
     """
     if not PASSWORD_MIN <= len(password or "") <= PASSWORD_MAX:
-        raise InvalidUser(f"A password is {PASSWORD_MIN} to {PASSWORD_MAX} characters long.")
+        raise InvalidUser(_("A password is %(least)d to %(most)d characters long.", least=PASSWORD_MIN, most=PASSWORD_MAX))
     return password
 
 
@@ -123,6 +126,19 @@ def create(r: Redis, username: str, role: str, password: str | None = None, crea
         pipe.sadd(_ALL, username)
         pipe.execute()
     return get(r, username)
+
+
+def set_locale(r: Redis, username: str, locale: str) -> None:
+    """Set the language of the user's pages: `locale` is one of `callchat.i18n.LOCALES`, or "" for the browser's
+    choice (`Accept-Language`).
+
+    Raises:
+        InvalidUser: no such user, or a language callchat does not offer.
+    """
+    if locale and locale not in LOCALES:
+        raise InvalidUser(_("A language is one of %(offered)s, not %(locale)r.", offered=", ".join(LOCALES), locale=locale))
+    _require(r, username)
+    r.hset(_key(username), "locale", locale)
 
 
 def signed_out_channel(username: str) -> str:

@@ -90,7 +90,8 @@ def place_attempt(call_id: str, n: int, tries: int = 0) -> str | None:
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up="the room's call ended")
         return None
     if tries == 0 and calls.count_destination(r, call["to"]) > int(cfg["DESTINATION_CALLS_PER_HOUR"]):
-        calls.skip_attempt(r, call_id, n, f"{call['to']} was called too often in the last hour (DESTINATION_CALLS_PER_HOUR).")
+        log.info("attempt %s of call %s not placed: over DESTINATION_CALLS_PER_HOUR", n, call_id)
+        calls.skip_attempt(r, call_id, n, f"{call['to']} was called too often in the last hour; try again later.")
         after_attempt(r, queue(cfg), cfg, call_id, n, unanswered=False, give_up="the hourly call limit was reached")
         return None
     client = twilio(cfg)

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
@@ -32,6 +34,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from callchat import audit, settings, users
+from callchat.voices import notice
 from callchat.devstack import free_port
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
@@ -43,6 +46,8 @@ ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "test-auth-token"
 TWILIO_NUMBER = "+815011112222"
 CALLER = "+819012345678"
+#: What a caller hears first (GREETING unset: in the default room language, SAY_LANGUAGE).
+GREETING = notice("greeting", settings.DEFAULTS["SAY_LANGUAGE"])
 OWNER = "+819099998888"
 API_TOKEN = "test-api-token"
 #: The people of the `stack` fixture: (username, password). `stack.user` is the operator, signed in.
@@ -54,6 +59,28 @@ SECRET_KEY = settings.new_secret_key()
 POOL = [f"+8150111100{i:02d}" for i in range(1, 6)]
 #: Debian's Chromium, which the `page` fixture drives with Playwright (no browser download).
 CHROMIUM = "/usr/bin/chromium"
+#: The language every HTTP client of the tests asks for unless a test says otherwise: the tests read
+#: English, while callchat's own default (DEFAULT_LOCALE) stays Japanese. Tests of Japanese set it.
+TEST_LANGUAGE = "en"
+
+
+class EnglishClient(FlaskClient):
+    """A Flask test client that sends `Accept-Language: TEST_LANGUAGE` unless a request says otherwise."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = TEST_LANGUAGE
+
+
+@pytest.fixture(autouse=True)
+def english_clients(monkeypatch) -> None:
+    """Every HTTP client the tests make asks for English: `requests` (each new session's default
+    headers, which `requests.get` & co. use too) and the Flask test client (`Flask.test_client_class`).
+    The `page` fixture's browser context says `locale="en-US"`. A header a request sets wins."""
+    headers = requests.utils.default_headers
+    monkeypatch.setattr(requests.sessions, "default_headers",
+                        lambda: requests.structures.CaseInsensitiveDict(headers(), **{"Accept-Language": TEST_LANGUAGE}))
+    monkeypatch.setattr(Flask, "test_client_class", EnglishClient)
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -537,7 +564,7 @@ def masking(request, stack, monkeypatch):
 
 @pytest.fixture
 def page():
-    """A Playwright page in Debian's Chromium, 1100×720 (skipped when chromium is missing, failed in CI)."""
+    """A Playwright page in Debian's Chromium, 1100×720, asking for English (skipped when chromium is missing, failed in CI)."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
@@ -548,7 +575,7 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1100, "height": 720})
+        page = browser.new_page(viewport={"width": 1100, "height": 720}, locale="en-US")
         yield page
         browser.close()
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from callchat import users
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER, OPERATOR, open_session
+from tests.conftest import CALLER, GREETING, OPERATOR, open_session
 
 #: Where the screenshot goes; people look at it after a run.
 SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-room.png"
@@ -119,7 +118,7 @@ def test_double_clicking_send_speaks_the_message_once(stack, page):
     stack.settle()
     expect(page.locator("#messages li .state")).to_have_text(["spoken"])
     assert [m["body"] for m in stack.user.state(room_id)["messages"]] == ["二度押しても一度だけ"]
-    heard = [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    heard = [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != GREETING]
     assert heard == ["二度押しても一度だけ"]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from callchat import rooms
-from callchat.settings import DEFAULTS
+from tests.conftest import GREETING
 
 CONFERENCE = "CF" + "7" * 32
 OTHER = "CA" + "8" * 32
@@ -29,7 +29,7 @@ def conference_event(stack, room_id: str, event: str, seq: int, **extra: str):
 
 
 def said_after_greeting(phone) -> list[str]:
-    return [h["text"] for h in phone.heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    return [h["text"] for h in phone.heard() if h["kind"] == "say" and h["text"] != GREETING]
 
 
 def test_a_conference_start_that_arrives_after_the_end_does_not_revive_the_room(stack):

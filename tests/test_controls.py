@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER, OWNER
+from tests.conftest import CALLER, GREETING, OWNER
 
 #: Long enough to be still speaking when the typist presses stop (3000 characters).
 LONG = "とても長いお知らせです。" * 250
@@ -30,7 +29,7 @@ def conference(stack, monkeypatch):
 def said(stack, number, source=None):
     """The texts a phone heard said after the greeting (from `source` only, if given), oldest first."""
     return [h["text"] for h in stack.sim.phone(number).heard() if h["kind"] == "say"
-            and h.get("text") != DEFAULTS["GREETING"] and (source is None or h["source"] == source)]
+            and h.get("text") != GREETING and (source is None or h["source"] == source)]
 
 
 def person(stack, room_id, key):

@@ -7,13 +7,12 @@ from types import SimpleNamespace
 
 import itsdangerous.timed
 
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER
+from tests.conftest import CALLER, GREETING
 
 
 def heard_after_greeting(stack) -> list[str]:
     """What the caller's phone heard <Say>, the greeting left out."""
-    return [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    return [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != GREETING]
 
 
 def test_a_page_left_open_for_two_hours_still_sends(stack, monkeypatch):

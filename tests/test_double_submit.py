@@ -7,14 +7,13 @@ import uuid
 
 import pytest
 
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER, OPERATOR, OWNER, TWILIO_NUMBER
+from tests.conftest import CALLER, GREETING, OPERATOR, OWNER, TWILIO_NUMBER
 
 CALLEE = "+819055556666"
 
 
 def announcements(stack, number=CALLER):
-    return [h["text"] for h in stack.sim.phone(number).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    return [h["text"] for h in stack.sim.phone(number).heard() if h["kind"] == "say" and h["text"] != GREETING]
 
 
 def at_once(*posts):

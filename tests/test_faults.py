@@ -16,8 +16,7 @@ from __future__ import annotations
 import pytest
 
 from callchat import rooms
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER, OWNER
+from tests.conftest import CALLER, GREETING, OWNER
 
 CALLEE = "+819055556666"
 
@@ -25,7 +24,7 @@ CALLEE = "+819055556666"
 def announcements(stack):
     """What the caller heard after the greeting, oldest first."""
     return [h["text"] for h in stack.sim.phone(CALLER).heard()
-            if h["kind"] == "say" and h.get("text") != DEFAULTS["GREETING"]]
+            if h["kind"] == "say" and h.get("text") != GREETING]
 
 
 def let_time_pass(stack, *job_names: str, rounds: int = 50) -> None:

@@ -51,6 +51,8 @@ def test_the_production_procfile_takes_a_call_on_heroku_s_environment(tmp_path, 
         users.create(redis, OPERATOR[0], "operator", OPERATOR[1], created_by="test")
         typist = ChatUser(stack.web)
         assert typist.sign_in(*OPERATOR).url == f"{stack.web}/rooms/"
+        japanese = typist.http.get(f"{stack.web}/account", headers={"Accept-Language": "ja"})
+        assert '<html lang="ja">' in japanese.text and "<h1>アカウント</h1>" in japanese.text, "the compiled catalogs serve"
 
         sim = SimulatorClient(sim_server.url)
         phone = sim.phone(CALLER)

@@ -201,7 +201,7 @@ def test_controls_go_on_the_timeline_and_out_on_the_rooms_stream(stack):
     assert [e["what"] for e in items] == ["repeat", "voice", "stop"]
     assert published == items
     assert [e["id"] for e in items] == ["ev-1", "ev-2", "ev-3"]
-    assert items[1]["text"] == "typist changed the voice to Joanna (female), English (US)"
+    assert items[1]["text"] == "typist changed the voice to Joanna (English (US), female)"
     assert items[2]["by"] == "typist" and items[2]["kind"] == "event"
 
 

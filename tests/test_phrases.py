@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from callchat import phrases
 from callchat.settings import DEFAULTS
-from tests.conftest import CALLER, OPERATOR, page_csrf
+from tests.conftest import CALLER, GREETING, OPERATOR, page_csrf
 
 
 def said(stack) -> list[str]:
     """What the caller heard after the greeting."""
-    return [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    return [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != GREETING]
 
 
 def save(stack, text: str, **extra):

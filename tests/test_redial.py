@@ -143,7 +143,7 @@ def test_cancel_stops_the_pending_redial(stack):
     ("0990-123-456", "premium-rate"),
     ("0570-064-000", "UAN, such as Japan's 0570 Navi Dial"),
     ("020-4123-4567", "a pager number"),
-    ("+1 212 555 0100", "ALLOWED_COUNTRIES"),
+    ("+1 212 555 0100", "callchat is not set up to call numbers in United States."),
     ("", "Enter a phone number"),
 ])
 def test_bad_numbers_are_refused_before_twilio_is_asked(stack, to, words):
@@ -159,7 +159,8 @@ def test_callchats_own_numbers_are_refused_before_twilio_is_asked(stack, to, set
     stack.app.config["PROXY_NUMBERS"] = ",".join(POOL)
     response = stack.api("POST", "/api/calls", json={"to": to, "say": "hi"})
     assert response.status_code == 400
-    assert response.json()["error"] == f"{to} is one of callchat's own numbers ({setting}); callchat cannot call itself."
+    assert response.json()["error"] == f"{to} is one of callchat's own numbers; callchat cannot call itself."
+    assert setting not in response.json()["error"], "a setting's name is for the log, not for people"
     stack.settle()
     assert stack.sim.requests() == [], "the simulator recorded no request"
 
@@ -173,6 +174,7 @@ def test_the_hourly_cap_per_destination(stack, monkeypatch):
     assert len(calls_to(stack, CALLEE)) == 2, "the third attempt is over the cap"
     record = stack.api("GET", f"/api/calls/{call_id}").json()
     assert record["outcome"] == "not reached" and "limit" in record["reason"]
+    assert f"{CALLEE} was called too often in the last hour; try again later." in [a.get("error") for a in record["attempts"]]
     refused = stack.api("POST", "/api/calls", json={"to": CALLEE, "say": "again"})
     assert refused.status_code == 429 and "in the last hour" in refused.json()["error"]
 

@@ -14,7 +14,7 @@ from dotenv import dotenv_values
 from app import create_app
 from callchat.devstack import ROOT, free_port
 from callchat.settings import SECRET_KEY_RECIPE, SettingError, new_secret_key
-from tests.conftest import CALLER, SECRET_KEY
+from tests.conftest import CALLER, GREETING, SECRET_KEY
 from tests.openapi_check import api_v2010
 
 BAD_POOL = "+815000000101,+815000000102"  # 050-0000-…: no such Japanese numbers
@@ -32,7 +32,7 @@ def test_an_invalid_masking_pool_never_breaks_calls_to_the_main_number(stack, mo
     monkeypatch.setenv("PROXY_NUMBERS", BAD_POOL)
     room_id = stack.call_in()
     greeting = [h for h in stack.sim.phone(CALLER).heard() if h["source"] == "twiml"]
-    assert greeting and greeting[0]["text"] == stack.app.config["GREETING"], "the caller is answered with the room's TwiML"
+    assert greeting and greeting[0]["text"] == GREETING, "the caller is answered with the room's TwiML"
     assert stack.user.state(room_id)["room"]["status"] == "live"
     assert stack.sim.errors() == []
 

@@ -9,14 +9,13 @@ import pytest
 import requests
 from app import create_app
 from callchat import rooms, users
-from callchat.settings import DEFAULTS
 from jobs.announce import check_announcement
-from tests.conftest import CALLER, OWNER, SECRET_KEY, TWILIO_NUMBER, client_signed_in_as, start_redis
+from tests.conftest import CALLER, GREETING, OWNER, SECRET_KEY, TWILIO_NUMBER, client_signed_in_as, start_redis
 
 
 def announcements(phone):
     """What a phone heard said or played after the greeting, oldest first."""
-    return [h for h in phone.heard() if h["kind"] in ("say", "play") and h.get("text") != DEFAULTS["GREETING"]]
+    return [h for h in phone.heard() if h["kind"] in ("say", "play") and h.get("text") != GREETING]
 
 
 def test_a_call_comes_in_and_opens_a_live_room(stack):

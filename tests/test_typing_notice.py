@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from callchat.settings import DEFAULTS
 from callchat.voices import notice
-from tests.conftest import CALLER
+from tests.conftest import CALLER, GREETING
 
 PAUSE = DEFAULTS["TYPING_NOTICE_SECONDS"]
 
 
 def said(stack) -> list[str]:
-    return [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    return [h["text"] for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != GREETING]
 
 
 def typing(stack, room_id):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER
+from tests.conftest import CALLER, GREETING
 from tests.openapi_check import api_v2010
 
 
 def heard(stack) -> list[dict]:
-    return [h for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != DEFAULTS["GREETING"]]
+    return [h for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h["text"] != GREETING]
 
 
 @pytest.mark.parametrize("owner", [False, True], ids=["lone caller", "conference"])
@@ -36,7 +35,7 @@ def test_a_slower_room_speaks_its_messages_slowly_and_a_basic_voice_at_its_own_p
 def test_an_unknown_speed_is_refused_and_the_page_names_voices_and_languages(stack):
     room_id = stack.call_in()
     page = stack.user.open_room(room_id).text
-    assert "Mizuki (female)" in page and ">Japanese<" in page and ">Slow<" in page
+    assert "Mizuki (Japanese, female)" in page and ">Japanese<" in page and ">Slow<" in page
     refused = stack.user.post(f"/rooms/{room_id}/voice", {"voice": "Polly.Mizuki", "language": "ja-JP", "rate": "warp"})
     assert refused.status_code == 400 and "Speed 'warp'" in refused.json()["error"]
 

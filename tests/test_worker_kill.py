@@ -17,8 +17,7 @@ import pytest
 
 from callchat import rooms
 from callchat.devstack import wait_for
-from callchat.settings import DEFAULTS
-from tests.conftest import CALLER, start_procfile_worker, stop_procfile_worker
+from tests.conftest import CALLER, GREETING, start_procfile_worker, stop_procfile_worker
 from tests.crash_worker import POINTS
 
 TYPED = ["一つ目です", "二つ目です", "三つ目です"]
@@ -29,7 +28,7 @@ KILLS = os.environ.get("KILL_KINDS", "horse,dyno").split(",")
 
 def announcements(stack) -> list[dict]:
     """What the caller heard after the greeting, oldest first."""
-    return [h for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h.get("text") != DEFAULTS["GREETING"]]
+    return [h for h in stack.sim.phone(CALLER).heard() if h["kind"] == "say" and h.get("text") != GREETING]
 
 
 def start_crash_worker(redis_url: str, point: str, kill: str, flag: Path, log: Path) -> subprocess.Popen:

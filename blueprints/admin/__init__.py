@@ -6,6 +6,7 @@ Only the `admin` role opens them: `callchat.access` refuses everyone else for th
 from __future__ import annotations
 
 from flask import Blueprint, abort
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -18,7 +19,7 @@ class ActionForm(FlaskForm):
 def check_action() -> None:
     """Abort 400 unless a row's button was pressed on a page of this session (its CSRF token)."""
     if not ActionForm().validate_on_submit():
-        abort(400, description="This page has expired. Reload it and try again.")
+        abort(400, description=_("This page has expired. Reload it and try again."))
 
 
 from blueprints.admin import tokens, trail, users  # noqa: E402,F401  (their routes join `bp`)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, render_template
 from flask_login import current_user
+from flask_babel import gettext as _, lazy_gettext as N_
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -16,10 +17,11 @@ from callchat import api_tokens, audit, users
 class TokenForm(FlaskForm):
     """A new API token: its name, scope and owner (`system` or an enabled user, filled in by `_token_form`)."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(1, 64)], render_kw={"placeholder": "e.g. monitoring"})
-    scope = SelectField("Scope", choices=[SelectChoice(s) for s in api_tokens.SCOPES]
+    name = StringField(N_("Name"), validators=[DataRequired(), Length(1, 64)],
+                       render_kw={"placeholder": N_("e.g. monitoring")})
+    scope = SelectField(N_("Scope"), choices=[SelectChoice(s) for s in api_tokens.SCOPES]
                         + [SelectChoice(" ".join(api_tokens.SCOPES), " and ".join(api_tokens.SCOPES))])
-    owner = SelectField("Owner", default=api_tokens.SYSTEM)
+    owner = SelectField(N_("Owner"), default=api_tokens.SYSTEM)
 
 
 def _token_form(**kwargs) -> TokenForm:
@@ -69,10 +71,10 @@ def revoke_token(token_id: str):
     check_action()
     record = api_tokens.get(current_app.redis, token_id)
     if record is None:
-        abort(404, description=f"There is no API token {token_id!r}.")
+        abort(404, description=_("There is no API token %(token)r.", token=token_id))
     if record["revoked"]:
-        return _tokens_page(notice=f"The API token {record['name']!r} was already revoked.")
+        return _tokens_page(notice=_("The API token %(name)r was already revoked.", name=record["name"]))
     api_tokens.revoke(current_app.redis, token_id, current_user.username)
     audit.note("token-revoked", token=token_id, name=record["name"])
     current_app.logger.info("%s revoked API token %s", current_user.username, token_id)
-    return _tokens_page(notice=f"The API token {record['name']!r} is revoked.")
+    return _tokens_page(notice=_("The API token %(name)r is revoked.", name=record["name"]))

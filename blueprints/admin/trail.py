@@ -8,6 +8,7 @@ from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
 from flask import Response, abort, current_app, render_template, request
+from flask_babel import gettext as _
 
 from blueprints.admin import bp
 from callchat import audit
@@ -27,14 +28,14 @@ def _day(name: str) -> float | None:
     try:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
-        abort(400, description=f"'{name}' must be a date written YYYY-MM-DD, not {text!r}.")
+        abort(400, description=_("'%(name)s' must be a date written YYYY-MM-DD, not %(text)r.", name=name, text=text))
 
 
 def _audit_filters() -> dict[str, Any]:
     """`audit.entries` arguments from the query: one action (or all), from one UTC day to another, both included."""
     action = request.args.get("action", "")
     if action and action not in audit.ACTIONS:
-        abort(400, description=f"There is no action {action!r} in the audit trail.")
+        abort(400, description=_("There is no action %(action)r in the audit trail.", action=action))
     since, until = _day("from"), _day("to")
     return {"actions": (action,) if action else (), "since": since or 0,
             "until": None if until is None else until + 86400 - 0.001}
@@ -45,7 +46,7 @@ def audit_trail():
     """The audit trail, newest first, AUDIT_PAGE entries a page: filter by action and dates; download as CSV or JSON."""
     before = request.args.get("before", "")
     if before and not re.fullmatch(r"\d{1,15}-\d{1,15}", before):
-        abort(400, description="'before' must be an entry id such as 1767225600000-0.")
+        abort(400, description=_("'before' must be an entry id such as 1767225600000-0."))
     found = list(islice(audit.entries(current_app.redis, before=before or None, **_audit_filters()), AUDIT_PAGE + 1))
     shown = [dict(entry, time=datetime.fromtimestamp(entry["at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
                   details=audit.details(entry)) for entry in found[:AUDIT_PAGE]]
