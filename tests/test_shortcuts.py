@@ -24,6 +24,7 @@ def test_the_room_pages_keyboard_shortcuts(stack, page):
     page.locator("#text").press("Shift+Enter")
     page.locator("#text").type("二行目")
     page.locator("#text").press("Enter")
+    expect(page.locator("#messages li.message")).to_have_count(1)  # sent before the phrase, so heard first
     page.keyboard.press("Alt+1")
     stack.settle()
     expect(page.locator("#messages li .state")).to_have_text(["spoken", "spoken"])
