@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from flask_login import current_user
 from redis.exceptions import RedisError
 
-from callchat import audit, calls, captions, numbers, phrases, rooms, shutdown, streams, timeline, users, voices
+from blueprints import fragments
+from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, timeline, users, voices
 from callchat.voices import InvalidMessage, check_digits, check_play, check_rate, check_say, check_voice
 from jobs import controls
 from jobs.announce import enqueue_announce
@@ -51,7 +52,7 @@ def room(room_id: str):
     """A room's page: who is on the call, the conversation, and the message box."""
     _room_or_404(room_id)
     snapshot = rooms.snapshot(current_app.redis, room_id)
-    return render_template("rooms/room.html", snapshot=snapshot, conversation=captions.conversation(snapshot),
+    return render_template("rooms/room.html", snapshot=snapshot, pieces=fragments.room_snapshot(snapshot),
                            **voices.choices(),
                            phrases=phrases.get(current_app.redis, current_user.username))
 
@@ -79,9 +80,10 @@ def post_message(room_id: str):
     An optional `"client_id"` (8-64 letters, digits, `-`, `_`; the page makes one per
     message) makes the post safe to repeat: the message is stored and spoken once.
 
-    Answers 202 with the stored message once it is safely in Redis; 200 with the message
-    stored earlier when its `client_id` was already sent; 400 with a readable `error` for
-    an empty, too long or unplayable message or a malformed client id; 409 when the call is over.
+    Answers 202 with the stored message once it is safely in Redis, `{"message": {…}, "html": its
+    bubble}` (`templates/rooms/_item.html`); 200 with the message stored earlier (and its bubble) when
+    its `client_id` was already sent; 400 with a readable `error` for an empty, too long or unplayable
+    message or a malformed client id; 409 when the call is over.
     """
     room = _room_or_404(room_id)
     body = _json_body()
@@ -107,10 +109,10 @@ def post_message(room_id: str):
         message = rooms.add_message(current_app.redis, room_id, kind, content, room["voice"], room["language"],
                                     client_id=client_id, rate=room.get("rate") or "medium", to=to)
     except rooms.RepeatedMessage as repeat:
-        return jsonify(message=repeat.message), 200
+        return jsonify(message=repeat.message, html=fragments.render("message", repeat.message, room)), 200
     enqueue_announce(current_app.task_queue, room_id)
     audit.note("message", room=room_id, message=message["id"], kind=kind)
-    return jsonify(message=message), 202
+    return jsonify(message=message, html=fragments.render("message", message, room)), 202
 
 
 def _keys_to(room_id: str, key: str) -> str:
@@ -318,8 +320,15 @@ def cancel_someone(room_id: str, call_id: str):
     return jsonify(calls.view(current_app.redis, call_id))
 
 
-def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
-    """An SSE response: one `snapshot` event, then an `update` event per message on `channel`.
+def _sse(event: str, data: Any) -> str:
+    """One Server-Sent Event: `event` named, `data` as JSON on one line."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
+            update: Callable[[str, dict[str, Any]], Iterable[tuple[str, Any]]]) -> Response:
+    """An SSE response: one `snapshot` event, then the events `update(channel, published JSON)` gives
+    (pairs of event name and data) for each message published on `channels`.
 
     The stream ends with a `signed-out` event as soon as the signed-in user's sessions end
     (disabled, or a new password: `users.signed_out_channel`); the page then reloads to sign in.
@@ -336,7 +345,7 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
         streams.release(app, stream_id, username)
 
     try:
-        pubsub.subscribe(channel, signed_out, stopping, told)  # before the snapshot, so no change falls between the two
+        pubsub.subscribe(*channels, signed_out, stopping, told)  # before the snapshot, so no change falls between the two
         streams.admit(app, stream_id, username)
     except RedisError:
         end()
@@ -344,7 +353,7 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
 
     def events() -> Iterator[str]:
         try:
-            yield f"retry: {RECONNECT_MS}\nevent: snapshot\ndata: {json.dumps(snapshot(), ensure_ascii=False)}\n\n"
+            yield f"retry: {RECONNECT_MS}\n" + _sse("snapshot", snapshot())
             while True:
                 message = pubsub.get_message(timeout=KEEPALIVE_SECONDS)
                 if message is None:
@@ -357,12 +366,14 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
                 elif message["channel"] == told:
                     yield streams.last_words(message["data"])
                     return
-                else:
-                    yield f"event: update\ndata: {message['data']}\n\n"
+                else:  # an empty chunk could end a chunked response: a change that tells this page nothing sends nothing
+                    told_page = "".join(_sse(name, data) for name, data in update(message["channel"], json.loads(message["data"])))
+                    if told_page:
+                        yield told_page
         except RedisError as exc:
             # Redis went away (restart, failover): end the stream; the browser reconnects
             # after RECONNECT_MS and gets a fresh snapshot, so no update is missed.
-            current_app.logger.warning("live updates on %s interrupted: %s", channel, exc)
+            current_app.logger.warning("live updates on %s interrupted: %s", channels[0], exc)
         finally:
             pubsub.close()
 
@@ -372,14 +383,67 @@ def _stream(channel: str, snapshot: Callable[[], Any]) -> Response:
     return response
 
 
+class _Arrivals:
+    """The incoming calls a page has been told of. A room the page has not seen, neither outgoing nor
+    ended, is news: an `incoming` event `{"room": {…}, "html": the line saying so}` (static/incoming.js)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def reset(self, live: list[dict[str, Any]]) -> None:
+        """The page has just been shown these rooms (`rooms.live`): none of them is news."""
+        self.seen = {room["id"] for room in live}
+
+    def news(self, room: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """`("incoming", …)` once for a room (as published on `rooms.LIST_CHANNEL`) that is news, else nothing."""
+        if room["id"] in self.seen or room.get("direction") == "outgoing" or room.get("status") == "ended":
+            return
+        self.seen.add(room["id"])
+        yield "incoming", {"room": room, "html": fragments.incoming(room)}
+
+
 @bp.get("/events")
 def list_events():
-    """SSE for the room list: `snapshot` is `{"rooms": [...]}`, each `update` is `{"type": "room", "room": {…}}`."""
-    return _stream(rooms.LIST_CHANNEL, lambda: {"rooms": rooms.live(current_app.redis)})
+    """SSE for the room list: `snapshot` is `{"rooms": [...], "html": {"room": <li>… of each}}`, each `update` is
+    `{"type": "room", "room": {…}, "html": its <li>}`, and a new incoming call is also an `incoming` event."""
+    r, arrivals = current_app.redis, _Arrivals()
+
+    def snapshot() -> dict[str, Any]:
+        live = rooms.live(r)
+        arrivals.reset(live)
+        return {"rooms": live, "html": {"room": "".join(fragments.room_item(room) for room in live)}}
+
+    def update(_channel: str, event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        if not event.get("room"):  # a room that expired as it was published
+            return
+        yield "update", dict(event, html=fragments.room_item(event["room"]))
+        yield from arrivals.news(event["room"])
+
+    return _stream((rooms.LIST_CHANNEL,), snapshot, update)
 
 
 @bp.get("/<room_id>/events")
 def room_events(room_id: str):
-    """SSE for one room: `snapshot` as `/state`, then `update` events of type room, participant or message."""
-    _room_or_404(room_id)
-    return _stream(rooms.channel(room_id), lambda: rooms.snapshot(current_app.redis, room_id))
+    """SSE for one room: `snapshot` as `/state` plus `html` (`fragments.room_snapshot`), then `update` events of
+    type room, participant, message or caption, each with its `html`; and, from the room list, an `incoming`
+    event when another call comes in (so a room page needs no second stream to hear of it)."""
+    shown, arrivals = {"room": _room_or_404(room_id)}, _Arrivals()
+    r = current_app.redis
+
+    def snapshot() -> dict[str, Any] | None:
+        found = rooms.snapshot(r, room_id)
+        arrivals.reset(rooms.live(r))
+        if found is None:
+            return None
+        shown["room"] = found["room"]
+        return dict(found, html=fragments.room_snapshot(found))
+
+    def update(channel: str, event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        if channel == rooms.LIST_CHANNEL:
+            yield from arrivals.news(event["room"]) if event.get("room") else ()
+            return
+        if event.get("type") == "room":
+            shown["room"] = event["room"]
+        yield "update", fragments.with_html(event, shown["room"])
+
+    return _stream((rooms.channel(room_id), rooms.LIST_CHANNEL), snapshot, update)

@@ -1,26 +1,99 @@
-// Live updates over Server-Sent Events, for the room list (rooms.js) and a room's page (chat.js).
+// Live updates over Server-Sent Events, for the room list and a room's page. The server renders every
+// piece of markup (templates/rooms/_*.html) and sends it in each event's `html`; this script only puts
+// pieces in place: a piece replaces the element with its id, else goes into the box whose data-live
+// names its type, before the first later one (data-at: epoch seconds); a piece marked data-gone leaves.
+// Other scripts hear of each change as DOM events on document: live:snapshot, live:update (detail: the
+// event's JSON), live:placed (detail: {type, node, fresh}) and live:incoming.
 "use strict";
 
-// Open the stream at `url` and return its EventSource; the caller listens for "snapshot" and "update".
-// Signed out (elsewhere, or disabled) or refused: reload, which shows the sign-in page.
-// Closed because this person has too many pages open ("closed", callchat/streams.py): say so above
-// the page and stop, rather than reconnect and close another of their pages.
-window.liveUpdates = function (url) {
-  const source = new EventSource(url);
+(function () {
+  function pieces(html) {
+    const holder = document.createElement("template");
+    holder.innerHTML = html;
+    return Array.from(holder.content.children);
+  }
+
+  function tell(name, detail) {
+    document.dispatchEvent(new CustomEvent(`live:${name}`, { detail }));
+  }
+
+  // Put one piece (an element with an id) of `type` in place; return the element now shown, or null.
+  function place(type, node) {
+    const box = document.querySelector(`[data-live~="${type}"]`);
+    if (!box || !node.id) return null;
+    const old = document.getElementById(node.id);
+    if (node.hasAttribute("data-gone")) {
+      if (old) old.remove();
+      return null;
+    }
+    if (old && old.outerHTML === node.outerHTML) return old;
+    if (old && old.dataset.at === node.dataset.at) {
+      old.replaceWith(node);
+    } else {
+      if (old) old.remove();
+      const at = Number(node.dataset.at);
+      const later = node.dataset.at === undefined ? null : Array.from(box.children).find((x) => Number(x.dataset.at) > at);
+      box.insertBefore(node, later || null);
+    }
+    countdown(node);
+    tell("placed", { type, node, fresh: !old });
+    return node;
+  }
+
+  // Every piece of a snapshot, by type: place each, and remove what the snapshot no longer has.
+  function sync(type, html) {
+    const box = document.querySelector(`[data-live~="${type}"]`);
+    if (!box) return;
+    const kept = new Set(pieces(html).map((node) => place(type, node)));
+    Array.from(box.children).forEach((x) => { if (!kept.has(x)) x.remove(); });
+  }
+
+  // A countdown: an element with data-until (epoch seconds) shows data-text with SECONDS replaced by the seconds left.
+  function countdown(root) {
+    const found = root.matches("[data-until]") ? [root] : Array.from(root.querySelectorAll("[data-until]"));
+    found.forEach((x) => {
+      const left = Math.max(0, Math.round(Number(x.dataset.until) - Date.now() / 1000));
+      x.textContent = x.dataset.text.replace("SECONDS", left);
+    });
+  }
+  setInterval(() => countdown(document.body), 1000);
+
+  // Closed because this person has too many pages open ("closed", callchat/streams.py): say so above
+  // the page (templates/base.html's #live-closed-notice) and stop, rather than reconnect and close another page.
+  function closed(message) {
+    const notice = document.getElementById("live-closed-notice").content.firstElementChild.cloneNode(true);
+    notice.querySelector(".why").textContent = message;
+    notice.querySelector("button").addEventListener("click", () => window.location.reload());
+    document.querySelector("main").prepend(notice);
+  }
+
+  // For other scripts: place(type, html) puts a piece in place; add(type, html) only if it is not shown yet
+  // (a post's answer may come after the stream brought a newer state of the same message).
+  window.live = {
+    place: (type, html) => pieces(html).map((node) => place(type, node))[0] || null,
+    add: (type, html) => pieces(html).map((node) => document.getElementById(node.id) || place(type, node))[0] || null,
+  };
+
+  const stream = document.querySelector("[data-events]");
+  if (!stream) return;
+  const source = new EventSource(stream.dataset.events);
+  // Signed out (elsewhere, or disabled) or refused: reload, which shows the sign-in page.
   source.addEventListener("signed-out", () => window.location.reload());
   source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) window.location.reload(); });
   source.addEventListener("closed", (e) => {
     source.close();
-    const notice = document.createElement("p");
-    notice.className = "notice stale";
-    notice.setAttribute("role", "status");
-    notice.id = "live-closed";
-    const reload = document.createElement("button");
-    reload.type = "button";
-    reload.textContent = "Reload";
-    reload.addEventListener("click", () => window.location.reload());
-    notice.append(document.createTextNode(`${JSON.parse(e.data).message} `), reload);
-    document.querySelector("main").prepend(notice);
+    closed(JSON.parse(e.data).message);
   });
-  return source;
-};
+  source.addEventListener("snapshot", (e) => {
+    const data = JSON.parse(e.data);
+    if (!data) return;
+    Object.entries(data.html || {}).forEach(([type, html]) => sync(type, html));
+    tell("snapshot", data);
+  });
+  source.addEventListener("update", (e) => {
+    const data = JSON.parse(e.data);
+    if (data.html !== undefined) pieces(data.html).forEach((node) => place(data.type, node));
+    tell("update", data);
+  });
+  source.addEventListener("incoming", (e) => tell("incoming", JSON.parse(e.data)));
+})();

@@ -7,17 +7,19 @@ simulator calls its webhooks signed as Twilio would, and RQ jobs run in this pro
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import requests
@@ -585,3 +587,80 @@ def open_session(stack, user, a, b, ttl=3600):
     assert response.json()["status"] == "pending"
     stack.settle()
     return stack.api("GET", f"/api/sessions/{response.json()['id']}").json()
+
+
+#: axe-core, pinned in package.json / package-lock.json; `npm ci` puts it here (gitignored).
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: The ways a page is checked for accessibility: colour scheme and viewport (a desk, and a 390×844 phone).
+AXE_VIEWS = [(scheme, size) for scheme in ("light", "dark")
+             for size in ({"width": 1100, "height": 720}, {"width": 390, "height": 844})]
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core's source (github.com/dequelabs/axe-core), installed by `npm ci` from package-lock.json if missing."""
+    lock = Path(tempfile.gettempdir()) / f"callchat-npm-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # pytest-xdist's workers each start this fixture: one installs, the others wait
+        if not AXE.exists():
+            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"npm ci failed (is npm installed?):\n{done.stderr}"
+    return AXE.read_text()
+
+
+class Axe:
+    """axe-core run in a Playwright page: `violations(page, url)`; `assert_clean(page, url)` in every AXE_VIEWS way."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+
+    def violations(self, page, url: str | None = None) -> list[str]:
+        """Open `url` (if given) in `page`, run axe-core's every rule on it, and return one line per violation:
+        `"<rule id> (<impact>): <help> — <selector>; …"`; [] when it passes.
+
+        The script goes in through the DevTools protocol (`page.evaluate`), which the page's
+        Content-Security-Policy (script-src 'self') does not govern.
+
+        Raises:
+            AssertionError: the page kept reloading (three times) before axe-core finished.
+        """
+        from playwright.sync_api import Error
+
+        if url:
+            page.goto(url)
+        for _ in range(3):  # a page that refreshes itself (a call's progress) may reload mid-run: run it again
+            try:
+                page.evaluate(self.script)
+                return page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+                    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join("; ")}`)""")
+            except Error as exc:
+                if "context was destroyed" not in str(exc):
+                    raise
+                page.wait_for_load_state()
+        raise AssertionError(f"{page.url} kept reloading: axe-core could not finish")
+
+    def assert_clean(self, page, url: str | Callable[[Any], Any]) -> None:
+        """Assert that `url` (or the page `url(page)` opens) has no violation of any impact, light and
+        dark, on a desk and on a phone.
+
+        Raises:
+            AssertionError: listing each way the page failed and its violations.
+        """
+        failed = {}
+        for scheme, size in AXE_VIEWS:
+            page.emulate_media(color_scheme=scheme)
+            page.set_viewport_size(size)
+            if callable(url):
+                url(page)
+            found = self.violations(page, None if callable(url) else url)
+            if found:
+                failed[f"{scheme} {size['width']}×{size['height']}"] = found
+        page.emulate_media(color_scheme="light")
+        page.set_viewport_size(AXE_VIEWS[0][1])
+        assert not failed, f"{page.url}: " + "\n".join(f"{way}:\n  " + "\n  ".join(v) for way, v in failed.items())
+
+
+@pytest.fixture
+def axe(axe_script) -> Axe:
+    """axe-core for Playwright pages (see `Axe`): `axe.assert_clean(page, url)`."""
+    return Axe(axe_script)

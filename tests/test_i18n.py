@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gettext
 import html
-import json
 import os
 import re
 import shutil
@@ -246,8 +245,9 @@ def test_voices_are_shown_by_name_language_and_kind(stack):
     room_id = stack.call_in()
 
     def offered(page: str) -> dict[str, str]:
-        embedded = json.loads(html.unescape(re.search(r"data-voices='([^']*)'", page).group(1)))
-        return dict(voice for voices_ in embedded.values() for voice in voices_)
+        """The voice menu's options (each voice of every language: `<option value=voice data-language=…>label`)."""
+        return {voice: html.unescape(label.strip()) for voice, label in
+                re.findall(r'<option value="([^"]+)" data-language="[^"]+"[^>]*>([^<]*)</option>', page)}
 
     english = stack.user.open_room(room_id).text
     assert offered(english)["Polly.Mizuki"] == "Mizuki (Japanese, female)"

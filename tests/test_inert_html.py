@@ -1,5 +1,5 @@
 """Markup in a caller ID or a typed message shows as text, on the first render (Jinja) and on live updates
-(rooms.js, chat.js), in Debian's Chromium: no element is made of it and no script runs."""
+(the same partials, placed by live.js), in Debian's Chromium: no element is made of it and no script runs."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_markup_in_a_caller_id_shows_as_text_in_the_room_list_and_the_room_page(
     page.goto(f"{stack.url}/rooms/")
     live_room, first_render_room = "CA" + "a7" * 16, "CA" + "b8" * 16
     call_in_with_caller_id(stack, MARKUP, live_room)
-    assert_inert(page, "#rooms")  # added live, by rooms.js
+    assert_inert(page, "#rooms")  # added live, by live.js
 
     call_in_with_caller_id(stack, MARKUP, first_render_room)
     listed = stack.user.http.get(f"{stack.url}/rooms/").text
@@ -40,9 +40,10 @@ def test_markup_in_a_caller_id_shows_as_text_in_the_room_list_and_the_room_page(
     assert_inert(page, "#rooms")
 
     html = stack.user.open_room(first_render_room).text
-    assert MARKUP not in html and html.count("&lt;img src=x onerror=window.xss=1&gt;") == 2, "title and participant"
+    assert MARKUP not in html and html.count("&lt;img src=x onerror=window.xss=1&gt;") == 3, "title, heading and participant"
     page.goto(f"{stack.url}/rooms/{first_render_room}")
-    assert_inert(page, "#participants")  # as chat.js renders the stream's snapshot
+    assert_inert(page, "#participants")  # as live.js places the stream's snapshot
+    assert_inert(page, "#room-title")
     assert MARKUP in page.title()
 
 

@@ -87,9 +87,9 @@ def test_the_room_page_keypad_and_hold_button_work_and_show_their_state_live(sta
     expect(page.locator("#room-status")).to_have_text("live")
 
     page.locator("#keypad button[data-key='1']").click()
-    expect(page.locator("#messages li").first).to_contain_text("Keys sent: 1")
+    expect(page.locator("#messages li.message").first).to_contain_text("Keys sent: 1")  # after the timeline's events
     stack.settle()
-    expect(page.locator("#messages li").first.locator(".state")).to_have_text("spoken")
+    expect(page.locator("#messages li.message").first.locator(".state")).to_have_text("spoken")
     assert stack.sim.phone(MENU).digits() == "1"
 
     caller = page.locator(f"#participants li[data-call='{room_id}']")

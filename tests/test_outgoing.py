@@ -68,7 +68,7 @@ def test_a_typist_calls_a_number_from_the_room_list_and_lands_in_its_room(stack)
                                    allow_redirects=False)
     assert started.status_code == 303
     progress = stack.user.http.get(stack.url + started.headers["Location"])
-    assert "Calling +819055556666" in progress.text and 'http-equiv="refresh"' in progress.text
+    assert "Calling +819055556666" in progress.text and 'data-refresh="2"' in progress.text
     stack.settle(redials=True)
     landed = stack.user.http.get(stack.url + started.headers["Location"])
     assert landed.url.startswith(f"{stack.url}/rooms/CA"), "answered: the progress page goes to the call's room"

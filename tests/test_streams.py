@@ -20,7 +20,7 @@ from app import create_app
 from callchat import streams
 from callchat.devstack import free_port
 from callchat.settings import SettingError
-from tests.conftest import ADMIN, OPERATOR, SECRET_KEY, ChatUser, ServedApp, start_procfile
+from tests.conftest import ADMIN, OPERATOR, SECRET_KEY, TWILIO_NUMBER, ChatUser, ServedApp, start_procfile
 
 #: Where the screenshot of a page closed by STREAMS_PER_USER goes; people look at it after a run.
 SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-too-many-pages.png"
@@ -182,3 +182,32 @@ def test_gunicorn_refuses_to_start_when_pages_could_take_the_webhooks_connection
             os.killpg(web.pid, signal.SIGKILL)
     assert ("STREAMS_PER_PROCESS: 950 live pages would leave fewer than 100 of a web process's 1000 connections "
             "(gunicorn's worker_connections) for Twilio's webhooks and chat posts; set it to 900 or less.") in log.read_text()
+
+
+def test_a_room_streams_pieces_of_its_page_and_hears_of_other_incoming_calls(stack, pages):
+    """One source of markup: the stream's snapshot and updates carry the page's own partials (`html`),
+    and a room page hears of a new incoming call on its one stream."""
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    assert stack.user.say(room_id, "<b>太字</b>ではない").status_code == 202
+    stack.settle()
+    page = Page(stack.user, room_id)
+    pages.append(page)
+    page_html = stack.user.open_room(room_id).text
+    assert stack.user.say(room_id, "二つ目").status_code == 202
+    update = json.loads(page.next()["data"])
+    assert update["type"] == "message" and update["message"]["body"] == "二つ目", "the JSON fields stay"
+    assert update["html"].startswith(f'<li id="message-{update["message"]["id"]}" class="message queued"')
+    assert "二つ目" in update["html"] and ">queued<" in update["html"]
+    first = page_html.split('<li id="message-1"', 1)[1].split("</li>", 1)[0]
+    assert "&lt;b&gt;太字&lt;/b&gt;ではない" in first and ">spoken<" in first, "the page renders the same partial"
+
+    other = stack.sim.phone("+819022223333").call(TWILIO_NUMBER)
+    stack.settle()
+    for _ in range(50):  # the room's own updates (the message spoken) come first
+        block = page.next()
+        if block is None or block.get("event") == "incoming":
+            break
+    assert block and block["event"] == "incoming", "an incoming event on the room's own stream"
+    told = json.loads(block["data"])
+    assert told["room"]["id"] == other and f'href="/rooms/{other}"' in told["html"]

@@ -1,0 +1,55 @@
+"""The live pages' pieces of markup, rendered by the same Jinja partials the pages include.
+
+A page and its Server-Sent-Events stream (html.spec.whatwg.org/multipage/server-sent-events.html)
+show a room through `templates/rooms/_*.html` only: the stream adds each piece, rendered in the
+reader's language, to the JSON it sends (`html`), and `static/live.js` puts it in place by its
+element id. Every function here needs a request context (the stream keeps one: `stream_with_context`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import render_template
+from markupsafe import Markup
+
+from callchat import captions
+from callchat.voices import voice_label
+
+#: Which partial renders an update of each `type` (as `callchat.rooms` and `callchat.captions` publish it).
+PARTIALS = {"message": "rooms/_item.html", "caption": "rooms/_item.html", "event": "rooms/_item.html",
+            "participant": "rooms/_participant.html", "room": "rooms/_room_status.html"}
+
+
+def render(type_: str, thing: dict[str, Any], room: dict[str, Any]) -> str:
+    """One piece of a room page: `thing` (a message, caption, event, participant or the room itself,
+    by `type_`, a key of PARTIALS) in `room` (the room's hash), as HTML; "" for an unknown type."""
+    if type_ not in PARTIALS:
+        return ""
+    return render_template(PARTIALS[type_], item=thing, p=thing, room=thing if type_ == "room" else room,
+                           voice_label=voice_label, now=time.time())
+
+
+def with_html(event: dict[str, Any], room: dict[str, Any]) -> dict[str, Any]:
+    """A published update `{"type": t, t: {…}}` with `html` added: its piece as `render` makes it."""
+    return dict(event, html=render(event.get("type", ""), event.get(event.get("type", ""), {}), room))
+
+
+def room_snapshot(snapshot: dict[str, Any]) -> dict[str, Markup]:
+    """A room page's every piece, by the update type its box takes (`data-live` on the page):
+    `{"message": <li>… of the conversation, "participant": <li>…, "room": the header}`."""
+    room = snapshot["room"]
+    return {"message": Markup("".join(render("message", item, room) for item in captions.conversation(snapshot))),
+            "participant": Markup("".join(render("participant", p, room) for p in snapshot["participants"])),
+            "room": Markup(render("room", room, room))}
+
+
+def room_item(room: dict[str, Any]) -> str:
+    """One room of the list page (`templates/rooms/_room_item.html`); an ended room renders as gone."""
+    return render_template("rooms/_room_item.html", room=room)
+
+
+def incoming(room: dict[str, Any]) -> str:
+    """The line that says a call came in, with a link to its room (`templates/rooms/_incoming.html`)."""
+    return render_template("rooms/_incoming.html", room=room)

@@ -1,0 +1,78 @@
+"""Every page and state passes axe-core 4.14.1 (pinned in package.json) with no violation of any impact,
+light and dark, on a desk (1100×720) and on a phone (390×844): the `axe` fixture in conftest.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ADMIN, CALLER, open_session
+
+
+def test_pages_without_a_call(stack, page, axe):
+    axe.assert_clean(page, f"{stack.url}/signin")
+    stack.sign_in_browser(page, *ADMIN)
+    for path in ("/rooms/", "/account", "/phrases", "/admin/", "/admin/tokens", "/admin/audit", "/rooms/CA" + "0" * 32):
+        axe.assert_clean(page, f"{stack.url}{path}")
+
+    def expired_form(page):
+        """A form posted with a token that is not the session's: 400, "Page expired"."""
+        page.goto(f"{stack.url}/phrases")
+        page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach((input) => { input.value = 'stale'; })")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_load_state()
+        assert "HTTP 400" in page.locator("main").inner_text()
+
+    axe.assert_clean(page, expired_form)
+
+
+def test_the_room_list_and_a_room_in_every_state(stack, page, axe):
+    room_id = stack.call_in()
+    stack.sign_in_browser(page)
+    room = f"{stack.url}/rooms/{room_id}"
+    axe.assert_clean(page, f"{stack.url}/rooms/")
+    axe.assert_clean(page, room)  # a lone caller, nothing said yet
+    stack.user.open_room(room_id)
+
+    stack.sim.phone(CALLER).say("もしもし、聞こえますか")  # a caption
+    stack.sim.set_clock("manual")  # the first message is still being said when the second is cleared
+    stack.user.say(room_id, "一つ目です")
+    stack.user.say(room_id, "二つ目です")
+    stack.settle()
+    assert stack.user.post(f"/rooms/{room_id}/stop", {}).status_code == 200
+    stack.sim.set_clock("auto")
+    stack.settle()
+    state = stack.user.state(room_id)
+    assert "failed" in [m["state"] for m in state["messages"]] and state["captions"]
+    axe.assert_clean(page, room)
+
+    stack.sim.phone("+819055556666").script(["answer"])
+    assert stack.user.post(f"/rooms/{room_id}/calls", {"to": "090-5555-6666"}).status_code == 202
+    stack.settle()
+    stack.sim.phone("+819077778888").script(["no-answer", "answer"])
+    assert stack.user.post(f"/rooms/{room_id}/calls", {"to": "090-7777-8888"}).status_code == 202
+    stack.settle()
+    state = stack.user.state(room_id)
+    assert state["room"]["mode"] == "conference"
+    assert "no answer" in [p["status"] for p in state["participants"]]
+    axe.assert_clean(page, room)  # a conference, with someone being called in
+
+    assert stack.user.post(f"/rooms/{room_id}/hangup", {}).status_code == 202
+    stack.settle()
+    assert stack.user.state(room_id)["room"]["status"] == "ended"
+    axe.assert_clean(page, room)
+
+
+def test_the_outgoing_call_progress_page(stack, page, axe):
+    stack.sim.phone("+819055556666").script(["no-answer", "no-answer", "no-answer"])
+    stack.sign_in_browser(page)
+    page.get_by_label("Their number").fill("090-5555-6666")
+    page.get_by_role("button", name="Call", exact=True).click()
+    page.wait_for_url(f"{stack.url}/calls/*")
+    axe.assert_clean(page, page.url)
+
+
+@pytest.mark.parametrize("masking", ["builtin"], indirect=True)
+def test_the_masked_calling_sessions_page(masking, page, axe):
+    open_session(masking, "order-1234", "090-1111-2222", "090-3333-4444")
+    masking.sign_in_browser(page)
+    axe.assert_clean(page, f"{masking.url}/sessions/")
