@@ -62,6 +62,33 @@ def test_the_room_list_and_a_room_in_every_state(stack, page, axe):
     axe.assert_clean(page, room)
 
 
+def test_the_history_pages(stack, page, axe):
+    """The history with ended calls, a search that finds nothing, the delete confirmation and the page after it
+    (one call deleted for each of the four views `assert_clean` looks at)."""
+    ended = []
+    for n in range(5):
+        room_id = stack.call_in(f"+8190111122{n:02d}")
+        stack.user.open_room(room_id)
+        stack.user.say(room_id, "履歴に残る言葉")
+        stack.settle()
+        assert stack.user.post(f"/rooms/{room_id}/hangup", {}).status_code == 202
+        stack.settle()
+        ended.append(room_id)
+    stack.sign_in_browser(page)
+    axe.assert_clean(page, f"{stack.url}/history/")
+    axe.assert_clean(page, f"{stack.url}/history/?words=nothing-like-this&from=2026-01-01&to=2026-12-31")
+    axe.assert_clean(page, f"{stack.url}/history/{ended[0]}/delete")
+
+    def deleted(page):
+        """Delete one more call through its confirmation: back on the history, with a notice."""
+        page.goto(f"{stack.url}/history/{ended.pop()}/delete")
+        page.get_by_role("button", name="Delete", exact=True).click()
+        page.wait_for_url(f"{stack.url}/history/")
+        assert "was deleted" in page.locator("main").inner_text()
+
+    axe.assert_clean(page, deleted)
+
+
 def test_the_outgoing_call_progress_page(stack, page, axe):
     stack.sim.phone("+819055556666").script(["no-answer", "no-answer", "no-answer"])
     stack.sign_in_browser(page)

@@ -27,12 +27,13 @@ from callchat import i18n, voices
 from callchat.settings import DEFAULTS
 from tests.conftest import ADMIN, API_TOKEN, CALLER, OPERATOR, POOL, ROOT, TWILIO_NUMBER, ChatUser, page_csrf
 
-#: The templates whose text the bare-text scan reads (globs under templates/). The lead widens it when
-#: FRONT's (rooms/*) and HISTORY's (history/*) templates are merged.
-SCANNED_TEMPLATES = ("base.html", "_forms.html", "admin/*.html", "auth/*.html", "calls/*.html", "errors/*.html",
-                     "history/*.html", "phrases/*.html", "sessions/*.html")
-#: Words that are the same in every language: the product's name, formats and the sessions' A/B columns.
-SAME_IN_EVERY_LANGUAGE = {"callchat", "CSV", "JSON", "HTTP", "A", "B"}
+#: The templates whose text the bare-text scan reads (globs under templates/): every one.
+SCANNED_TEMPLATES = ("**/*.html",)
+#: Words that are the same in every language: the product's name, formats, the sessions' A/B columns, and the
+#: names of keys as keyboards print them (the room page's shortcuts: Alt+Shift+H).
+SAME_IN_EVERY_LANGUAGE = {"callchat", "CSV", "JSON", "HTTP", "A", "B", "Alt", "Shift", "Enter", "H", "K"}
+#: An example address in a placeholder (an audio URL) reads the same in every language.
+_URL = re.compile(r"https?://\S+")
 
 #: Attributes a person reads or hears, by element (`*`: any element); `value` where it is a button's words
 #: (`<input type=submit|button|reset>`; a `<button>` shows its content, not its value).
@@ -105,10 +106,10 @@ class _TextFinder(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: list[str] = []
-        self.skipping: list[str] = []  # open <script>, <style>, <code>: not prose
+        self.skipping: list[str] = []  # open <script>, <style>, <code>, <kbd>: not prose
 
     def _check(self, text: str) -> None:
-        words = set(re.findall(r"[^\W\d_]+", text.replace("\x00", " "))) - SAME_IN_EVERY_LANGUAGE
+        words = set(re.findall(r"[^\W\d_]+", _URL.sub(" ", text.replace("\x00", " ")))) - SAME_IN_EVERY_LANGUAGE
         if words:
             self.found.append(" ".join(text.replace("\x00", "…").split()))
 
@@ -122,7 +123,7 @@ class _TextFinder(HTMLParser):
         for name in names:
             if values.get(name):
                 self._check(values[name])
-        if tag in ("script", "style", "code"):
+        if tag in ("script", "style", "code", "kbd"):
             self.skipping.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -389,3 +390,40 @@ def test_each_page_of_this_area_reads_in_japanese(stack, path, title):
         "typist", "boss", "conftest", "operator", "admin", "system", "calls", "sessions", "builtin", "password",
         "OpenAPI", "English"}  # usernames, roles, scopes, the masking backend, audit details: ids; a language's own name
     assert english == set(), "English left on a Japanese page"
+
+
+def test_the_room_page_in_japanese_and_in_english_in_a_browser(stack, page):
+    """Issue 12's acceptance: the room page follows Accept-Language (ja, en); its bubbles carry their text's lang."""
+    from playwright.sync_api import expect
+
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.user.say(room_id, "少々お待ちください")
+    stack.settle()
+    browser = page.context.browser
+    for language, texts in (("ja", {"username": "ユーザー名", "password": "パスワード", "sign_in": "サインイン",
+                                    "title": "からの通話", "send": "送信", "spoken": "読み上げ済み", "hang_up": "通話を切る",
+                                    "shortcuts": "キーボードショートカット"}),
+                            ("en", {"username": "Username", "password": "Password", "sign_in": "Sign in",
+                                    "title": "Call from", "send": "Send", "spoken": "spoken", "hang_up": "Hang up",
+                                    "shortcuts": "Keyboard shortcuts"})):
+        for size, viewport in (("desk", {"width": 1100, "height": 720}), ("phone", {"width": 390, "height": 844})):
+            context = browser.new_context(locale={"ja": "ja-JP", "en": "en-US"}[language], viewport=viewport,
+                                          extra_http_headers={"Accept-Language": language})
+            tab = context.new_page()
+            tab.goto(f"{stack.url}/signin")
+            tab.get_by_label(texts["username"]).fill(OPERATOR[0])
+            tab.get_by_label(texts["password"]).fill(OPERATOR[1])
+            tab.get_by_role("button", name=texts["sign_in"]).click()
+            tab.wait_for_url(f"{stack.url}/rooms/")
+            tab.goto(f"{stack.url}/rooms/{room_id}")
+            expect(tab.locator("html")).to_have_attribute("lang", language)
+            expect(tab.locator("h1")).to_contain_text(texts["title"])
+            expect(tab.get_by_role("button", name=texts["send"], exact=True)).to_be_visible()
+            expect(tab.get_by_role("button", name=texts["hang_up"], exact=True)).to_be_attached()
+            bubble = tab.locator("li.message", has_text="少々お待ちください")
+            expect(bubble).to_have_attribute("lang", "ja-JP")
+            expect(bubble.locator(".state")).to_have_text(texts["spoken"])
+            expect(tab.get_by_text(texts["shortcuts"])).to_be_attached()
+            tab.screenshot(path=str(SCREENSHOTS / f"callchat-room-{language}-{size}.png"), full_page=(size == "desk"))
+            context.close()
