@@ -589,8 +589,11 @@ def open_session(stack, user, a, b, ttl=3600):
     return stack.api("GET", f"/api/sessions/{response.json()['id']}").json()
 
 
-#: axe-core, pinned in package.json / package-lock.json; `npm ci` puts it here (gitignored).
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: Where the tests' JavaScript is pinned (package.json, package-lock.json): not the repository's root, where a
+#: package.json would make Heroku's build detect a Node.js app (devcenter.heroku.com/articles/buildpacks).
+NPM_PROJECT = ROOT / "tests" / "axe"
+#: axe-core, pinned in tests/axe/package-lock.json; `npm ci` puts it here (gitignored).
+AXE = NPM_PROJECT / "node_modules" / "axe-core" / "axe.min.js"
 #: The ways a page is checked for accessibility: colour scheme and viewport (a desk, and a 390×844 phone).
 AXE_VIEWS = [(scheme, size) for scheme in ("light", "dark")
              for size in ({"width": 1100, "height": 720}, {"width": 390, "height": 844})]
@@ -603,7 +606,7 @@ def axe_script() -> str:
     with lock.open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # pytest-xdist's workers each start this fixture: one installs, the others wait
         if not AXE.exists():
-            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NPM_PROJECT, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"npm ci failed (is npm installed?):\n{done.stderr}"
     return AXE.read_text()
 

@@ -1,4 +1,4 @@
-"""Every page and state passes axe-core 4.14.1 (pinned in package.json) with no violation of any impact,
+"""Every page and state passes axe-core 4.14.1 (pinned in tests/axe/package.json) with no violation of any impact,
 light and dark, on a desk (1100×720) and on a phone (390×844): the `axe` fixture in conftest.py."""
 
 from __future__ import annotations

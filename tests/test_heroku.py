@@ -82,3 +82,14 @@ def test_the_production_procfile_takes_a_call_on_heroku_s_environment(tmp_path, 
     assert not [entry for entry in logged if "exception" in entry or "Traceback" in entry["message"]]
     with pytest.raises(requests.ConnectionError):
         requests.get(stack.web, timeout=2)
+
+
+def test_herokus_build_detects_a_python_app():
+    """Heroku picks the buildpack by the files at the repository's root (devcenter.heroku.com/articles/buildpacks):
+    requirements.txt is Python's, but a package.json there is the Node.js buildpack's, which Heroku's detection
+    tries first. The tests' JavaScript (axe-core) is pinned under tests/axe/ instead."""
+    from tests.conftest import NPM_PROJECT, ROOT
+
+    assert (ROOT / "requirements.txt").exists() and (ROOT / ".python-version").exists()
+    assert not [name for name in ("package.json", "package-lock.json", "yarn.lock") if (ROOT / name).exists()]
+    assert (NPM_PROJECT / "package-lock.json").exists()
