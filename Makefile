@@ -35,7 +35,7 @@ translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $
 translations: $(CATALOGS)
 
 messages: $(VENV)/.runtime
-	$(BIN)/pybabel extract --mapping-file babel.cfg --output-file translations/messages.pot \
+	$(BIN)/pybabel extract --mapping-file babel.cfg --keyword stored --output-file translations/messages.pot \
 		--no-location --no-wrap --sort-output --project callchat .
 	$(BIN)/pybabel update --input-file translations/messages.pot --output-dir translations --no-wrap --ignore-obsolete
 

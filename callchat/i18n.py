@@ -61,6 +61,21 @@ def lazy_gettext(string: str, **variables: object) -> LazyString:
     return LazyString(gettext, string, **variables)
 
 
+def stored(string: str) -> str:
+    """Mark `string` as a text callchat stores in English (in Redis: a message's failure) and translates only
+    when a page shows it (`shown`). Returns `string` unchanged; `pybabel extract -k stored` (the Makefile's
+    `make messages`) puts it in the catalog."""
+    return string
+
+
+def shown(text: str) -> str:
+    """A stored text (see `stored`) in the request's language if the catalog has it, else as stored (a text
+    from Twilio, say). No placeholders are filled, so a `%` in it is safe. The `shown` filter in templates."""
+    if not text or not _babel_ready():
+        return text
+    return flask_babel.gettext(text)
+
+
 def _babel_ready() -> bool:
     return has_app_context() and "babel" in current_app.extensions
 
@@ -146,5 +161,6 @@ def init_app(app: Flask) -> None:
     for locale in ensure_compiled(Path(app.root_path) / "translations"):
         log.warning("translations: the %s catalog was not compiled by the build (make, bin/post_compile); "
                     "compiled it now", locale)
+    app.add_template_filter(shown)
     Babel(app, locale_selector=select_locale, default_locale=app.config["DEFAULT_LOCALE"])
     app.context_processor(lambda: {"locale": str(get_locale() or app.config["DEFAULT_LOCALE"])})

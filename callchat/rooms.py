@@ -56,6 +56,7 @@ from typing import Any
 from redis import Redis
 
 from callchat import captions as _captions, timeline as _timeline
+from callchat.i18n import stored
 
 LIVE = "rooms:live"
 ENDED = "rooms:ended"
@@ -65,8 +66,8 @@ _SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", "
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
-CALL_ENDED = "The call ended before this message was spoken."
-HUNG_UP_EARLY = "The caller hung up before the call connected."
+CALL_ENDED = stored("The call ended before this message was spoken.")
+HUNG_UP_EARLY = stored("The caller hung up before the call connected.")
 #: Participant statuses of someone no longer on the call. A dial entry's "no answer" means a
 #: redial is due: that number is still being called into the room (see `add_dialed`).
 GONE = frozenset({"left", "not reached", "cancelled", "canceled", "busy", "failed", "no answer"})

@@ -18,6 +18,7 @@ import logging
 from twilio.base.exceptions import TwilioRestException
 
 from callchat import rooms, urls
+from callchat.i18n import stored
 from callchat.twilio_client import call_over
 from jobs import config, queue, state, twilio
 from jobs.announce import enqueue_announce
@@ -31,8 +32,8 @@ HOLD = "hold"
 #: Seconds the slot is held for that redirect, at most.
 HOLD_SLOT_SECONDS = 30
 #: Why messages failed, as the chat shows it.
-HUNG_UP = "The call was hung up from the chat before this message was spoken."
-STOPPED = "Stopped from the chat before it was finished."
+HUNG_UP = stored("The call was hung up from the chat before this message was spoken.")
+STOPPED = stored("Stopped from the chat before it was finished.")
 #: Dial entries (`dial-…`) still being called into the room.
 DIALING = frozenset({"dialing", "ringing", "no answer"})
 

@@ -50,7 +50,7 @@ PYBABEL = str(Path(sys.executable).parent / "pybabel")
 
 def extract(folder: Path, mapping: Path, into: Path) -> Catalog:
     """The strings marked in `folder`'s files, extracted by `pybabel extract -F mapping` into the .pot `into`."""
-    subprocess.run([PYBABEL, "extract", "-F", str(mapping), "-o", str(into), str(folder)], cwd=folder,
+    subprocess.run([PYBABEL, "extract", "-F", str(mapping), "--keyword", "stored", "-o", str(into), str(folder)], cwd=folder,
                    check=True, capture_output=True)
     with into.open("rb") as pot:
         return read_po(pot)
@@ -427,3 +427,23 @@ def test_the_room_page_in_japanese_and_in_english_in_a_browser(stack, page):
             expect(tab.get_by_text(texts["shortcuts"])).to_be_attached()
             tab.screenshot(path=str(SCREENSHOTS / f"callchat-room-{language}-{size}.png"), full_page=(size == "desk"))
             context.close()
+
+
+def test_a_messages_stored_failure_shows_in_the_readers_language(stack):
+    """callchat stores why a message failed in English (jobs/controls.py's HUNG_UP); the room page shows it in
+    the reader's language. It showed the English to a Japanese page before."""
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.sim.set_clock("manual")  # the first message is still being said when the call is hung up
+    stack.user.say(room_id, "一つ目です")
+    stack.user.say(room_id, "二つ目です")
+    stack.settle()
+    assert stack.user.post(f"/rooms/{room_id}/hangup", {}).status_code == 202
+    stack.sim.set_clock("auto")
+    stack.settle()
+    assert "failed" in [m["state"] for m in stack.user.state(room_id)["messages"]]
+    japanese = stack.user.http.get(f"{stack.url}/rooms/{room_id}", headers={"Accept-Language": "ja"}).text
+    english = stack.user.http.get(f"{stack.url}/rooms/{room_id}", headers={"Accept-Language": "en"}).text
+    assert "このメッセージを読み上げる前にチャットから通話を切りました。" in japanese
+    assert "hung up from the chat" not in japanese
+    assert "The call was hung up from the chat before this message was spoken." in english
