@@ -14,7 +14,7 @@ from typing import Any
 from flask import render_template
 from markupsafe import Markup
 
-from callchat import captions
+from callchat import captions, timeline
 from callchat.voices import voice_label
 
 #: Which partial renders an update of each `type` (as `callchat.rooms` and `callchat.captions` publish it).
@@ -27,6 +27,8 @@ def render(type_: str, thing: dict[str, Any], room: dict[str, Any]) -> str:
     by `type_`, a key of PARTIALS) in `room` (the room's hash), as HTML; "" for an unknown type."""
     if type_ not in PARTIALS:
         return ""
+    if type_ == "event":  # published in the language of whoever (or whichever job) acted: say it in the reader's
+        thing = dict(thing, text=timeline.text(thing))
     return render_template(PARTIALS[type_], item=thing, p=thing, room=thing if type_ == "room" else room,
                            voice_label=voice_label, now=time.time())
 

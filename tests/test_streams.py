@@ -211,3 +211,22 @@ def test_a_room_streams_pieces_of_its_page_and_hears_of_other_incoming_calls(sta
     assert block and block["event"] == "incoming", "an incoming event on the room's own stream"
     told = json.loads(block["data"])
     assert told["room"]["id"] == other and f'href="/rooms/{other}"' in told["html"]
+
+
+def test_a_timeline_event_reaches_each_page_in_its_readers_language(stack, pages):
+    """The typist's page is in English; a Japanese reader's stream shows what the typist did in Japanese
+    (the event was published with the actor's English text before)."""
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    reader = stack.signed_in(*ADMIN)
+    reader.http.headers["Accept-Language"] = "ja"
+    page = Page(reader, room_id)
+    pages.append(page)
+    assert stack.user.post(f"/rooms/{room_id}/captions", {"on": False}).status_code == 200
+    for _ in range(50):
+        block = page.next()
+        update = json.loads(block["data"]) if block and block.get("event") == "update" else {}
+        if block is None or update.get("type") == "event":
+            break
+    assert update["event"]["what"] == "captions-off"
+    assert "typist さんが字幕をオフにしました" in update["html"]
