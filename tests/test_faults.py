@@ -118,10 +118,9 @@ def test_a_lost_request_that_twilio_never_applied_is_sent_again(stack):
     stack.user.open_room(room_id)
     stack.sim.inject_fault("POST", "Calls/*.json", "drop-before")
     stack.user.say(room_id, "もう一度")
-    stack.settle()
-    assert announcements(stack) == []
+    stack.settle()  # the claim's check (LEASE_SECONDS + 1 after it) may already have resent it, if settling was slow
     let_time_pass(stack, "check_delivery", "announce_next")
-    assert announcements(stack) == ["もう一度"]
+    assert announcements(stack) == ["もう一度"], "the dropped request was sent again, and heard once"
 
 
 def test_a_message_whose_job_died_is_spoken_once(stack):
