@@ -623,6 +623,37 @@ def requeue(r: Redis, room_id: str, msg_id: int | str) -> bool:
     return bool(done)
 
 
+# Atomically: give an orphan back to the head of the queue: only while nothing holds the slot, it is still the
+# room's current message, still speaking, and Twilio never fetched it.
+_REQUEUE_ORPHAN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[3], 'state') ~= 'speaking' then return 0 end
+if redis.call('HEXISTS', KEYS[3], 'fetched_at') == 1 then return 0 end
+redis.call('HSET', KEYS[3], 'state', 'queued', 'speaking_at', '')
+redis.call('LPUSH', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def requeue_orphan(r: Redis, room_id: str, msg_id: int | str) -> bool:
+    """Put an orphan (see `orphan`) back at the head of the queue, if it still is one when this runs.
+
+    `orphan` looks and this acts in two steps: in between, another job may have claimed the message's
+    slot (`claim_next` after the room's previous message ended). `requeue` would then free that claim's
+    slot, and the message would go to Twilio twice at once (two announcements overlapping); this checks
+    again, atomically, and leaves a held slot alone.
+
+    Returns:
+        True if the message was an orphan Twilio never fetched, and is queued again.
+    """
+    done = r.eval(_REQUEUE_ORPHAN, 4, key(room_id, ":speaking"), key(room_id, ":queue"), _msg_key(room_id, msg_id),
+                  key(room_id, ":current"), str(msg_id))
+    if done:
+        _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, msg_id)})
+    return bool(done)
+
+
 def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> bool:
     """Close a room when its call is over: fail what was not spoken, show everyone as left, let every key expire.
 

@@ -293,9 +293,9 @@ def _recover(cfg, r, room_id: str) -> None:
     if message.get("fetched_at"):  # Twilio is speaking it: wait for its end, or the watchdog
         rooms.take_slot(r, room_id, str(message["id"]), _watchdog(cfg, message))
         return
-    log.warning("room %s: the job delivering message %s died before Twilio fetched it; it goes again", room_id,
-                message["id"])
-    rooms.requeue(r, room_id, message["id"])
+    if rooms.requeue_orphan(r, room_id, message["id"]):  # unless a claim took the slot since `orphan` looked
+        log.warning("room %s: the job delivering message %s died before Twilio fetched it; it goes again", room_id,
+                    message["id"])
 
 
 def check_delivery(room_id: str, msg_id: int, tries: int = 1) -> bool:

@@ -7,6 +7,8 @@ own endpoint, and the phone hears them, each once, in order.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 from redis import Redis
@@ -70,7 +72,9 @@ def test_make_run_processes_speak_typed_messages_into_the_call(processes):
     assert all(h["voice"] == "Polly.Mizuki" and h["language"] == "ja-JP"
                for h in caller.heard() if h["source"] == "announcement")
     assert [h["text"] for h in sim.phone(OWNER).heard() if h["source"] == "announcement"] == typed
-    assert not [e for e in sim.errors() if "overlap" in str(e)], "announcements never overlap"
+    overlaps = [e for e in sim.errors() if "overlap" in str(e)]
+    assert not overlaps, "announcements never overlap: " + json.dumps(
+        [e for e in sim.timeline() if e["type"] in ("announcement", "announcement-overlap", "webhook")], default=str)
 
     # The caller hangs up: the room ends, and after retention none of its keys are left.
     sim.hang_up(room_id)

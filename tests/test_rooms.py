@@ -53,6 +53,53 @@ def test_concurrent_claimers_keep_typed_order(redis_client):
     assert {m["state"] for m in rooms.messages(redis_client, ROOM)} == {"spoken"}
 
 
+def recover_then_claim_and_finish(redis_client, requeue, claimed: list, lock: threading.Lock) -> None:
+    """What each `announce_next` does, minus Twilio: take back an orphan (`orphan`, then `requeue`), claim, finish."""
+    while True:
+        found = rooms.orphan(redis_client, ROOM)
+        if found and not found.get("fetched_at"):
+            requeue(redis_client, ROOM, found["id"])
+        message = rooms.claim_next(redis_client, ROOM, 60)
+        if message is None:
+            if redis_client.llen(rooms.key(ROOM, ":queue")) == 0 and not redis_client.exists(rooms.key(ROOM, ":speaking")):
+                return
+            continue
+        with lock:
+            claimed.append(message["body"])
+        rooms.finish(redis_client, ROOM, message["id"], "spoken")
+
+
+def test_a_message_claimed_between_the_orphan_check_and_the_requeue_is_sent_once(redis_client):
+    """`orphan` looks (the slot is free: the previous message just ended), another job claims the next
+    message, then the first acts on what it saw. It used to `requeue` that live claim, freeing its slot,
+    and claim it again: the message went to Twilio twice at once (the end-to-end test's overlapping
+    announcements). `requeue_orphan` checks again and leaves it."""
+    open_room(redis_client)
+    typed = [f"m{i}" for i in range(300)]
+    for text in typed:
+        rooms.add_message(redis_client, ROOM, "say", text, "Polly.Mizuki", "ja-JP")
+    claimed, lock = [], threading.Lock()
+    threads = [threading.Thread(target=recover_then_claim_and_finish, args=(redis_client, rooms.requeue_orphan, claimed, lock))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert claimed == typed, "each message claimed once, in order"
+
+
+def test_a_true_orphan_goes_back_to_the_head_of_the_queue(redis_client):
+    open_room(redis_client)
+    for text in ("a", "b"):
+        rooms.add_message(redis_client, ROOM, "say", text, "Polly.Mizuki", "ja-JP")
+    first = rooms.claim_next(redis_client, ROOM, 60)
+    assert not rooms.requeue_orphan(redis_client, ROOM, first["id"]), "its claimer still holds the slot"
+    redis_client.delete(rooms.key(ROOM, ":speaking"))  # the claimer died; its lease lapsed
+    assert rooms.orphan(redis_client, ROOM)["id"] == first["id"]
+    assert rooms.requeue_orphan(redis_client, ROOM, first["id"])
+    assert rooms.claim_next(redis_client, ROOM, 60)["body"] == "a"
+
+
 def test_requeue_puts_a_message_back_at_the_head(redis_client):
     open_room(redis_client)
     for text in ("a", "b"):
