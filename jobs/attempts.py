@@ -21,6 +21,7 @@ from rq import Queue, Retry
 from twilio.base.exceptions import TwilioRestException
 
 from callchat import api_tokens, calls, numbers, rooms, status_callback, timeline, urls
+from callchat.i18n import stored
 from callchat.twiml import CONFERENCE_EVENTS
 from callchat.twilio_client import retry_after
 from jobs import CALL_EVENTS, backoff, config, queue, state, twilio
@@ -28,6 +29,9 @@ from jobs import CALL_EVENTS, backoff, config, queue, state, twilio
 log = logging.getLogger(__name__)
 
 #: Retries of the outcome webhook to a caller's system (seconds between tries).
+#: An unanswered call's reason, once every attempt went unanswered (the page lists the attempts, and shows it
+#: in the reader's language: `i18n.stored`).
+NOBODY_ANSWERED = stored("nobody answered")
 NOTIFY_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
@@ -218,7 +222,7 @@ def after_attempt(r, q: Queue, cfg: dict[str, Any], call_id: str, n: int, unansw
             update_dial_entry(r, call, status="no answer", attempt=n, next_try_at=at)
             log.info("call %s: attempt %s unanswered; attempt %s in %s s", call_id, n, n + 1, call["retry_delay"])
         return
-    reason = give_up or f"no answer after {n} attempt{'s' if n > 1 else ''}"
+    reason = give_up or NOBODY_ANSWERED
     if calls.finish(r, call_id, "not reached", reason, retention):
         update_dial_entry(r, call, status="not reached", attempt=n, next_try_at="")
         note_outcome(r, call, "not reached", n)

@@ -447,3 +447,20 @@ def test_a_messages_stored_failure_shows_in_the_readers_language(stack):
     assert "このメッセージを読み上げる前にチャットから通話を切りました。" in japanese
     assert "hung up from the chat" not in japanese
     assert "The call was hung up from the chat before this message was spoken." in english
+
+
+def test_the_progress_page_of_an_unanswered_call_reads_in_japanese(stack):
+    """Each attempt's status (Twilio's call status, e.g. no-answer) and why the call gave up show in the
+    reader's language; they showed as stored, in English, before."""
+    callee = "+819055556666"
+    stack.sim.phone(callee).script(["no-answer", "no-answer", "no-answer"])
+    created = stack.api("POST", "/api/calls", json={"to": callee, "chat": True, "retry_delay": 5, "max_attempts": 3})
+    assert created.status_code == 202, created.text
+    stack.settle(redials=True)
+    call_id = created.json()["id"]
+    assert stack.api("GET", f"/api/calls/{call_id}").json()["outcome"] == "not reached"
+    japanese = stack.user.http.get(f"{stack.url}/calls/{call_id}", headers={"Accept-Language": "ja"}).text
+    assert japanese.count("回目：応答なし") == 3
+    assert "につながりませんでした：誰も応答しませんでした。" in japanese
+    english = stack.user.http.get(f"{stack.url}/calls/{call_id}", headers={"Accept-Language": "en"}).text
+    assert "Attempt 3: no answer" in english and "could not be reached: nobody answered." in english
