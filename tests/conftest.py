@@ -456,6 +456,17 @@ class Stack:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
 
+    def interrupt(self, room_id: str, control: str) -> None:
+        """Type two messages while the simulator's clock is held (the first is still being said), post the room
+        control `control` (`stop` or `hangup`, as the page does), then let the clock run: the second fails."""
+        self.sim.set_clock("manual")
+        self.user.say(room_id, "一つ目です")
+        self.user.say(room_id, "二つ目です")
+        self.settle()
+        assert self.user.post(f"/rooms/{room_id}/{control}", {}).status_code in (200, 202)
+        self.sim.set_clock("auto")
+        self.settle()
+
     def call_in(self, caller: str = CALLER) -> str:
         """A virtual phone calls the Twilio number; return the room id (the CallSid) once live."""
         call_sid = self.sim.phone(caller).call(TWILIO_NUMBER)

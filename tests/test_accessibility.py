@@ -34,13 +34,7 @@ def test_the_room_list_and_a_room_in_every_state(stack, page, axe):
     stack.user.open_room(room_id)
 
     stack.sim.phone(CALLER).say("もしもし、聞こえますか")  # a caption
-    stack.sim.set_clock("manual")  # the first message is still being said when the second is cleared
-    stack.user.say(room_id, "一つ目です")
-    stack.user.say(room_id, "二つ目です")
-    stack.settle()
-    assert stack.user.post(f"/rooms/{room_id}/stop", {}).status_code == 200
-    stack.sim.set_clock("auto")
-    stack.settle()
+    stack.interrupt(room_id, "stop")  # the second message is cleared while the first is being said
     state = stack.user.state(room_id)
     assert "failed" in [m["state"] for m in state["messages"]] and state["captions"]
     axe.assert_clean(page, room)

@@ -434,13 +434,7 @@ def test_a_messages_stored_failure_shows_in_the_readers_language(stack):
     the reader's language. It showed the English to a Japanese page before."""
     room_id = stack.call_in()
     stack.user.open_room(room_id)
-    stack.sim.set_clock("manual")  # the first message is still being said when the call is hung up
-    stack.user.say(room_id, "一つ目です")
-    stack.user.say(room_id, "二つ目です")
-    stack.settle()
-    assert stack.user.post(f"/rooms/{room_id}/hangup", {}).status_code == 202
-    stack.sim.set_clock("auto")
-    stack.settle()
+    stack.interrupt(room_id, "hangup")
     assert "failed" in [m["state"] for m in stack.user.state(room_id)["messages"]]
     japanese = stack.user.http.get(f"{stack.url}/rooms/{room_id}", headers={"Accept-Language": "ja"}).text
     english = stack.user.http.get(f"{stack.url}/rooms/{room_id}", headers={"Accept-Language": "en"}).text
