@@ -456,6 +456,23 @@ class Stack:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
 
+    def hold_in_browser(self, row, held: bool) -> None:
+        """On a room page, press a participant row's Hold (`held`) or Resume, and wait until the row shows it."""
+        from playwright.sync_api import expect
+
+        row.get_by_role("button", name="Hold" if held else "Resume").click()
+        self.settle()
+        (expect(row).to_contain_text if held else expect(row).not_to_contain_text)("on hold")
+
+    def hang_up_in_browser(self, page) -> None:
+        """On a room page, press Hang up, accept its confirmation, and wait until the room shows ended."""
+        from playwright.sync_api import expect
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Hang up").click()
+        self.settle()
+        expect(page.locator("#room-status")).to_have_text("ended")
+
     def interrupt(self, room_id: str, control: str) -> None:
         """Type two messages while the simulator's clock is held (the first is still being said), post the room
         control `control` (`stop` or `hangup`, as the page does), then let the clock run: the second fails."""

@@ -93,17 +93,10 @@ def test_the_room_page_keypad_and_hold_button_work_and_show_their_state_live(sta
     assert stack.sim.phone(MENU).digits() == "1"
 
     caller = page.locator(f"#participants li[data-call='{room_id}']")
-    caller.get_by_role("button", name="Hold").click()
-    stack.settle()
-    expect(caller).to_contain_text("on hold")
+    stack.hold_in_browser(caller, held=True)
     expect(caller.get_by_role("button", name="Resume")).to_be_visible()
     page.screenshot(path=str(SCREENSHOT), full_page=True)
-    caller.get_by_role("button", name="Resume").click()
-    stack.settle()
-    expect(caller).not_to_contain_text("on hold")
+    stack.hold_in_browser(caller, held=False)
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Hang up").click()
-    stack.settle()
-    expect(page.locator("#room-status")).to_have_text("ended")
+    stack.hang_up_in_browser(page)
     expect(page.locator("#keypad button").first).to_be_disabled()

@@ -43,17 +43,10 @@ def test_an_outgoing_call_from_dial_to_hang_up(stack, page):
     page.screenshot(path=str(SHOTS / "callchat-outgoing-call.png"), full_page=True)
 
     them = page.locator(f"#participants li[data-call='{room_id}']")
-    them.get_by_role("button", name="Hold").click()
-    stack.settle()
-    expect(them).to_contain_text("on hold")
+    stack.hold_in_browser(them, held=True)
     assert any(h["kind"] == "play" and h["url"] == HOLD_MUSIC for h in heard()), "they hear hold music"
-    them.get_by_role("button", name="Resume").click()
-    stack.settle()
-    expect(them).not_to_contain_text("on hold")
+    stack.hold_in_browser(them, held=False)
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Hang up").click()
-    stack.settle()
-    expect(page.locator("#room-status")).to_have_text("ended")
+    stack.hang_up_in_browser(page)
     assert stack.sim.phone(CALLEE).calls()[-1]["status"] == "completed"
     page.screenshot(path=str(SHOTS / "callchat-outgoing-ended.png"), full_page=True)
