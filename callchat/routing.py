@@ -341,6 +341,19 @@ def finish(r: Redis, room_id: str, wrap_up_seconds: float) -> list[str]:
     return r.eval(_FINISH, 1, rooms.key(room_id), room_id, time.time(), wrap_up_seconds)
 
 
+_END_WRAP_UP = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'wrap-up' or redis.call('HGET', KEYS[1], 'wrap_until') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'available', 'since', ARGV[2], 'idle_since', ARGV[2], 'wrap_until', '')
+return 1
+"""
+
+
+def end_wrap_up(r: Redis, username: str, until: str) -> bool:
+    """Operator `username`'s wrap-up that was to last until `until` (their `wrap_until`, as stored) is over:
+    they are available. Returns False if they are no longer in that wrap-up (it lapsed and they took a call)."""
+    return bool(r.eval(_END_WRAP_UP, 1, operators.operator_key(username), until, time.time()))
+
+
 def assign(r: Redis, room_id: str, by: str, to: str, role: str, wrap_up_seconds: float) -> str:
     """The owner `by` of room `room_id` hands it to `to` (`role` "owner": a transfer; `by` wraps up)
     or brings `to` in to type too (`role` "helper"). `to` must be connected and available.
