@@ -23,4 +23,4 @@ def check_action() -> None:
         abort(400, description=_("This page has expired. Reload it and try again."))
 
 
-from blueprints.admin import teams, tokens, trail, users  # noqa: E402,F401  (their routes join `bp`)
+from blueprints.admin import board, teams, tokens, trail, users  # noqa: E402,F401  (their routes join `bp`)
