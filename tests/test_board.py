@@ -12,47 +12,27 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from callchat import operators, routing
 from tests.conftest import ADMIN, CALLER, TWILIO_NUMBER, ChatUser
+from tests.test_streams import Page  # reads a live stream's blocks as EventSource does
 
 #: Where the board's screenshots go (ja and en, desk and phone); people look at them after a run.
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
 
 
-class Stream:
-    """One page's live stream at `path`, read block by block as EventSource reads it."""
+class Board(Page):
+    """The admin's live board, its stream read as EventSource reads it, and the board as its latest event shows it."""
 
-    def __init__(self, user: ChatUser, path: str) -> None:
-        self.response = user.http.get(f"{user.base}{path}", stream=True, timeout=10)
+    def __init__(self, admin: ChatUser) -> None:
+        """Open the board's stream (not a room's, as `Page.__init__` does) and read its snapshot."""
+        self.response = admin.http.get(f"{admin.base}/admin/board/events", stream=True, timeout=10)
         assert self.response.status_code == 200, self.response.text
         self.lines = self.response.iter_lines(decode_unicode=True)
         first = self.next()
         assert first["event"] == "snapshot"
-        self.data = json.loads(first["data"])
-
-    def next(self) -> dict[str, Any]:
-        """The next block's fields ({"event", "data"…}), keep-alives skipped."""
-        fields: dict[str, Any] = {}
-        for line in self.lines:
-            if line == "" and fields:
-                return fields
-            if line and not line.startswith(":"):
-                name, _, value = line.partition(":")
-                fields[name] = value.removeprefix(" ")
-        raise AssertionError("the stream ended")
-
-    def close(self) -> None:
-        self.response.close()
-
-
-class Board(Stream):
-    """The board's stream, and the board as its latest event shows it."""
-
-    def __init__(self, admin: ChatUser) -> None:
-        super().__init__(admin, "/admin/board/events")
-        self.html = self.data["html"]["board"]
+        self.html = json.loads(first["data"])["html"]["board"]
 
     @property
     def text(self) -> str:
@@ -65,6 +45,7 @@ class Board(Stream):
             if shown(self.text):
                 return self.text
             block = self.next()
+            assert block is not None, "the board's stream ended"
             if block["event"] == "update":
                 data = json.loads(block["data"])
                 assert data["type"] == "board" and data["now"] > 0
@@ -109,8 +90,8 @@ def test_a_call_waits_on_the_board_then_shows_who_answered_it_and_todays_figures
 
     stack.sim.hang_up(room_id)
     stack.settle()
-    shown = board.until(lambda text: "No call is in progress." in text)
-    assert "alice wrap-up for" in shown
+    shown = board.until(lambda text: "alice wrap-up for" in text)
+    assert "No call is in progress." in shown
     board.close()
 
 

@@ -146,18 +146,20 @@ def create_team():
     return _done(_("The team %(name)s is made. Put operators in it and map a Twilio number to it.", name=name))
 
 
-def _card_form(team: dict[str, Any], what: str) -> FlaskForm:
-    """The submitted card form `what` (a key of CARD_FORMS) of `team`."""
-    return _forms_of(team, _people(), submitted=True)[what]
+def _submitted(what: str) -> tuple[dict[str, Any], FlaskForm, Any]:
+    """The query's team (404 if none), its card form `what` (a key of CARD_FORMS) as submitted, and the 400 page
+    showing the form's errors if it did not validate (else None)."""
+    team = _team_or_404()
+    form = _forms_of(team, _people(), submitted=True)[what]
+    return team, form, None if form.validate_on_submit() else _teams_page(failed=(team["name"], what, form), status=400)
 
 
 @bp.post("/teams/strategy")
 def set_strategy():
     """Change how the query's team offers its calls (`operators.STRATEGIES`); 400 for another strategy."""
-    team = _team_or_404()
-    form = _card_form(team, "strategy")
-    if not form.validate_on_submit():
-        return _teams_page(failed=(team["name"], "strategy", form), status=400)
+    team, form, refused = _submitted("strategy")
+    if refused:
+        return refused
     operators.save_team(current_app.redis, team["name"], form.strategy.data)
     audit.note("team-saved", team=team["name"], strategy=form.strategy.data)
     return _done(_("The team %(name)s now offers each call to: %(strategy)s.", name=team["name"],
@@ -167,10 +169,9 @@ def set_strategy():
 @bp.post("/teams/members")
 def add_member():
     """Put an enabled user in the query's team; 400 for anyone else."""
-    team = _team_or_404()
-    form = _card_form(team, "member")
-    if not form.validate_on_submit():
-        return _teams_page(failed=(team["name"], "member", form), status=400)
+    team, form, refused = _submitted("member")
+    if refused:
+        return refused
     operators.set_member(current_app.redis, team["name"], form.username.data, True)
     audit.note("team-member", team=team["name"], username=form.username.data, member="added")
     return _done(_("%(username)s is in the team %(name)s.", username=form.username.data, name=team["name"]))
@@ -192,10 +193,9 @@ def remove_member():
 def map_number():
     """Route calls to a Twilio number to the query's team (a number answers for one team: it leaves any other);
     400 for what is not a phone number, or a masked-calling pool number (PROXY_NUMBERS)."""
-    team = _team_or_404()
-    form = _card_form(team, "number")
-    if not form.validate_on_submit():
-        return _teams_page(failed=(team["name"], "number", form), status=400)
+    team, form, refused = _submitted("number")
+    if refused:
+        return refused
     cfg, r = current_app.config, current_app.redis
     try:
         number = numbers.normalize(form.number.data, cfg["DEFAULT_REGION"])
