@@ -128,7 +128,7 @@ def test_the_board_says_how_to_start_when_there_is_no_team(stack):
     assert "No operators yet: add teams on the Teams page" in text_of(page)
     assert 'href="/admin/teams"' in page
     japanese = admin.http.get(f"{stack.url}/admin/board", headers={"Accept-Language": "ja"}).text
-    assert "オペレーターはまだいません" in text_of(japanese)
+    assert "担当者はまだいません" in text_of(japanese)
 
 
 def test_the_board_in_a_browser_with_two_operators_in_two_states(stack, desk, page):
