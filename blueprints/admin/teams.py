@@ -67,10 +67,8 @@ def _prefix(name: str) -> str:
 
 def _forms_of(team: dict[str, Any], people: list[str], submitted: bool = False) -> dict[str, FlaskForm]:
     """Team `team`'s card forms (`CARD_FORMS`): filled from this request's form if `submitted`, else from the team."""
-    made = {}
-    for what, form_class in CARD_FORMS.items():
-        form = form_class(prefix=_prefix(team["name"]), **({} if submitted else {"formdata": None}))
-        made[what] = form
+    made = {what: form_class(prefix=_prefix(team["name"]), **({} if submitted else {"formdata": None}))
+            for what, form_class in CARD_FORMS.items()}
     if not submitted:
         made["strategy"].strategy.data = team["strategy"]
     made["member"].username.choices = [u for u in people if u not in team["members"]]
@@ -94,7 +92,7 @@ def _teams_page(new: TeamForm | None = None, failed: tuple[str, str, FlaskForm] 
     mapped = {number for team in found for number in team["numbers"]}
     suggested = [n for n in [_own_number(cfg)] if n and n not in mapped]
     return render_template("admin/teams.html", teams=found, new=new or TeamForm(formdata=None), action=ActionForm(),
-                           suggested=suggested, strategy_names=operators.STRATEGY_NAMES), status
+                           suggested=suggested), status
 
 
 def _own_number(cfg: dict[str, Any]) -> str:
