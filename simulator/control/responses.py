@@ -118,6 +118,21 @@ def say(number: str) -> Response:
                         "seconds": say_seconds(text.strip())})
 
 
+@bp.post("/phones/<number>/press")
+def press(number: str) -> Response:
+    """Body ``{"digits", "call_sid"?}``: the phone presses DTMF keys on its call in
+    progress (``phones.audio.press``; 409 if none, or several and no call_sid); answers
+    ``{"call_sid", "digits"}``."""
+    body = _body()
+    digits, call_sid = body.get("digits"), body.get("call_sid")
+    if not isinstance(call_sid, (str, type(None))):
+        raise ApiError(20001, "call_sid must be a CallSid if given")
+    number = _number(number)
+    with locked() as kernel:
+        call = audio.press(kernel, number, digits, call_sid)
+        return jsonify({"call_sid": call.sid, "digits": digits})
+
+
 @bp.post("/phones/<number>/menu")
 def menu(number: str) -> Response:
     """Body ``{"prompt"?: str, "options"?: {digits: reply}}``: the phone acts as a phone
@@ -149,6 +164,13 @@ def transcriptions() -> Response:
     """Every Real-Time Transcription, optionally of one ``call_sid``."""
     with locked() as kernel:
         return jsonify(backend.transcriptions_view(kernel, request.args.get("call_sid")))
+
+
+@bp.get("/recordings")
+def recordings() -> Response:
+    """Every ``<Record>`` recording, optionally of one ``call_sid``."""
+    with locked() as kernel:
+        return jsonify(backend.recordings_view(kernel, request.args.get("call_sid")))
 
 
 @bp.post("/calls/<sid>/transcription-error")
