@@ -25,6 +25,7 @@ from .numbers import backend as numbers
 from .numbers.responses import bp as numbers_bp
 from .proxy.responses import bp as proxy_bp
 from .recordings.responses import bp as recordings_bp
+from .recordings.responses import control as recordings_control_bp
 from .recordings.responses import media as recording_media_bp
 
 __all__ = ["create_simulator", "SimulatorServer"]
@@ -72,7 +73,7 @@ def create_simulator(config: dict[str, Any]) -> Flask:
     app.extensions["simulator"] = kernel
     rest.init_app(app)
     for blueprint in (calls_bp, conferences_bp, numbers_bp, proxy_bp, recordings_bp,
-                      recording_media_bp, control_bp, page):
+                      recording_media_bp, recordings_control_bp, control_bp, page):
         app.register_blueprint(blueprint)
     return app
 

@@ -12,11 +12,10 @@ from ..core import chaos
 from ..core.errors import ApiError, not_found
 from ..core.kernel import Kernel
 from ..numbers import backend as numbers
-from ..recordings.models import media_url
 from ..world import World
 
 __all__ = ["new_world", "reset", "dial", "hang_up", "calls_view", "conferences_view",
-           "transcriptions_view", "recordings_view", "fail_transcriptions", "set_chaos", "chaos_view", "expect",
+           "transcriptions_view", "fail_transcriptions", "set_chaos", "chaos_view", "expect",
            "expect_view"]
 
 
@@ -108,20 +107,6 @@ def transcriptions_view(kernel: Kernel, call_sid: str | None = None) -> list[dic
              "next_sequence_id": item.sequence}
             for call in kernel.world.calls.values() if call_sid in (None, call.sid)
             for item in call.transcriptions]
-
-
-def recordings_view(kernel: Kernel, call_sid: str | None = None) -> list[dict[str, Any]]:
-    """Every ``<Record>`` recording (or those of ``call_sid``), oldest first: ``{"sid",
-    "call_sid", "status" ("in-progress", "completed" or "absent"), "text" (what the phone
-    said while it recorded), "duration" (whole seconds), "url" (the RecordingUrl),
-    "digits" (the key that ended it, "hangup" or None), "started_at" (simulated epoch
-    seconds), "transcription_sid", "transcription_status"}``."""
-    return [{"sid": item.sid, "call_sid": item.call_sid, "status": item.status,
-             "text": item.text, "duration": item.duration, "url": media_url(item),
-             "digits": item.digits, "started_at": item.started_at,
-             "transcription_sid": item.transcription_sid,
-             "transcription_status": item.transcription_status}
-            for item in kernel.world.recordings.values() if call_sid in (None, item.call_sid)]
 
 
 def fail_transcriptions(kernel: Kernel, sid: str, code: Any = 32651,

@@ -120,17 +120,11 @@ def say(number: str) -> Response:
 
 @bp.post("/phones/<number>/press")
 def press(number: str) -> Response:
-    """Body ``{"digits", "call_sid"?}``: the phone presses DTMF keys on its call in
-    progress (``phones.audio.press``; 409 if none, or several and no call_sid); answers
-    ``{"call_sid", "digits"}``."""
-    body = _body()
-    digits, call_sid = body.get("digits"), body.get("call_sid")
-    if not isinstance(call_sid, (str, type(None))):
-        raise ApiError(20001, "call_sid must be a CallSid if given")
-    number = _number(number)
+    """Body ``{"digits", "call_sid"?}``: the phone presses DTMF keys (``phones.audio.press``)."""
+    body, number = _body(), _number(number)
     with locked() as kernel:
-        call = audio.press(kernel, number, digits, call_sid)
-        return jsonify({"call_sid": call.sid, "digits": digits})
+        call = audio.press(kernel, number, body.get("digits"), body.get("call_sid"))
+        return jsonify({"call_sid": call.sid, "digits": body["digits"]})
 
 
 @bp.post("/phones/<number>/menu")
@@ -164,13 +158,6 @@ def transcriptions() -> Response:
     """Every Real-Time Transcription, optionally of one ``call_sid``."""
     with locked() as kernel:
         return jsonify(backend.transcriptions_view(kernel, request.args.get("call_sid")))
-
-
-@bp.get("/recordings")
-def recordings() -> Response:
-    """Every ``<Record>`` recording, optionally of one ``call_sid``."""
-    with locked() as kernel:
-        return jsonify(backend.recordings_view(kernel, request.args.get("call_sid")))
 
 
 @bp.post("/calls/<sid>/transcription-error")

@@ -165,6 +165,8 @@ def press(kernel: Kernel, number: str, digits: str, call_sid: str | None = None)
     """
     if not isinstance(digits, str) or not backend.DIGITS.fullmatch(digits):
         raise ApiError(20001, "digits must be DTMF keys: 0-9, A-D, * and #")
+    if not isinstance(call_sid, (str, type(None))):
+        raise ApiError(20001, "call_sid must be a CallSid if given")
     found = backend.phone(kernel, kernel.world, number)
     call = current_call(kernel.world, found, call_sid)
     call.dtmf.append({"digits": digits, "at": kernel.clock.now()})

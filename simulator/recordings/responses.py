@@ -17,13 +17,14 @@ from flask import Blueprint, Response, jsonify, request
 from ..core.errors import not_found
 from ..core.formats import V2010
 from ..core.rest import locked, v2010_blueprint, v2010_page
-from .models import Recording, recording_json
+from .models import Recording, media_url, recording_json
 
-__all__ = ["bp", "media", "wav"]
+__all__ = ["bp", "media", "control", "wav"]
 
 bp = v2010_blueprint("recordings")
 media = Blueprint("recording_media", __name__,
                   url_prefix=f"{V2010}/Accounts/<account_sid>/Recordings")
+control = Blueprint("recordings_control", __name__, url_prefix="/_sim")  # the control API
 
 SAMPLE_RATE = 8000  # Hz
 
@@ -75,3 +76,21 @@ def get_media(account_sid: str, name: str) -> Response:
             return Response("Not found", 404, mimetype="text/plain")
         seconds = item.duration
     return Response(wav(seconds), mimetype="audio/x-wav")
+
+
+@control.get("/recordings")
+def recordings() -> Response:
+    """Every ``<Record>`` recording (or those of ``?call_sid=``), oldest first: ``{"sid",
+    "call_sid", "status" ("in-progress", "completed" or "absent"), "text" (what the phone
+    said while it recorded), "duration" (whole seconds), "url" (the RecordingUrl),
+    "digits" (the key that ended it, "hangup" or None), "started_at" (simulated epoch
+    seconds), "transcription_sid", "transcription_status"}``."""
+    call_sid = request.args.get("call_sid")
+    with locked() as kernel:
+        return jsonify([{"sid": item.sid, "call_sid": item.call_sid, "status": item.status,
+                         "text": item.text, "duration": item.duration, "url": media_url(item),
+                         "digits": item.digits, "started_at": item.started_at,
+                         "transcription_sid": item.transcription_sid,
+                         "transcription_status": item.transcription_status}
+                        for item in kernel.world.recordings.values()
+                        if call_sid in (None, item.call_sid)])

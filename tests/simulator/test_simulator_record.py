@@ -314,3 +314,29 @@ def test_record_is_not_allowed_in_an_announcement():
     with pytest.raises(TwimlError) as raised:
         parse("<Response><Record/></Response>", announcement=True)
     assert raised.value.code == 13238
+
+
+def test_a_call_modified_mid_message_ends_the_recording_without_action(sim, app, twilio):
+    call_sid = call_in(sim, app)
+    sim.phone(CALLER).say(MESSAGE)
+    assert sim.settle(SETTLE) == []
+    twilio.calls(call_sid).update(twiml="<Response><Say>Transferring.</Say></Response>")
+    assert sim.settle(SETTLE) == []
+
+    assert app.params("/recorded") == []
+    assert [p["RecordingStatus"] for p in app.params("/recording")] == ["completed"]
+    assert heard(sim)[-1] == ("say", "Transferring.")
+
+
+def test_inline_twiml_without_action_goes_on_with_the_next_verb(sim, app, twilio):
+    sim.set_clock("auto")
+    twilio.calls.create(to=CALLER, from_=NUMBER, twiml='<Response><Record playBeep="false"/>'
+                        f"<Say>{THANKS}</Say></Response>")
+    assert sim.settle(SETTLE) == []
+    sim.phone(CALLER).say(MESSAGE)
+    assert sim.settle(SETTLE) == []
+    sim.advance(5)
+    assert sim.settle(SETTLE) == []
+
+    assert heard(sim) == [("say", THANKS)]
+    assert sim.recordings()[0]["text"] == MESSAGE
