@@ -77,10 +77,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     security.init_app(app)
 
-    from blueprints import admin, api, auth, dial, health, history, outbound, phrases, rooms, sessions, voice
+    from blueprints import admin, api, auth, dial, health, history, operators, outbound, phrases, rooms, sessions, voice
 
     for blueprint in (voice.bp, outbound.bp, rooms.bp, dial.bp, phrases.bp, sessions.bp, api.bp, health.bp, auth.bp,
-                      admin.bp, history.bp):
+                      admin.bp, history.bp, operators.bp):
         app.register_blueprint(blueprint)
     for blueprint in (voice.bp, outbound.bp, api.bp):  # signed by Twilio, or by a bearer token
         csrf.exempt(blueprint)

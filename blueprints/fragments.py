@@ -55,3 +55,9 @@ def room_item(room: dict[str, Any]) -> str:
 def incoming(room: dict[str, Any]) -> str:
     """The line that says a call came in, with a link to its room (`templates/rooms/_incoming.html`)."""
     return render_template("rooms/_incoming.html", room=room)
+
+
+def operator_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event for one operator's pages (`callchat.operators.channel`: an offer, an offer gone, their state,
+    a call handed to them) with `html`, its piece as `templates/operators/_event.html` renders it."""
+    return dict(event, html=render_template("operators/_event.html", event=event, now=time.time()))

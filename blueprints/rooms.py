@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any, Callable, Iterable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
@@ -16,13 +17,14 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 
 from blueprints import fragments
-from callchat import audit, calls, numbers, phrases, rooms, shutdown, streams, timeline, users, voices
+from callchat import audit, calls, numbers, operators, phrases, rooms, routing, shutdown, streams, timeline, users, voices
 from callchat.voices import InvalidMessage, check_digits, check_play, check_rate, check_say, check_voice
 from jobs import controls
 from jobs.announce import enqueue_announce
 from jobs.notices import schedule_typing_notice
 from jobs.attempts import cancel_call, start_call
 from jobs.captions import set_captions
+from jobs.routing import offer_to_teams_of
 
 bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 
@@ -32,6 +34,21 @@ KEEPALIVE_SECONDS = 15
 RECONNECT_MS = 2000
 #: A message's client id: the page sends `crypto.randomUUID()` (36 characters) or 32 hex digits.
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+@bp.before_request
+def only_who_answered():
+    """A call routed to a team (`callchat.routing`) is typed into and controlled only by the operator who
+    answered it and those they brought in: anyone else's POST gets 403 saying who has it."""
+    room_id = (request.view_args or {}).get("room_id")
+    if request.method != "POST" or not room_id:
+        return None
+    room = rooms.get(current_app.redis, room_id)
+    if room is None or routing.may_type(room, current_user.username):
+        return None
+    why = (_("%(operator)s answered this call; ask them to bring you in.", operator=room["owner"]) if room.get("owner")
+           else _("This call is waiting for an operator to accept it."))
+    return jsonify(error=why), 403
 
 
 def _room_or_404(room_id: str) -> dict[str, Any]:
@@ -339,14 +356,28 @@ def _stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
     app, username, stream_id = current_app._get_current_object(), current_user.username, streams.new_id()
     pubsub = app.redis_streams.pubsub(ignore_subscribe_messages=True)
     signed_out, stopping, told = users.signed_out_channel(username), shutdown.channel(), streams.channel(stream_id)
+    mine = operators.channel(username)
+    grace = int(app.config["PRESENCE_GRACE_SECONDS"])
+
+    def present() -> None:
+        """This page is connected (`callchat.operators` presence): if its operator was offline, they are back."""
+        if operators.connected(app.redis, username, stream_id, grace):
+            operators.publish(app.redis, (), {"type": "state", "username": username})  # the board's news only
+            offer_to_teams_of(app.redis, app.task_queue, username, app.config)
 
     def end() -> None:
         pubsub.close()
         streams.release(app, stream_id, username)
+        try:
+            if operators.disconnected(app.redis, username, stream_id):
+                operators.publish(app.redis, (), {"type": "state", "username": username})
+        except RedisError:
+            pass  # the page's presence lapses after PRESENCE_GRACE_SECONDS anyway
 
     try:
-        pubsub.subscribe(*channels, signed_out, stopping, told)  # before the snapshot, so no change falls between the two
+        pubsub.subscribe(*channels, signed_out, stopping, told, mine)  # before the snapshot, so no change falls between the two
         streams.admit(app, stream_id, username)
+        present()
     except RedisError:
         end()
         raise
@@ -354,10 +385,16 @@ def _stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
     def events() -> Iterator[str]:
         try:
             yield f"retry: {RECONNECT_MS}\n" + _sse("snapshot", snapshot())
+            renewed = time.monotonic()
             while True:
-                message = pubsub.get_message(timeout=KEEPALIVE_SECONDS)
+                message = pubsub.get_message(timeout=min(KEEPALIVE_SECONDS, grace / 3))
+                if time.monotonic() - renewed >= grace / 3:
+                    present()
+                    renewed = time.monotonic()
                 if message is None:
                     yield ": keep-alive\n\n"
+                elif message["channel"] == mine:
+                    yield _sse("operator", fragments.operator_event(json.loads(message["data"])))
                 elif message["channel"] == signed_out:
                     yield "event: signed-out\ndata: {}\n\n"
                     return

@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from callchat import calls, captions, numbers, rooms, twiml, twilio_params, urls
+import time
+
+from callchat import calls, captions, numbers, operators, rooms, routing, timeline, twiml, twilio_params, urls, voicemail
 from callchat.masking import builtin
 from callchat.voices import notice
 from callchat.signatures import require_twilio_signature
@@ -21,6 +23,7 @@ from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
 from jobs.captions import caption_call
 from jobs.dial_owner import DIAL_RETRY, dial_owner
 from jobs.rooms import end_room, watch_room
+from jobs.routing import offer_waiting
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +56,38 @@ def incoming():
     cfg = current_app.config
     if cfg["MASKING_BACKEND"] == "builtin" and request.form.get("To") in builtin.pool(cfg):
         return _masked_call(call_sid, request.form.get("To", ""), request.form.get("From", ""))
-    created = rooms.create(current_app.redis, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"],
-                           cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"], captions=cfg["CAPTIONS"])
-    log.info("incoming call CallSid %s from %s (%s)", call_sid, numbers.redact(request.form.get("From", "")),
-             "new room" if created else "repeat")
+    r = current_app.redis
+    team = operators.team_for_number(r, request.form.get("To", ""))
+    created = rooms.create(r, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"],
+                           cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"], captions=cfg["CAPTIONS"], team=team)
+    log.info("incoming call CallSid %s from %s (%s)%s", call_sid, numbers.redact(request.form.get("From", "")),
+             "new room" if created else "repeat", f" for team {team}" if team else "")
     if created:
         watch_room(current_app.task_queue, call_sid)
-        if cfg["OWNER_PHONE"]:
+        if team:
+            routing.enqueue(r, call_sid, team, time.time())
+            timeline.record(r, call_sid, "queued", team=team)
+            offer_waiting(r, current_app.task_queue, team, cfg)
+        elif cfg["OWNER_PHONE"]:
             current_app.task_queue.enqueue(dial_owner, call_sid, job_id=f"dial-owner-{call_sid}", retry=DIAL_RETRY)
+    next_url = urls.for_request(urls.QUEUE if team else urls.WAIT, room_id=call_sid)
     return _twiml(twiml.answer(notice("greeting", cfg["SAY_LANGUAGE"], cfg["GREETING"]), cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
-                               urls.for_request(urls.WAIT, room_id=call_sid)))
+                               next_url))
+
+
+def _on_the_line(room: dict) -> bool:
+    """The room's caller has reached their first loop (waiting or queued): the room is live, captions start.
+
+    Returns:
+        True if this request made it live (once per room).
+    """
+    r = current_app.redis
+    if room["status"] != "waiting" or not rooms.update(r, room["id"], only_if=("status", "waiting"), status="live"):
+        return False
+    rooms.upsert_participant(r, room["id"], room["id"], status="in the call")
+    log.info("room %s: the caller is on the line", room["id"])
+    caption_call(r, current_app.task_queue, room["id"], room["id"])
+    return True
 
 
 def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
@@ -80,10 +105,7 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
     room = rooms.get(r, room_id)
     if room is None or room["status"] == "ended":
         return _twiml(twiml.hang_up())
-    if room["status"] == "waiting" and rooms.update(r, room_id, only_if=("status", "waiting"), status="live"):
-        rooms.upsert_participant(r, room_id, room_id, status="in the call")
-        log.info("room %s: the caller is on the line", room_id)
-        caption_call(r, current_app.task_queue, room_id, room_id)
+    if _on_the_line(room):
         just_spoke = True
     if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
         log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
@@ -113,6 +135,89 @@ def hold(room_id: str):
     if room and room["mode"] != "call":  # a HoldUrl's TwiML may only Play, Say, Pause and Redirect
         return _twiml(twiml.hold(WAIT_SECONDS, urls.for_request(urls.HOLD, room_id=room_id)))
     return _keep_waiting(room_id)
+
+
+@bp.post(urls.QUEUE)
+def queue(room_id: str):
+    """A caller waiting for an operator of the room's team (`callchat.routing`); Twilio fetches it again
+    after each pause.
+
+    While nobody owns the room: the busy notice on the first fetch if no operator is being offered
+    the call, their place every QUEUE_ANNOUNCE_SECONDS (or hold music when it is 0); after
+    QUEUE_TIMEOUT_SECONDS, the voicemail prompt and `<Record>`. Once an operator accepted: the
+    waiting loop, where their messages reach the caller.
+    """
+    r, cfg = current_app.redis, current_app.config
+    room = rooms.get(r, room_id)
+    if room is None or room["status"] == "ended":
+        return _twiml(twiml.hang_up())
+    if room.get("owner") or not room.get("team") or room.get("outcome") not in ("waiting", None):
+        return _keep_waiting(room_id)
+    first = _on_the_line(room)
+    voice, language = room["voice"], room["language"]
+    left = float(cfg["QUEUE_TIMEOUT_SECONDS"]) - (time.time() - float(room.get("queued_at") or time.time()))
+    if left <= 0:
+        withdrawn = routing.leave(r, room_id, "voicemail")
+        if withdrawn is None:  # answered meanwhile
+            return _keep_waiting(room_id)
+        operators.publish(r, withdrawn, {"type": "offer-gone", "room": room_id, "why": "voicemail"})
+        timeline.record(r, room_id, "voicemail")
+        log.info("room %s: nobody answered in %d s; CallSid %s may leave a message", room_id,
+                 cfg["QUEUE_TIMEOUT_SECONDS"], room_id)
+        return _twiml(twiml.voicemail(notice("voicemail", language), voice, language, int(cfg["VOICEMAIL_MAX_SECONDS"]),
+                                      urls.for_request(urls.RECORDED, room_id=room_id),
+                                      urls.for_request(urls.RECORDING_STATUS, room_id=room_id),
+                                      urls.for_request(urls.TRANSCRIBED, room_id=room_id)))
+    said = [notice("busy", language)] if first and routing.offer(r, room_id) is None else []
+    every = int(cfg["QUEUE_ANNOUNCE_SECONDS"])
+    place = routing.position(r, room_id, room["team"]) if every else None
+    if place:
+        said.append(notice("position", language).format(n=place))
+    return _twiml(twiml.queue_wait(said, voice, language, int(min(every or twiml.WAIT_AFTER_MUSIC, left) + 0.999),
+                                   not every, urls.for_request(urls.QUEUE, room_id=room_id)))
+
+
+def _recording(room_id: str, **fields: str) -> bool | None:
+    """Store what a `<Record>` request says of the room's recorded message (`callchat.voicemail`); log it once."""
+    form = request.form
+    first = voicemail.save(current_app.redis, room_id, form.get("RecordingSid", ""), **fields)
+    if first:
+        log.info("room %s: CallSid %s left a message, recording %s (%s s)", room_id, form.get("CallSid", "-"),
+                 form.get("RecordingSid", "-"), form.get("RecordingDuration", "?"))
+        timeline.record(current_app.redis, room_id, "recorded", seconds=form.get("RecordingDuration", "0"))
+    return first
+
+
+@bp.post(urls.RECORDED)
+def recorded(room_id: str):
+    """`<Record>`'s action: the caller finished their message (twilio.com/docs/voice/twiml/record#action).
+    Store it, thank them, hang up."""
+    room = rooms.get(current_app.redis, room_id) or {"language": current_app.config["SAY_LANGUAGE"],
+                                                     "voice": current_app.config["SAY_VOICE"]}
+    if request.form.get("RecordingSid"):
+        _recording(room_id, recording_url=request.form.get("RecordingUrl", ""),
+                   recording_seconds=request.form.get("RecordingDuration", ""))
+    return _twiml(twiml.goodbye(notice("recorded", room["language"]), room["voice"], room["language"]))
+
+
+@bp.post(urls.RECORDING_STATUS)
+def recording_status(room_id: str):
+    """`<Record>`'s recordingStatusCallback: the recording is ready (RecordingStatus `completed`)."""
+    if request.form.get("RecordingStatus") == "completed" and request.form.get("RecordingSid"):
+        _recording(room_id, recording_url=request.form.get("RecordingUrl", ""),
+                   recording_seconds=request.form.get("RecordingDuration", ""))
+    return "", 204
+
+
+@bp.post(urls.TRANSCRIBED)
+def transcribed(room_id: str):
+    """`<Record>`'s transcribeCallback: TranscriptionText and TranscriptionStatus (`completed` or `failed`)."""
+    form = request.form
+    if form.get("RecordingSid"):
+        voicemail.save(current_app.redis, room_id, form["RecordingSid"], transcript=form.get("TranscriptionText", ""),
+                       transcript_status=form.get("TranscriptionStatus", ""))
+        log.info("room %s: recording %s transcribed (%s)", room_id, form["RecordingSid"], form.get("TranscriptionStatus"))
+    return "", 204
 
 
 @bp.post(urls.SPEAK)

@@ -62,7 +62,7 @@ LIVE = "rooms:live"
 ENDED = "rooms:ended"
 LIST_CHANNEL = "rooms:events"
 _SUFFIXES = ("", ":participants", ":callbacks", ":log", ":queue", ":speaking", ":seq", ":clients", ":nudged", ":current", ":backoff", ":typing", ":noticed",
-             ":timeline")
+             ":timeline", ":offer", ":skipped")
 #: What holds the delivery slot while the caller's call is redirected into the conference.
 MOVE = "move"
 #: Why a message that was never spoken failed, when the room's call is over.
@@ -105,7 +105,7 @@ return 1
 
 
 def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int,
-           direction: str = "incoming", captions: bool = True) -> bool:
+           direction: str = "incoming", captions: bool = True, team: str = "") -> bool:
     """Open a room for a call, unless it exists (Twilio may repeat a webhook).
 
     Args:
@@ -116,6 +116,8 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
         ttl: seconds the room's keys live at most (ROOM_MAX_SECONDS).
         direction: `incoming` (they called the Twilio number) or `outgoing` (a typist called them).
         captions: whether what the phone parties say is captioned (the CAPTIONS setting).
+        team: the team whose operators answer it (`callchat.routing`; its caller waits in the
+            team's queue from now), or "" when anyone may.
 
     Returns:
         True if the room was created, False if it already existed.
@@ -125,6 +127,8 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
               "status": "waiting",
               "mode": "call", "conference_started": "", "voice": voice, "language": language,
               "captions": "on" if captions else "off", "created_at": now, "ended_at": ""}
+    if team:
+        fields.update(team=team, queued_at=now, owner="", helpers="", outcome="waiting")
     args = [ttl] + [item for pair in fields.items() for item in pair]
     # One step, so that no reader ever sees half a room.
     if not r.eval(_CREATE, 1, key(room_id), *args):
@@ -133,6 +137,19 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
     upsert_participant(r, room_id, room_id, label="caller", number=caller, status="connecting")
     r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": get(r, room_id)}, ensure_ascii=False))
     return True
+
+
+def publish_room(r: Redis, room_id: str) -> dict[str, Any] | None:
+    """Tell the room's pages and the room list how the room is now (after a change made elsewhere, e.g. in Lua).
+
+    Returns:
+        The room, or None if it is gone (nothing published).
+    """
+    room = get(r, room_id)
+    if room:
+        _publish(r, room_id, {"type": "room", "room": room})
+        r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": room}, ensure_ascii=False))
+    return room
 
 
 def get(r: Redis, room_id: str) -> dict[str, Any] | None:

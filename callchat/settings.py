@@ -65,14 +65,24 @@ DEFAULTS: dict[str, Any] = {
     "STREAMS_PER_PROCESS": 600,
     "STREAMS_PER_USER": 10,
     "LOG_FORMAT": "text",
+    # Operators (callchat.operators, callchat.routing): only for numbers an admin maps to a team.
+    "OFFER_SECONDS": 20,  # how long an operator has to accept an offered call
+    "MISSED_OFFERS_BEFORE_AWAY": 2,  # offers let time out in a row before an operator is set away; 0: never
+    "WRAP_UP_SECONDS": 30,  # after a call, before the operator is offered the next one
+    "PRESENCE_GRACE_SECONDS": 30,  # an operator none of whose pages was connected this long is offline
+    "QUEUE_ANNOUNCE_SECONDS": 30,  # a waiting caller hears their place in the queue this often; 0: hold music
+    "QUEUE_TIMEOUT_SECONDS": 180,  # then they may leave a recorded message
+    "VOICEMAIL_MAX_SECONDS": 120,  # the longest recorded message
 }
 
 _INTEGERS = {"PROXY_HOPS", "TWILIO_TIMEOUT_SECONDS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
              "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS",
              "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS", "STREAMS_PER_PROCESS", "STREAMS_PER_USER",
-             "TYPING_NOTICE_SECONDS"}
+             "TYPING_NOTICE_SECONDS", "OFFER_SECONDS", "MISSED_OFFERS_BEFORE_AWAY", "WRAP_UP_SECONDS",
+             "PRESENCE_GRACE_SECONDS", "QUEUE_ANNOUNCE_SECONDS", "QUEUE_TIMEOUT_SECONDS", "VOICEMAIL_MAX_SECONDS"}
 #: Whole-number settings of which 0 makes no sense: live pages (`callchat.streams`) a process and a person may hold.
-_AT_LEAST_ONE = {"STREAMS_PER_PROCESS", "STREAMS_PER_USER"}
+_AT_LEAST_ONE = {"STREAMS_PER_PROCESS", "STREAMS_PER_USER", "OFFER_SECONDS", "PRESENCE_GRACE_SECONDS",
+                 "VOICEMAIL_MAX_SECONDS"}
 #: Settings that are true or false: "true" or "false" in the environment.
 _BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE", "CAPTIONS"}
 #: Rate limits (`callchat.rate_limits`), in the `limits` notation: "5 per 15 minutes", "60/minute;1000/day".

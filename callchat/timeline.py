@@ -46,6 +46,14 @@ TEXTS = {
     "captions-off": lambda e: _("%(by)s turned captions off", by=e["by"]),
     "voice": lambda e: _("%(by)s changed the voice to %(voice)s", by=e["by"], voice=voices.voice_label(e["voice"])),
     "ended": lambda e: _("The call ended"),
+    "queued": lambda e: _("The call waited for an operator of %(team)s", team=e["team"]),
+    "accepted": lambda e: _("%(by)s answered the call", by=e["by"]),
+    "operator-away": lambda e: _("%(operator)s missed the call and was set away", operator=e["operator"]),
+    "transfer": lambda e: _("%(by)s handed the call to %(operator)s", by=e["by"], operator=e["operator"]),
+    "invite": lambda e: _("%(by)s asked %(operator)s to help", by=e["by"], operator=e["operator"]),
+    "missed": lambda e: _("Nobody answered; the caller hung up while waiting"),
+    "voicemail": lambda e: _("Nobody answered; the caller was asked to leave a message"),
+    "recorded": lambda e: _("The caller left a message (%(seconds)s s)", seconds=e["seconds"]),
 }
 
 

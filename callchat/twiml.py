@@ -14,6 +14,9 @@ from callchat.voices import notice, reads_ssml
 #: (twilio.com/labs/twimlets/holdmusic, Bucket=com.twilio.music.classical).
 HOLD_MUSIC = "https://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 
+#: Seconds of silence after each pass of the hold music of a caller waiting for an operator.
+WAIT_AFTER_MUSIC = 1
+
 #: The participant label of the caller who opened a room.
 CALLER_LABEL = "caller"
 
@@ -149,6 +152,61 @@ def hold(seconds: int, hold_url: str) -> VoiceResponse:
     response.play(HOLD_MUSIC)
     response.pause(length=seconds)
     response.redirect(hold_url, method="POST")
+    return response
+
+
+def queue_wait(said: list[str], voice: str, language: str, seconds: int, music: bool, queue_url: str) -> VoiceResponse:
+    """TwiML for a caller waiting for an operator (`callchat.routing`): what they are told, then hold music or
+    silence, then the same URL again, which tells their new place (twilio.com/docs/voice/twiml/redirect).
+
+    A message interrupts it at once by modifying the call, as the waiting loop (`wait`).
+
+    Args:
+        said: sentences to `<Say>` first (the busy notice, their place in the queue), maybe none.
+        voice, language: the room's `<Say>` voice and language.
+        seconds: the `<Pause>` before coming back (QUEUE_ANNOUNCE_SECONDS, or what is left of
+            QUEUE_TIMEOUT_SECONDS); music: `<Play>` HOLD_MUSIC first (QUEUE_ANNOUNCE_SECONDS is 0).
+        queue_url: absolute URL of this TwiML (`urls.QUEUE`).
+    """
+    response = VoiceResponse()
+    for sentence in said:
+        response.say(sentence, voice=voice, language=language)
+    if music:
+        response.play(HOLD_MUSIC)
+    response.pause(length=max(1, seconds))
+    response.redirect(queue_url, method="POST")
+    return response
+
+
+def voicemail(prompt: str, voice: str, language: str, max_seconds: int, action: str, recording_status: str,
+              transcribed: str) -> VoiceResponse:
+    """TwiML that asks a caller nobody answered to leave a message, and records it.
+
+    Follows twilio.com/docs/voice/twiml/record: `action` gets RecordingUrl, RecordingDuration and
+    RecordingSid when the recording ends (silence for `timeout` seconds, `#`, or `maxLength`);
+    `recordingStatusCallback` when the recording is ready; `transcribeCallback` with
+    TranscriptionText when Twilio has transcribed it.
+
+    Args:
+        prompt: what is said before the beep; voice, language: the room's `<Say>` voice and language.
+        max_seconds: `maxLength` (VOICEMAIL_MAX_SECONDS).
+        action, recording_status, transcribed: absolute URLs (`urls.RECORDED`, `urls.RECORDING_STATUS`,
+            `urls.TRANSCRIBED`).
+    """
+    response = VoiceResponse()
+    response.say(prompt, voice=voice, language=language)
+    response.record(action=action, method="POST", max_length=max_seconds, timeout=5, finish_on_key="#", play_beep=True,
+                    recording_status_callback=recording_status, recording_status_callback_method="POST",
+                    recording_status_callback_event="completed", transcribe=True, transcribe_callback=transcribed)
+    response.hangup()
+    return response
+
+
+def goodbye(said: str, voice: str, language: str) -> VoiceResponse:
+    """`<Response><Say>said</Say><Hangup/></Response>`: the last words of a call."""
+    response = VoiceResponse()
+    response.say(said, voice=voice, language=language)
+    response.hangup()
     return response
 
 

@@ -53,6 +53,15 @@ NOTICES = {
     "typing": {"ja": "ただいま入力しています。少々お待ちください。", "en": "I am typing a reply. Please wait a moment."},
     "not_connected": {"ja": "申し訳ございません。この番号は現在ご利用いただけません。メッセージをご利用ください。",
                       "en": "Sorry, this number cannot connect your call right now. Please use messages instead."},
+    # A caller waiting for an operator (callchat.routing): while nobody is free, their place, voicemail.
+    "busy": {"ja": "ただいま担当者がすべてふさがっております。このままお待ちください。",
+             "en": "All our operators are busy. Please stay on the line."},
+    "position": {"ja": "お待ちの方の{n}番目です。", "en": "You are number {n} in the queue."},
+    "voicemail": {"ja": "ただいま電話に出ることができません。発信音のあとにご用件をお話しください。折り返しご連絡します。",
+                  "en": "Nobody can take your call right now. Please leave a message after the tone, and we will call you back."},
+    "recorded": {"ja": "メッセージを承りました。ありがとうございました。", "en": "Thank you. We have your message."},
+    "answered": {"ja": "担当者がつながりました。文字で応答しますので、少々お待ちください。",
+                 "en": "An operator has answered. They will reply by typing; please wait a moment."},
 }
 
 #: Longest `<Say>` text, in characters, per voice family (Twilio's documented limits).
@@ -188,8 +197,8 @@ def check_digits(digits: str) -> str:
 
 
 def notice(kind: str, language: str, setting: str = "") -> str:
-    """The `kind` notice (`greeting`, `connect`, `typing` or `not_connected`, see `NOTICES`) for a call
-    speaking `language` (e.g. `ja-JP`).
+    """The `kind` notice (a key of `NOTICES`: `greeting`, `connect`, `typing`, `not_connected`, `busy`,
+    `position` (with `{n}` to fill), `voicemail`, `recorded`, `answered`) for a call speaking `language` (e.g. `ja-JP`).
 
     Returns:
         `setting` (GREETING, CONNECT_NOTICE or TYPING_NOTICE) if it is set, else the text in that

@@ -19,6 +19,7 @@ from twilio.base.exceptions import TwilioRestException
 from callchat import calls, rooms, timeline, urls
 from jobs import config, queue, state, twilio
 from jobs.attempts import hang_up
+from jobs.routing import after_call
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def end_room(r, q, room_id: str, retention: int, reason: str = rooms.CALL_ENDED)
     if not rooms.end(r, room_id, retention, reason):
         return False
     timeline.record(r, room_id, "ended")
+    if r.hget(rooms.key(room_id), "team"):
+        q.enqueue(after_call, room_id)
     for call_sid in sorted(others):
         log.info("room %s has ended: hanging up CallSid %s", room_id, call_sid)
         q.enqueue(hang_up, call_sid)
