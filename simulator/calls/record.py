@@ -63,7 +63,9 @@ __all__ = ["record", "BEEP_SECONDS", "TRANSCRIBABLE"]
 BEEP_SECONDS = 0.5
 TRANSCRIBABLE = (2, 120)  # seconds: transcribed if longer than the first, at most the second
 ANY_KEY = "1234567890*#"
-EPSILON = 1e-6  # seconds: sums of simulated waits are floats; a deadline this near has passed
+# Simulated times are sums of float waits on epoch seconds (an ulp is ~2e-7 s): the silence
+# timer fires EPSILON before its deadline, and a deadline within 2 * EPSILON has passed.
+EPSILON = 1e-3  # seconds
 
 
 def record(kernel: Kernel, call: Call, verb: Node, base: str) -> dict[str, Any] | None:
@@ -145,7 +147,7 @@ def _listen(kernel: Kernel, call: Call, item: Recording, attrs: dict[str, str]) 
             deadline = limit
             if timeout > 0:
                 deadline = min(limit, _last_sound(call, item) + timeout)
-            if now >= deadline - EPSILON:
+            if now >= deadline - 2 * EPSILON:
                 return None
         signals.wait_until(kernel, call, lambda: pressed() is not None,
                            deadline - now - EPSILON)
