@@ -342,10 +342,13 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
-            update: Callable[[str, dict[str, Any]], Iterable[tuple[str, Any]]]) -> Response:
+def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
+                update: Callable[[str, dict[str, Any]], Iterable[tuple[str, Any]]],
+                idle: Callable[[], Iterable[tuple[str, Any]]] | None = None, idle_seconds: float = KEEPALIVE_SECONDS
+                ) -> Response:
     """An SSE response: one `snapshot` event, then the events `update(channel, published JSON)` gives
-    (pairs of event name and data) for each message published on `channels`.
+    (pairs of event name and data) for each message published on `channels`, and those `idle()` gives
+    whenever nothing was published for `idle_seconds` (s; a keep-alive comment when it gives none).
 
     The stream ends with a `signed-out` event as soon as the signed-in user's sessions end
     (disabled, or a new password: `users.signed_out_channel`); the page then reloads to sign in.
@@ -387,12 +390,12 @@ def _stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
             yield f"retry: {RECONNECT_MS}\n" + _sse("snapshot", snapshot())
             renewed = time.monotonic()
             while True:
-                message = pubsub.get_message(timeout=min(KEEPALIVE_SECONDS, grace / 3))
+                message = pubsub.get_message(timeout=min(KEEPALIVE_SECONDS, grace / 3, idle_seconds))
                 if time.monotonic() - renewed >= grace / 3:
                     present()
                     renewed = time.monotonic()
                 if message is None:
-                    yield ": keep-alive\n\n"
+                    yield "".join(_sse(name, data) for name, data in (idle() if idle else ())) or ": keep-alive\n\n"
                 elif message["channel"] == mine:
                     yield _sse("operator", fragments.operator_event(json.loads(message["data"])))
                 elif message["channel"] == signed_out:
@@ -456,7 +459,7 @@ def list_events():
         yield "update", dict(event, html=fragments.room_item(event["room"]))
         yield from arrivals.news(event["room"])
 
-    return _stream((rooms.LIST_CHANNEL,), snapshot, update)
+    return live_stream((rooms.LIST_CHANNEL,), snapshot, update)
 
 
 @bp.get("/<room_id>/events")
@@ -483,4 +486,4 @@ def room_events(room_id: str):
             shown["room"] = event["room"]
         yield "update", fragments.with_html(event, shown["room"])
 
-    return _stream((rooms.channel(room_id), rooms.LIST_CHANNEL), snapshot, update)
+    return live_stream((rooms.channel(room_id), rooms.LIST_CHANNEL), snapshot, update)

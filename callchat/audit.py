@@ -51,6 +51,10 @@ ACTIONS = {
     "token-created": N_("an API token was made"),
     "token-revoked": N_("an API token was revoked"),
     "token-used": N_("an API token was used"),
+    "team-saved": N_("a team was made, or its strategy changed"),
+    "team-deleted": N_("a team was deleted"),
+    "team-member": N_("an operator was put in a team or taken out"),
+    "team-number": N_("a Twilio number was mapped to a team, or unmapped"),
 }
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ADMIN, CALLER, open_session
+from tests.conftest import ADMIN, CALLER, TWILIO_NUMBER, open_session
 
 
 def test_pages_without_a_call(stack, page, axe):
     axe.assert_clean(page, f"{stack.url}/signin")
     stack.sign_in_browser(page, *ADMIN)
-    for path in ("/rooms/", "/account", "/phrases", "/admin/", "/admin/tokens", "/admin/audit", "/rooms/CA" + "0" * 32):
+    for path in ("/rooms/", "/account", "/phrases", "/admin/", "/admin/tokens", "/admin/audit", "/admin/teams", "/admin/board",
+                 "/rooms/CA" + "0" * 32):
         axe.assert_clean(page, f"{stack.url}{path}")
 
     def expired_form(page):
@@ -97,3 +98,28 @@ def test_the_masked_calling_sessions_page(masking, page, axe):
     open_session(masking, "order-1234", "090-1111-2222", "090-3333-4444")
     masking.sign_in_browser(page)
     axe.assert_clean(page, f"{masking.url}/sessions/")
+
+
+def test_the_teams_page_and_the_live_board_with_operators_and_calls(stack, desk, page, axe):
+    """A team with two operators, one busy in a call, one available, a second call waiting; a form's error shown."""
+    desk.team("Support", ["alice", "bob"])
+    alice, bob = desk.operator("alice"), desk.operator("bob")
+    first = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
+    stack.settle()
+    (alice if alice.offers() else bob).accept(first)
+    stack.sim.phone("+819087654321").call(TWILIO_NUMBER)
+    stack.settle()
+    stack.sign_in_browser(page, *ADMIN)
+    axe.assert_clean(page, f"{stack.url}/admin/board")
+    axe.assert_clean(page, f"{stack.url}/admin/teams")
+    axe.assert_clean(page, f"{stack.url}/admin/teams/delete?team=Support")
+
+    def refused_number(page):
+        """A number that is not one: the team's card shows the field's error (400)."""
+        page.goto(f"{stack.url}/admin/teams")
+        page.get_by_label("Twilio number").fill("call me")
+        page.get_by_role("button", name="Map to this team").click()
+        page.wait_for_load_state()
+        assert "contains letters" in page.locator("main").inner_text()
+
+    axe.assert_clean(page, refused_number)

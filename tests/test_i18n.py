@@ -32,7 +32,7 @@ from tests.conftest import ADMIN, API_TOKEN, CALLER, OPERATOR, POOL, ROOT, TWILI
 SCANNED_TEMPLATES = ("**/*.html",)
 #: Words that are the same in every language: the product's name, formats, the sessions' A/B columns, and the
 #: names of keys as keyboards print them (the room page's shortcuts: Alt+Shift+H).
-SAME_IN_EVERY_LANGUAGE = {"callchat", "CSV", "JSON", "HTTP", "A", "B", "Alt", "Shift", "Enter", "H", "K"}
+SAME_IN_EVERY_LANGUAGE = {"callchat", "CSV", "JSON", "HTTP", "A", "B", "Alt", "Shift", "Enter", "H", "K", "Twilio"}
 #: An example address in a placeholder (an audio URL) reads the same in every language.
 _URL = re.compile(r"https?://\S+")
 

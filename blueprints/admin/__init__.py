@@ -1,4 +1,5 @@
-"""The admin pages: users and invitations (`users`), API tokens (`tokens`) and the audit trail (`trail`).
+"""The admin pages: users and invitations (`users`), API tokens (`tokens`), the audit trail (`trail`),
+teams and their numbers (`teams`) and the operators' live board (`board`).
 
 Only the `admin` role opens them: `callchat.access` refuses everyone else for the whole blueprint.
 """
@@ -22,4 +23,4 @@ def check_action() -> None:
         abort(400, description=_("This page has expired. Reload it and try again."))
 
 
-from blueprints.admin import tokens, trail, users  # noqa: E402,F401  (their routes join `bp`)
+from blueprints.admin import board, teams, tokens, trail, users  # noqa: E402,F401  (their routes join `bp`)
