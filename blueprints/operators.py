@@ -99,7 +99,7 @@ def _assign(room_id: str, role: str):
     operators.publish(r, [username], {"type": "state", "username": username})
     timeline.note(room_id, "transfer" if role == "owner" else "invite", operator=to)
     if role == "owner":
-        after_wrap_up(current_app.task_queue, username, cfg)
+        after_wrap_up(r, current_app.task_queue, username, cfg)
     return jsonify(room=rooms.publish_room(r, room_id))
 
 

@@ -92,23 +92,21 @@ def publish(r: Redis, usernames: Iterable[str], event: dict[str, Any]) -> None:
 # --- teams and numbers -------------------------------------------------------------------------
 
 def teams(r: Redis) -> list[dict[str, Any]]:
-    """Every team, by name: dicts with name, strategy, members (sorted usernames), numbers (sorted E.164)."""
-    names = sorted(r.smembers(TEAMS))
-    by_number = r.hgetall(NUMBERS)
-    found = []
-    for name in names:
-        record = r.hgetall(team_key(name))
-        if not record:
-            continue
-        record["members"] = sorted(r.smembers(team_key(name, ":members")))
-        record["numbers"] = sorted(number for number, team in by_number.items() if team == name)
-        found.append(record)
-    return found
+    """Every team, by name: dicts as `team` gives them."""
+    return [found for found in (team(r, name) for name in sorted(r.smembers(TEAMS))) if found]
 
 
 def team(r: Redis, name: str) -> dict[str, Any] | None:
-    """One team as `teams` gives it, or None."""
-    return next((t for t in teams(r) if t["name"] == name), None)
+    """Team `name`: a dict with name, strategy (`STRATEGIES`), created_at, members (sorted usernames) and
+    numbers (sorted E.164); None if there is no such team."""
+    with r.pipeline() as p:
+        p.hgetall(team_key(name))
+        p.smembers(team_key(name, ":members"))
+        p.hgetall(NUMBERS)
+        record, names, by_number = p.execute()
+    if not record:
+        return None
+    return dict(record, members=sorted(names), numbers=sorted(number for number, t in by_number.items() if t == name))
 
 
 def save_team(r: Redis, name: str, strategy: str = "longest-idle") -> dict[str, Any]:

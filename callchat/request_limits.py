@@ -39,7 +39,7 @@ MAX_FORM_PARTS = 200
 #: Deepest nesting of arrays and objects accepted in a JSON body (callchat's own bodies nest 1 deep).
 MAX_JSON_DEPTH = 32
 #: Blueprints whose routes take a JSON body (an object); every other route answers 415 to JSON.
-JSON_BLUEPRINTS = frozenset({"rooms", "api"})
+JSON_BLUEPRINTS = frozenset({"rooms", "api", "operators"})
 
 
 class StrictJSONProvider(DefaultJSONProvider):

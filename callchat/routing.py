@@ -207,7 +207,8 @@ if to == by or not free(to, now) then return 'not-free' end
 redis.call('HSET', 'operator:' .. to, 'state', 'busy', 'since', now, 'room', room, 'misses', 0)
 if role == 'helper' then
   local helpers = redis.call('HGET', KEYS[1], 'helpers') or ''
-  redis.call('HSET', KEYS[1], 'helpers', (helpers .. ' ' .. to):gsub('^%s+', ''))
+  local joined = (helpers .. ' ' .. to):gsub('^%s+', '')
+  redis.call('HSET', KEYS[1], 'helpers', joined)
   return 'ok'
 end
 local helpers = {}
@@ -339,6 +340,19 @@ def finish(r: Redis, room_id: str, wrap_up_seconds: float) -> list[str]:
         The operators it freed (usernames).
     """
     return r.eval(_FINISH, 1, rooms.key(room_id), room_id, time.time(), wrap_up_seconds)
+
+
+_END_WRAP_UP = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'wrap-up' or redis.call('HGET', KEYS[1], 'wrap_until') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'available', 'since', ARGV[2], 'idle_since', ARGV[2], 'wrap_until', '')
+return 1
+"""
+
+
+def end_wrap_up(r: Redis, username: str, until: str) -> bool:
+    """Operator `username`'s wrap-up that was to last until `until` (their `wrap_until`, as stored) is over:
+    they are available. Returns False if they are no longer in that wrap-up (it lapsed and they took a call)."""
+    return bool(r.eval(_END_WRAP_UP, 1, operators.operator_key(username), until, time.time()))
 
 
 def assign(r: Redis, room_id: str, by: str, to: str, role: str, wrap_up_seconds: float) -> str:

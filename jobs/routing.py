@@ -90,10 +90,16 @@ def expire_offer(room_id: str, offer_id: str) -> list[str]:
     return missed
 
 
-def end_wrap_up(username: str) -> None:
-    """Job: operator `username`'s wrap-up is over (WRAP_UP_SECONDS after their call): offer them the next call."""
+def end_wrap_up(username: str, until: str = "") -> None:
+    """Job: operator `username`'s wrap-up is over (WRAP_UP_SECONDS after their call): offer them the next call.
+
+    Args:
+        until: the wrap-up's end as stored (`wrap_until`); a later wrap-up of theirs is left alone.
+    """
     cfg = config()
     r = state(cfg)
+    if until:
+        routing.end_wrap_up(r, username, until)
     operators.publish(r, [username], {"type": "state", "username": username})
     offer_to_teams_of(r, queue(cfg), username, cfg)
 
@@ -107,16 +113,17 @@ def free_operators(r, q: Queue, room_id: str, cfg: dict[str, Any]) -> list[str]:
     freed = routing.finish(r, room_id, int(cfg["WRAP_UP_SECONDS"]))
     for username in freed:
         operators.publish(r, [username], {"type": "state", "username": username})
-        after_wrap_up(q, username, cfg)
+        after_wrap_up(r, q, username, cfg)
     return freed
 
 
-def after_wrap_up(q: Queue, username: str, cfg: dict[str, Any]) -> None:
+def after_wrap_up(r, q: Queue, username: str, cfg: dict[str, Any]) -> None:
     """Operator `username` just started wrapping up (or is free at once with WRAP_UP_SECONDS 0): offer them the
     next call when it ends (`end_wrap_up`, scheduled)."""
     wrap = int(cfg["WRAP_UP_SECONDS"])
     if wrap:
-        q.enqueue_in(timedelta(seconds=wrap), end_wrap_up, username)
+        until = r.hget(operators.operator_key(username), "wrap_until") or ""
+        q.enqueue_in(timedelta(seconds=wrap), end_wrap_up, username, until)
     else:
         q.enqueue(end_wrap_up, username)
 

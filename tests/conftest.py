@@ -8,6 +8,7 @@ simulator calls its webhooks signed as Twilio would, and RQ jobs run in this pro
 from __future__ import annotations
 
 import fcntl
+import json
 import hashlib
 import os
 import re
@@ -695,3 +696,108 @@ class Axe:
 def axe(axe_script) -> Axe:
     """axe-core for Playwright pages (see `Axe`): `axe.assert_clean(page, url)`."""
     return Axe(axe_script)
+
+
+#: Operator settings for tests (`callchat.routing`): a caller never reaches voicemail unless a test says so.
+DESK_SETTINGS = {"OFFER_SECONDS": 20, "MISSED_OFFERS_BEFORE_AWAY": 2, "WRAP_UP_SECONDS": 30, "PRESENCE_GRACE_SECONDS": 30,
+                 "QUEUE_ANNOUNCE_SECONDS": 30, "QUEUE_TIMEOUT_SECONDS": 36000, "VOICEMAIL_MAX_SECONDS": 120}
+OPERATOR_PASSWORD = "operator-password-1"
+
+
+class Operator:
+    """An operator signed in with one page open (the room list's live stream), collecting the `operator`
+    events it hears (offers, offers gone, state, calls handed to them) in a background thread."""
+
+    def __init__(self, stack: "Stack", username: str) -> None:
+        self.username, self.stack = username, stack
+        self.user = stack.signed_in(username, OPERATOR_PASSWORD)
+        self.user.csrf = page_csrf(self.user.http.get(f"{stack.url}/rooms/").text)
+        self.events: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        self.response = self.user.http.get(f"{stack.url}/rooms/events", stream=True, timeout=(5, None))
+        assert self.response.status_code == 200
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_for(lambda e: e.get("event") == "snapshot")
+
+    def _read(self) -> None:
+        fields: dict[str, Any] = {}
+        try:
+            for line in self.response.iter_lines(decode_unicode=True):
+                if line == "" and fields:
+                    event = json.loads(fields["data"]) if fields.get("event") == "operator" else {}
+                    with self._changed:
+                        self.events.append(dict(event, event=fields.get("event")))
+                        self._changed.notify_all()
+                    fields = {}
+                elif line and not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+        except (requests.RequestException, AttributeError, ValueError):
+            return  # the page was closed
+
+    def wait_for(self, found: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+        """The first event heard for which `found` is true, waiting for it up to `timeout` s."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                match = next((e for e in self.events if found(e)), None)
+                if match is not None or time.monotonic() > deadline:
+                    assert match is not None, f"{self.username} never heard it; heard {self.events}"
+                    return match
+                self._changed.wait(0.2)
+
+    def offers(self) -> list[str]:
+        """The rooms offered to this operator so far, in order."""
+        with self._changed:
+            return [e["room"] for e in self.events if e.get("type") == "offer"]
+
+    def offered(self, room_id: str) -> dict[str, Any]:
+        """Wait for the offer of `room_id`; return it."""
+        return self.wait_for(lambda e: e.get("type") == "offer" and e["room"] == room_id)
+
+    def accept(self, room_id: str) -> requests.Response:
+        return self.user.post(f"/rooms/{room_id}/accept", {})
+
+    def close(self) -> None:
+        """Close the page (its stream)."""
+        self.response.close()
+
+
+class Desk:
+    """Operators in teams, for tests of `callchat.routing`: settings, teams mapped to numbers, signed-in operators."""
+
+    def __init__(self, stack: "Stack", monkeypatch) -> None:
+        self.stack, self.monkeypatch, self.open = stack, monkeypatch, []
+        self.configure(**DESK_SETTINGS)
+
+    def configure(self, **settings_: Any) -> None:
+        """Set operator settings for the app and the in-process jobs."""
+        self.stack.app.config.update(settings_)
+        for name, value in settings_.items():
+            self.monkeypatch.setenv(name, str(value))
+
+    def team(self, name: str, usernames: list[str], strategy: str = "longest-idle", number: str = TWILIO_NUMBER) -> None:
+        """Team `name` of new operators `usernames` (password OPERATOR_PASSWORD), answering `number`."""
+        from callchat import operators
+
+        operators.save_team(self.stack.redis, name, strategy)
+        for username in usernames:
+            if users.get(self.stack.redis, username) is None:
+                users.create(self.stack.redis, username, "operator", OPERATOR_PASSWORD, created_by="conftest")
+            operators.set_member(self.stack.redis, name, username, True)
+        operators.set_number(self.stack.redis, number, name)
+
+    def operator(self, username: str) -> Operator:
+        """`username` signs in and opens the room list (connected from now on)."""
+        found = Operator(self.stack, username)
+        self.open.append(found)
+        return found
+
+
+@pytest.fixture
+def desk(stack, monkeypatch) -> Iterator[Desk]:
+    """The stack with operator settings (`DESK_SETTINGS`); teams and operators made by the test."""
+    found = Desk(stack, monkeypatch)
+    yield found
+    for operator in found.open:
+        operator.close()

@@ -1,0 +1,143 @@
+"""Operators answer a team's calls (`callchat.routing`, `callchat.operators`, `jobs/routing.py`): longest-idle
+offers, offers that time out, wrap-up, presence, and what the waiting caller hears (issue 13).
+
+Real simulator calls to a number mapped to a team, real live streams for the operators' pages (their
+`operator` events), signed webhooks; callchat's timers (offer timeouts, wrap-ups) on `Stack.pass_time`'s
+virtual clock.
+"""
+
+from __future__ import annotations
+
+import time
+
+from callchat import operators, routing
+from callchat.voices import notice
+from tests.conftest import TWILIO_NUMBER
+
+CALLERS = ["+819011110001", "+819011110002", "+819011110003"]
+BUSY = notice("busy", "ja-JP")
+
+
+def said_to(stack, caller: str) -> list[str]:
+    """What the caller's phone heard said, in order."""
+    return [h["text"] for h in stack.sim.phone(caller).heard() if h["kind"] == "say"]
+
+
+def state_becomes(stack, username: str, state: str, within: float) -> bool:
+    """True once operator `username` is in `state`, asking Redis every 0.1 s for up to `within` s."""
+    deadline = time.monotonic() + within
+    while operators.record(stack.redis, username)["state"] != state:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def call(stack, caller: str) -> str:
+    room_id = stack.sim.phone(caller).call(TWILIO_NUMBER)
+    stack.settle()
+    return room_id
+
+
+def test_two_operators_longest_idle_three_calls_the_third_waits_for_a_wrap_up(stack, desk):
+    desk.team("support", ["op-a", "op-b"])
+    idle_longest = desk.operator("op-b")  # connected first: idle since earlier
+    other = desk.operator("op-a")
+    first, second, third = (call(stack, caller) for caller in CALLERS)
+
+    assert idle_longest.offered(first)["operators"] == ["op-b"]
+    assert other.offered(second)["operators"] == ["op-a"]
+    assert idle_longest.accept(first).status_code == 200
+    assert other.accept(second).status_code == 200
+    stack.settle()
+    assert routing.offer(stack.redis, third) is None and routing.position(stack.redis, third, "support") == 1
+    heard = said_to(stack, CALLERS[2])
+    assert BUSY in heard and notice("position", "ja-JP").format(n=1) in heard, heard
+    assert BUSY not in said_to(stack, CALLERS[0]), "an operator was being offered the first call: no busy notice"
+    assert notice("answered", "ja-JP") in said_to(stack, CALLERS[0])
+
+    assert other.user.post(f"/rooms/{second}/hangup", {}).status_code in (200, 202)
+    stack.settle()
+    assert operators.record(stack.redis, "op-a")["state"] == "wrap-up"
+    assert third not in other.offers(), "no offer during wrap-up"
+    stack.pass_time(30, "end_wrap_up")
+    assert other.offered(third)["operators"] == ["op-a"]
+    assert third not in idle_longest.offers()
+    assert other.accept(third).status_code == 200
+    other.user.say(third, "お待たせしました")
+    stack.settle()
+    assert said_to(stack, CALLERS[2])[-1] == "お待たせしました"
+
+
+def test_an_offer_that_times_out_goes_to_the_next_operator_and_misses_set_away(stack, desk):
+    desk.team("support", ["op-a", "op-b"])
+    slow, quick = desk.operator("op-a"), desk.operator("op-b")
+    room_id = call(stack, CALLERS[0])
+    assert slow.offered(room_id)
+    stack.pass_time(20, "expire_offer")
+    assert slow.wait_for(lambda e: e.get("type") == "offer-gone" and e["room"] == room_id)["why"] == "timed out"
+    assert quick.offered(room_id)["operators"] == ["op-b"]
+    assert operators.record(stack.redis, "op-a")["misses"] == 1
+    stack.pass_time(20, "expire_offer")  # op-b lets it go too: back to op-a, who misses a second time
+    assert slow.offers() == [room_id, room_id]
+    stack.pass_time(20, "expire_offer")
+    assert operators.record(stack.redis, "op-a")["state"] == "away"
+    assert quick.offers() == [room_id, room_id]  # op-a is away: only op-b is offered it now
+    assert quick.accept(room_id).status_code == 200
+    assert slow.accept(room_id).status_code == 409
+
+
+def test_an_operator_whose_only_page_closes_goes_offline_and_gets_no_offers(stack, desk):
+    desk.configure(PRESENCE_GRACE_SECONDS=2)
+    desk.team("support", ["op-a", "op-b"])
+    leaving, staying = desk.operator("op-a"), desk.operator("op-b")
+    assert operators.record(stack.redis, "op-a")["state"] == "available"
+    leaving.close()
+    assert state_becomes(stack, "op-a", "offline", within=10), "offline once the grace period passed"
+    assert operators.record(stack.redis, "op-b")["state"] == "available", "an open page keeps its operator connected"
+    room_id = call(stack, CALLERS[0])
+    assert staying.offered(room_id)["operators"] == ["op-b"]
+    assert routing.offer(stack.redis, room_id)["operators"] == ["op-b"]
+
+
+def test_a_caller_who_hangs_up_while_waiting_is_a_missed_call_and_the_offer_is_withdrawn(stack, desk):
+    desk.team("support", ["op-a"])
+    operator = desk.operator("op-a")
+    room_id = call(stack, CALLERS[0])
+    operator.offered(room_id)
+    stack.sim.hang_up(room_id)
+    stack.settle()
+    assert operator.wait_for(lambda e: e.get("type") == "offer-gone")["why"] == "hung up"
+    assert routing.figures(stack.redis)["missed"] == 1
+    assert stack.redis.hget(f"room:{{{room_id}}}", "outcome") == "missed"
+    assert operator.accept(room_id).status_code == 409
+    assert operators.record(stack.redis, "op-a")["state"] == "available" and not routing.offer(stack.redis, room_id)
+
+
+def test_only_the_owner_types_and_may_hand_over_or_ask_for_help_the_caller_hears_only_typing(stack, desk):
+    desk.configure(WRAP_UP_SECONDS=0)
+    desk.team("support", ["op-a", "op-b", "op-c"], strategy="ring-all")
+    owner, second, third = (desk.operator(name) for name in ("op-a", "op-b", "op-c"))
+    room_id = call(stack, CALLERS[0])
+    for operator in (owner, second, third):
+        assert operator.offered(room_id)["operators"] == ["op-a", "op-b", "op-c"]
+    assert owner.accept(room_id).status_code == 200
+    for operator in (second, third):
+        gone = operator.wait_for(lambda e: e.get("type") == "offer-gone")
+        assert (gone["why"], gone["by"]) == ("taken", "op-a")
+        assert operator.accept(room_id).status_code == 409
+    refused = second.user.say(room_id, "横から失礼")
+    assert refused.status_code == 403 and "op-a" in refused.json()["error"]
+
+    assert owner.user.post(f"/rooms/{room_id}/invite", {"to": "op-b"}).status_code == 200
+    assert second.wait_for(lambda e: e.get("type") == "assigned")["role"] == "helper"
+    assert second.user.say(room_id, "お手伝いします").status_code == 202
+    assert owner.user.post(f"/rooms/{room_id}/transfer", {"to": "op-b"}).status_code == 409, "op-b is busy helping"
+    assert owner.user.post(f"/rooms/{room_id}/transfer", {"to": "op-c"}).status_code == 200
+    assert third.wait_for(lambda e: e.get("type") == "assigned")["role"] == "owner"
+    assert owner.user.say(room_id, "もう私ではありません").status_code == 403
+    assert third.user.say(room_id, "引き継ぎました").status_code == 202
+    stack.settle()
+    assert [operators.record(stack.redis, n)["state"] for n in ("op-a", "op-b", "op-c")] == ["available", "busy", "busy"]
+    heard = said_to(stack, CALLERS[0])
+    assert heard[-3:] == [notice("answered", "ja-JP"), "お手伝いします", "引き継ぎました"], heard
