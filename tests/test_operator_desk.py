@@ -108,7 +108,7 @@ def test_presence_away_and_back(stack, desk, page):
     expect(shown.locator(f"#offer-{room_id}")).to_contain_text(f"Call from {CALLER}")
 
 
-def test_a_user_in_no_team_sees_no_desk_and_no_team_call_notice_is_lost(stack, page):
+def test_a_user_in_no_team_sees_no_desk(stack, page):
     from playwright.sync_api import expect
 
     stack.sign_in_browser(page)
