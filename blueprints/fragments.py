@@ -61,14 +61,14 @@ def incoming(room: dict[str, Any]) -> str:
 def desk() -> dict[str, Any] | None:
     """The signed-in operator's desk as a live page shows it first (`templates/operators/_desk.html`):
     `{"me": operators.record, "offer": the offer pending for them (routing.offer plus `room`, its id) or None,
-    "room": that offer's room (its hash) or {}}`; None for a user in no team (they see no desk)."""
+    "room": that offer's room (its hash) or {}, "now": epoch s}`; None for a user in no team (they see no desk)."""
     r, username = current_app.redis, current_user.username
     if not operators.teams_of(r, username):
         return None
     me = operators.record(r, username)
     pending = routing.offer(r, me["offer"]) if me["offer"] else None
     return {"me": me, "offer": dict(pending, room=me["offer"]) if pending else None,
-            "room": (rooms.get(r, me["offer"]) or {}) if pending else {}}
+            "room": (rooms.get(r, me["offer"]) or {}) if pending else {}, "now": time.time()}
 
 
 def operator_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -78,4 +78,4 @@ def operator_event(event: dict[str, Any]) -> dict[str, Any]:
     afresh: `operators.record`), or the notice of a call handed over."""
     room = rooms.get(current_app.redis, event["room"]) if event.get("room") else None
     me = operators.record(current_app.redis, current_user.username) if event.get("type") == "state" else None
-    return dict(event, html=render_template("operators/_event.html", event=event, room=room or {}, me=me))
+    return dict(event, html=render_template("operators/_event.html", event=event, room=room or {}, me=me, now=time.time()))
