@@ -79,17 +79,7 @@
   const post = (target, payload) => window.live.post(target, payload, root.dataset.serverError);
 
   // Post, then say what went wrong in `shown` (an error line), or clear it.
-  async function act(target, payload, shown) {
-    try {
-      const data = await post(target, payload || {});
-      shown.hidden = true;
-      return data;
-    } catch (err) {
-      shown.textContent = err.message;
-      shown.hidden = false;
-      return null;
-    }
-  }
+  const act = (target, payload, shown) => window.live.act(target, payload, shown, root.dataset.serverError);
 
   function kind() {
     return form.querySelector('input[name="kind"]:checked').value;

@@ -86,10 +86,25 @@
     return data;
   }
 
+  // act(url, payload, shown, serverError): post, then say what went wrong in `shown` (an error line), or clear it;
+  // answers the reply's JSON, or null when refused.
+  async function act(target, payload, shown, serverError) {
+    try {
+      const data = await post(target, payload, serverError);
+      shown.hidden = true;
+      return data;
+    } catch (err) {
+      shown.textContent = err.message;
+      shown.hidden = false;
+      return null;
+    }
+  }
+
   window.live = {
     place: (type, html) => pieces(html).map((node) => place(type, node))[0] || null,
     add: (type, html) => pieces(html).map((node) => document.getElementById(node.id) || place(type, node))[0] || null,
     post,
+    act,
   };
 
   const stream = document.querySelector("[data-events]");

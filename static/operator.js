@@ -14,17 +14,9 @@
   async function act(button, target, payload) {
     const shown = button.closest("#presence, .offer, #gate, #handover").querySelector(".error");
     button.disabled = true;
-    try {
-      const data = await window.live.post(target, payload, serverError());
-      shown.hidden = true;
-      return data;
-    } catch (err) {
-      shown.textContent = err.message;
-      shown.hidden = false;
-      return null;
-    } finally {
-      button.disabled = false;
-    }
+    const data = await window.live.act(target, payload, shown, serverError());
+    button.disabled = false;
+    return data;
   }
 
   document.addEventListener("click", async (e) => {

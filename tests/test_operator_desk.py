@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from callchat import operators
 from callchat.voices import notice
-from tests.conftest import OPERATOR_PASSWORD
+from tests.conftest import OPERATOR_PASSWORD, TWILIO_NUMBER
 
 CALLER = "+819011110001"
 
@@ -32,13 +32,20 @@ def second_browser(page):
     return page.context.browser.new_page(viewport={"width": 1100, "height": 720}, locale="en-US")
 
 
+def two_offered(stack, desk, page):
+    """Team support rings all: op-a (in `page`) and op-b (a second browser) show the room list; a call comes in.
+    Returns (op-a's page, op-b's page, the room id)."""
+    desk.team("support", ["op-a", "op-b"], strategy="ring-all")
+    first, other = open_desk(stack, page, "op-a"), open_desk(stack, second_browser(page), "op-b")
+    room_id = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
+    stack.settle()
+    return first, other, room_id
+
+
 def test_two_operators_one_accepts_the_offer_and_types_the_other_sees_it_taken(stack, desk, page):
     from playwright.sync_api import expect
 
-    desk.team("support", ["op-a", "op-b"], strategy="ring-all")
-    first, other = open_desk(stack, page, "op-a"), open_desk(stack, second_browser(page), "op-b")
-    room_id = stack.sim.phone(CALLER).call("+815011112222")
-    stack.settle()
+    first, other, room_id = two_offered(stack, desk, page)
 
     for shown in (first, other):
         card = shown.locator(f"#offers[aria-live=assertive] #offer-{room_id}")
@@ -77,10 +84,7 @@ def test_two_operators_one_accepts_the_offer_and_types_the_other_sees_it_taken(s
 def test_an_offered_operator_accepts_from_the_room_page_and_the_other_page_reloads_with_who_answered(stack, desk, page):
     from playwright.sync_api import expect
 
-    desk.team("support", ["op-a", "op-b"], strategy="ring-all")
-    first, other = open_desk(stack, page, "op-a"), open_desk(stack, second_browser(page), "op-b")
-    room_id = stack.sim.phone(CALLER).call("+815011112222")
-    stack.settle()
+    first, other, room_id = two_offered(stack, desk, page)
     for shown in (first, other):
         shown.goto(f"{stack.url}/rooms/{room_id}")
         expect(shown.locator("#room-answers")).to_have_text("Waiting for an operator")
@@ -99,7 +103,7 @@ def test_presence_away_and_back(stack, desk, page):
     shown.get_by_role("button", name="Away").click()
     expect(shown.get_by_role("button", name="Away")).to_have_attribute("aria-pressed", "true")
     assert operators.record(stack.redis, "op-a")["state"] == "away"
-    room_id = stack.sim.phone(CALLER).call("+815011112222")
+    room_id = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
     stack.settle()
     expect(shown.locator(f"#room-{room_id} .answers")).to_have_text("Waiting for an operator")
     expect(shown.locator("#offers .offer")).to_have_count(0)
@@ -123,7 +127,7 @@ def test_the_owner_asks_for_help_then_hands_the_call_over_the_caller_hears_only_
     desk.team("support", ["op-a", "op-b", "op-c"])
     owner = open_desk(stack, page, "op-a")
     helper, successor = desk.operator("op-b"), open_desk(stack, second_browser(page), "op-c")
-    room_id = stack.sim.phone(CALLER).call("+815011112222")
+    room_id = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
     stack.settle()
     owner.locator(f"#offer-{room_id}").get_by_role("button", name="Accept").click()
     owner.wait_for_url(f"{stack.url}/rooms/{room_id}")
