@@ -123,6 +123,14 @@ class SimulatorClient:
         params = {"call_sid": call_sid} if call_sid else None
         return self._request("GET", "/_sim/transcriptions", params=params)
 
+    def recordings(self, call_sid: str | None = None) -> list[dict[str, Any]]:
+        """What ``<Record>`` recorded (all, or on ``call_sid``), oldest first: dicts with sid,
+        call_sid, status ("in-progress", "completed"; "absent": nothing said), text (what the
+        phone said), duration (s), url (RecordingUrl), digits (key, "hangup" or None),
+        started_at, transcription_sid and transcription_status (see ``calls.record``)."""
+        return self._request("GET", "/_sim/recordings",
+                             params={"call_sid": call_sid} if call_sid else None)
+
     def transcription_error(self, call_sid: str, code: int = 32651,
                             message: str | None = None) -> list[str]:
         """Make the speech-to-text provider fail on ``call_sid``: each running
@@ -325,7 +333,7 @@ class PhoneHandle:
         return self.client._request("GET", self._path)
 
     def heard(self) -> list[dict[str, Any]]:
-        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause";
+        """What it heard, oldest first: dicts with call_sid, kind ("say"/"play"/"pause"; "beep": a <Record>'s;
         "wait": hold music while alone in a conference that has not started, ``url``
         being the waitUrl; "hold": hold music while on hold, ``url`` being the
         HoldUrl), text (a play's text is its DTMF digits), url, voice, language, source
@@ -353,6 +361,13 @@ class PhoneHandle:
         if call_sid is not None:
             body["call_sid"] = call_sid
         return self.client._request("POST", self._path + "/say", json=body)
+
+    def press(self, digits: str, call_sid: str | None = None) -> dict[str, Any]:
+        """Press DTMF keys (0-9, A-D, *, #) on the call in progress (or ``call_sid``); a
+        ``finishOnKey`` key ends a ``<Record>``. Returns ``{"call_sid", "digits"}``; raises
+        SimulatorError as :meth:`say` (HTTP 409), or HTTP 400 for other characters."""
+        body = {"digits": digits, **({"call_sid": call_sid} if call_sid else {})}
+        return self.client._request("POST", self._path + "/press", json=body)
 
     def said(self) -> list[dict[str, Any]]:
         """What it said, oldest first: dicts with call_sid, text, at (when it started),

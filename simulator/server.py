@@ -24,6 +24,9 @@ from .core.kernel import Kernel
 from .numbers import backend as numbers
 from .numbers.responses import bp as numbers_bp
 from .proxy.responses import bp as proxy_bp
+from .recordings.responses import bp as recordings_bp
+from .recordings.responses import control as recordings_control_bp
+from .recordings.responses import media as recording_media_bp
 
 __all__ = ["create_simulator", "SimulatorServer"]
 
@@ -44,7 +47,9 @@ def create_simulator(config: dict[str, Any]) -> Flask:
             ("real" (default), "manual" or "auto"), ``clock_speed``
             (simulated seconds per real second in real mode, default 1.0) and
             ``loopback_calls`` (default False: a Calls API call to one of the
-            account's numbers, even From == To, arrives there as an inbound call).
+            account's numbers, even From == To, arrives there as an inbound call)
+            and ``public_url`` (the simulator's own base URL, for RecordingUrl;
+            ``SimulatorServer`` sets it to where it listens unless given).
 
     Returns:
         The app; its Kernel is ``app.extensions["simulator"]``.
@@ -67,7 +72,8 @@ def create_simulator(config: dict[str, Any]) -> Flask:
     app.json.sort_keys = False
     app.extensions["simulator"] = kernel
     rest.init_app(app)
-    for blueprint in (calls_bp, conferences_bp, numbers_bp, proxy_bp, control_bp, page):
+    for blueprint in (calls_bp, conferences_bp, numbers_bp, proxy_bp, recordings_bp,
+                      recording_media_bp, recordings_control_bp, control_bp, page):
         app.register_blueprint(blueprint)
     return app
 
@@ -118,8 +124,7 @@ class SimulatorServer:
 
     def start(self) -> "SimulatorServer":
         """Bind the port and serve in a daemon thread; returns self."""
-        self._server = make_server(self.host, self.port, self.app, threaded=True)
-        self.port = self._server.server_port
+        self._bind()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="simulator-http")
         self._thread.start()
@@ -127,9 +132,14 @@ class SimulatorServer:
 
     def serve_forever(self) -> None:
         """Bind and serve in this thread until interrupted (``python -m simulator``)."""
+        self._bind()
+        self._server.serve_forever()
+
+    def _bind(self) -> None:
+        """Listen on host:port (0: a free one); the simulator's public_url defaults to it."""
         self._server = make_server(self.host, self.port, self.app, threaded=True)
         self.port = self._server.server_port
-        self._server.serve_forever()
+        self.config.setdefault("public_url", self.url)
 
     def stop(self) -> None:
         """Stop serving and drop every call silently."""

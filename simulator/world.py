@@ -11,6 +11,7 @@ from .conferences.models import Conference
 from .numbers.models import IncomingNumber
 from .phones.models import Phone
 from .proxy.models import ProxyAccount
+from .recordings.models import Recording
 
 __all__ = ["World"]
 
@@ -27,10 +28,11 @@ class World:
         numbers: E.164 -> the account's Twilio number, primary first.
         calls: CallSid -> call, oldest first.
         conferences: ConferenceSid -> conference, oldest first.
+        recordings: RecordingSid -> what ``<Record>`` recorded, oldest first.
         proxy: Twilio Proxy's services, sessions and participants.
         timeline, journal, errors: What happened (``core.timeline``).
         queues: Ordered callback queues, key ("call:CA…", "conference:CF…",
-            "transcription:GT…") -> pending deliveries (``core.delivery``).
+            "transcription:GT…", "recording:RE…") -> pending deliveries (``core.delivery``).
         chaos: ``{"repeat", "shuffle", "seed", "random"}`` or None (``core.chaos``).
         held: Queue key -> callbacks chaos holds back.
         expected: Numbers the app may call; None: any.
@@ -44,6 +46,7 @@ class World:
     numbers: dict[str, IncomingNumber] = field(default_factory=dict)
     calls: dict[str, Call] = field(default_factory=dict)
     conferences: dict[str, Conference] = field(default_factory=dict)
+    recordings: dict[str, Recording] = field(default_factory=dict)
     proxy: ProxyAccount = field(default_factory=ProxyAccount)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     journal: list[dict[str, Any]] = field(default_factory=list)

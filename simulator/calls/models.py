@@ -62,6 +62,7 @@ class Call:
     conference_sid: str | None = None  # the conference the call is in now
     bridged_sid: str | None = None  # the other leg of a <Dial><Number> bridge
     transcriptions: list["Transcription"] = field(default_factory=list)
+    dtmf: list[dict[str, Any]] = field(default_factory=list)  # tones from the phone: {"digits", "at"}
     signals: list[tuple[str, Any]] = field(default_factory=list)
     wake: threading.Event = field(default_factory=threading.Event)
     idle: bool = False

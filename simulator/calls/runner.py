@@ -16,7 +16,7 @@ from ..phones import audio
 from ..phones import backend as phones
 from ..proxy import routing
 from ..twiml import Node, interpreter
-from . import callbacks, dial, registry, signals, transcription
+from . import callbacks, dial, record, registry, signals, transcription
 from .models import Call
 from .signals import Ended, Hangup, Redirect
 from .target import OnCall
@@ -93,8 +93,8 @@ def _inbound_source(kernel: Kernel, call: Call) -> dict[str, Any]:
 
 
 class CallTarget(OnCall):
-    """The call's own TwiML: a hangup or a modification cuts it short, and <Dial> and
-    <Start> run here."""
+    """The call's own TwiML: a hangup or a modification cuts it short, and <Dial>,
+    <Start>/<Stop> and <Record> run here."""
 
     def loaded(self) -> None:
         if self.call.status == "ringing":  # an inbound call is answered by its TwiML
@@ -112,6 +112,8 @@ class CallTarget(OnCall):
         if verb.name in ("Start", "Stop"):
             self._transcription(verb.name, verb.children[0], base)
             return None
+        if verb.name == "Record":
+            return record.record(self.kernel, self.call, verb, base)
         outcome = dial.dial(self.kernel, self.call, verb, base, start)
         if "action" not in verb.attrs:
             return None

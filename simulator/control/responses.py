@@ -118,6 +118,15 @@ def say(number: str) -> Response:
                         "seconds": say_seconds(text.strip())})
 
 
+@bp.post("/phones/<number>/press")
+def press(number: str) -> Response:
+    """Body ``{"digits", "call_sid"?}``: the phone presses DTMF keys (``phones.audio.press``)."""
+    body, number = _body(), _number(number)
+    with locked() as kernel:
+        call = audio.press(kernel, number, body.get("digits"), body.get("call_sid"))
+        return jsonify({"call_sid": call.sid, "digits": body["digits"]})
+
+
 @bp.post("/phones/<number>/menu")
 def menu(number: str) -> Response:
     """Body ``{"prompt"?: str, "options"?: {digits: reply}}``: the phone acts as a phone

@@ -18,7 +18,10 @@ twilio.com/docs/usage/webhooks/webhooks-connection-overrides). With chaos on:
 - each Real-Time Transcription callback (of any call) is sent ``repeat`` times; with
   ``shuffle``, a transcription's copies are held, as a conference's are, until the
   simulator has nothing else in flight or the transcription stops (each carries a
-  SequenceId to order them by, twilio.com/docs/voice/twiml/transcription#statuscallbackurl).
+  SequenceId to order them by, twilio.com/docs/voice/twiml/transcription#statuscallbackurl);
+- each ``<Record>`` recording status and transcription callback is sent ``repeat``
+  times; with ``shuffle``, a recording's copies are held until the simulator has nothing
+  else in flight.
 
 Every copy of one callback has the same parameters and the same
 ``I-Twilio-Idempotency-Token``, as a retry would. Voice requests and <Dial> legs
@@ -37,8 +40,9 @@ from .kernel import Kernel
 
 __all__ = ["configure", "view", "deliver", "release", "release_all", "PURPOSES"]
 
-PURPOSES = frozenset({"call-status", "amd-status", "conference-status", "transcription"})
-RELEASED_WHEN_QUIET = ("conference:", "transcription:")  # queue keys held until all is quiet
+PURPOSES = frozenset({"call-status", "amd-status", "conference-status", "transcription",
+                      "recording-status", "recording-transcription"})
+RELEASED_WHEN_QUIET = ("conference:", "transcription:", "recording:")  # held until all is quiet
 
 
 def configure(world: World, repeat: int = 1, shuffle: bool = False,
@@ -72,8 +76,8 @@ def deliver(kernel: Kernel, world: World, key: str, job: dict[str, Any],
     """Queue one status callback on the ordered queue ``key``, applying chaos (lock held).
 
     Args:
-        key: "call:CA…", "conference:CF…" or "transcription:GT…": the queue, and the hold
-            it is released from.
+        key: "call:CA…", "conference:CF…", "transcription:GT…" or "recording:RE…": the
+            queue, and the hold it is released from.
         job: As for ``delivery.enqueue``; its ``purpose`` is one of :data:`PURPOSES`.
         chaotic: False for callbacks chaos leaves alone (calls not created through the API).
     """

@@ -20,7 +20,7 @@ log = logging.getLogger("simulator")
 
 def enqueue(kernel: Kernel, world: World, key: str, job: dict[str, Any]) -> None:
     """Queue a callback on the ordered queue ``key`` ("call:CA…", "conference:CF…",
-    "transcription:GT…") (lock held).
+    "transcription:GT…", "recording:RE…") (lock held).
 
     One thread per queue sends its callbacks one at a time, in order, as Twilio
     orders a resource's callbacks (an app must still not rely on arrival order).
@@ -67,8 +67,9 @@ def fetch(kernel: Kernel, world: World, purpose: str, url: str, method: str,
 
     Args:
         purpose: "voice", "action", "redirect", "announce", "wait", "hold", "call-status",
-            "conference-status", "amd-status", "transcription", "number-url" or
-            "out-of-session" (a Proxy service's OutOfSessionCallbackUrl).
+            "conference-status", "amd-status", "transcription", "number-url",
+            "out-of-session" (a Proxy service's OutOfSessionCallbackUrl), "recording-status"
+            or "recording-transcription" (``<Record>``'s callbacks).
         token: The I-Twilio-Idempotency-Token (the same on a repeated delivery).
 
     Returns:

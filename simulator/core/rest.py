@@ -9,6 +9,7 @@ records) and renders them with the service's ``*_json`` functions.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
@@ -25,6 +26,8 @@ __all__ = ["kernel", "locked", "require_basic_auth", "v2010_blueprint", "v2010_p
            "v1_page", "init_app", "is_api", "PROXY_API"]
 
 PROXY_API = "/v1/"  # Twilio Proxy v1 (proxy.twilio.com), served on the same host
+# A recording's media file (``recordings.responses``): audio, not a REST operation.
+MEDIA = re.compile(r"^/2010-04-01/Accounts/[^/]+/Recordings/RE[0-9a-fA-F]{32}(\.wav)?$")
 
 
 def kernel() -> Kernel:
@@ -122,8 +125,9 @@ def v1_page(host: str, key: str, items: list[Any],
 
 
 def is_api(path: str) -> bool:
-    """True for a Twilio REST path: v2010 (``/2010-04-01/…``) or Proxy v1 (``/v1/…``)."""
-    return path.startswith(V2010) or path.startswith(PROXY_API)
+    """True for a Twilio REST path: v2010 (``/2010-04-01/…``) or Proxy v1 (``/v1/…``),
+    but not a recording's media file."""
+    return (path.startswith(V2010) or path.startswith(PROXY_API)) and not MEDIA.match(path)
 
 
 def _api_error(exc: ApiError) -> tuple[Response, int]:

@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from ..calls import transcription
+from ..calls import signals, transcription
 from ..calls.models import Call
 from ..conferences.models import Conference
 from ..core import ledger, timeline
@@ -36,7 +36,7 @@ from ..world import World
 from . import backend
 from .models import Phone
 
-__all__ = ["hear", "say", "answered", "current_call"]
+__all__ = ["hear", "say", "press", "answered", "current_call"]
 
 
 def hear(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
@@ -55,8 +55,8 @@ def hear(kernel: Kernel, call: Call, kind: str, *, number: str | None = None,
     Args:
         call: The call it is heard on.
         kind: "say", "play", "pause", "wait" (hold music while a conference has not
-            started; ``url`` is the waitUrl) or "hold" (hold music while on hold;
-            ``url`` is the HoldUrl).
+            started; ``url`` is the waitUrl), "hold" (hold music while on hold;
+            ``url`` is the HoldUrl) or "beep" (``<Record playBeep>``: recording starts).
         number: The phone that hears it; default ``call.phone_number`` (the far end).
         text: What was said (say) or the DTMF digits played (play).
         url: The audio played (play), or the waitUrl/HoldUrl (wait, hold).
@@ -145,6 +145,34 @@ def say(kernel: Kernel, number: str, text: str, call_sid: str | None = None) -> 
     found = backend.phone(kernel, kernel.world, number)
     call = current_call(kernel.world, found, call_sid)
     _queue(kernel, found, call, text)
+    return call
+
+
+def press(kernel: Kernel, number: str, digits: str, call_sid: str | None = None) -> Call:
+    """The phone at ``number`` presses keys on its current call: Twilio receives the DTMF
+    ``digits`` at once (the call's ``dtmf``, and the timeline), which may end a
+    ``<Record>`` (its finishOnKey, ``calls.record``) (lock held).
+
+    Args:
+        digits: DTMF keys, e.g. ``"#"`` or ``"123*"`` (0-9, A-D, * and #).
+        call_sid: Which of its calls; default its only call in progress.
+
+    Returns:
+        The call they were pressed on.
+
+    Raises:
+        ApiError: 20001 if ``digits`` holds anything else; otherwise as :func:`current_call`.
+    """
+    if not isinstance(digits, str) or not backend.DIGITS.fullmatch(digits):
+        raise ApiError(20001, "digits must be DTMF keys: 0-9, A-D, * and #")
+    if not isinstance(call_sid, (str, type(None))):
+        raise ApiError(20001, "call_sid must be a CallSid if given")
+    found = backend.phone(kernel, kernel.world, number)
+    call = current_call(kernel.world, found, call_sid)
+    call.dtmf.append({"digits": digits, "at": kernel.clock.now()})
+    timeline.record(kernel, call.world, "pressed", call_sid=call.sid, number=number,
+                    digits=digits)
+    signals.signal(kernel, call, "poke")
     return call
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["Node", "TwimlError", "parse", "parse_document", "parse_events", "say_seconds",
            "seconds", "loops",
-           "ANNOUNCEMENT_VERBS", "CALL_EVENTS", "CONFERENCE_EVENTS"]
+           "ANNOUNCEMENT_VERBS", "CALL_EVENTS", "CONFERENCE_EVENTS", "RECORDING_EVENTS",
+           "MAX_RECORD_SECONDS"]
 
 # Twilio error codes (twilio.com/docs/api/errors/<code>): 12100 document parse failure,
 # 12200 schema validation, 12300 invalid Content-Type, 13238 a verb other than Say, Play,
@@ -58,6 +59,16 @@ _TRANSCRIPTION = {
     "profanityFilter": _BOOL, "hints": None, "enableAutomaticPunctuation": _BOOL,
     "intelligenceService": None,
 }
+# <Record> (twilio.com/docs/voice/twiml/record#attributes): maxLength "greater than 1 and
+# less than or equal to 14400" (checked in _check_content), finishOnKey "any digit, #, *".
+MAX_RECORD_SECONDS = 14400
+_RECORD = {
+    "action": None, "method": _METHOD, "timeout": _INT,
+    "finishOnKey": re.compile(r"^[0-9*#]*$"), "maxLength": _INT, "playBeep": _BOOL,
+    "trim": {"trim-silence", "do-not-trim"}, "recordingStatusCallback": None,
+    "recordingStatusCallbackMethod": _METHOD, "recordingStatusCallbackEvent": None,
+    "transcribe": _BOOL, "transcribeCallback": None,
+}
 
 # name -> (attributes, allowed child elements, whether text content is allowed)
 _VERBS = {
@@ -67,6 +78,7 @@ _VERBS = {
     "Dial": (_DIAL, {"Number": (_NUMBER, True), "Conference": (_CONFERENCE, True)}, True),
     "Redirect": ({"method": _METHOD}, {}, True),
     "Hangup": ({}, {}, False),
+    "Record": (_RECORD, {}, False),
     "Start": ({}, {"Transcription": (_TRANSCRIPTION, False)}, False),
     "Stop": ({}, {"Transcription": (_TRANSCRIPTION, False)}, False),
 }
@@ -75,6 +87,7 @@ ANNOUNCEMENT_VERBS = frozenset({"Say", "Play", "Pause", "Redirect"})
 CONFERENCE_EVENTS = frozenset(
     {"start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement"})
 CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+RECORDING_EVENTS = frozenset({"in-progress", "completed", "absent"})
 
 
 class TwimlError(Exception):
@@ -261,6 +274,10 @@ def _check_content(node: Node) -> None:
                 parse_events(child.attrs.get("statusCallbackEvent"), CONFERENCE_EVENTS)
             else:
                 parse_events(child.attrs.get("statusCallbackEvent"), CALL_EVENTS)
+    elif node.name == "Record":
+        parse_events(node.attrs.get("recordingStatusCallbackEvent"), RECORDING_EVENTS)
+        if not 1 < int(node.attrs.get("maxLength", "3600")) <= MAX_RECORD_SECONDS:
+            raise TwimlError(f"<Record> maxLength must be 2 to {MAX_RECORD_SECONDS} seconds")
     elif node.name == "Redirect" and not node.text:
         raise TwimlError("<Redirect> needs a URL")
     elif node.name == "Play" and not node.text and "digits" not in node.attrs:

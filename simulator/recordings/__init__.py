@@ -1,0 +1,1 @@
+"""Recordings: the Recording resource and its media (what ``<Record>`` made)."""
