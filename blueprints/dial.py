@@ -31,6 +31,24 @@ def _chat_call_or_404(call_id: str) -> dict:
     return call
 
 
+def place(to: str) -> dict:
+    """Start an outgoing chat call to `to` (as people write a number) with the redial rules above, and note it in
+    the audit trail (action `call`). Used by this page and the history's "call back".
+
+    Returns:
+        The call as `callchat.calls.view` shows it (its progress page: `dial.progress`).
+
+    Raises:
+        calls.InvalidCall: a number callchat will not call (malformed, premium-rate, its own, over the hourly
+            cap; `.status` 400, 409 or 429); nothing is called.
+    """
+    body = {"to": to, "chat": True, "max_attempts": ATTEMPTS, "retry_delay": RETRY_DELAY}
+    checked = calls.validate(current_app.redis, body, current_app.config)
+    call = start_call(current_app.redis, current_app.task_queue, checked, current_app.config)
+    audit.note("call", call=call["id"], to=numbers.redact(call["to"]))
+    return call
+
+
 @bp.post("")
 def start():
     """Call the number in the form's `to`; answers a redirect to the call's progress page.
@@ -38,14 +56,12 @@ def start():
     A number callchat will not call (malformed, premium-rate, its own, over the hourly cap)
     shows the room list again with the reason under the number (400, 409 or 429), and nothing is called.
     """
-    body = {"to": request.form.get("to", ""), "chat": True, "max_attempts": ATTEMPTS, "retry_delay": RETRY_DELAY}
+    to = request.form.get("to", "")
     try:
-        checked = calls.validate(current_app.redis, body, current_app.config)
-        call = start_call(current_app.redis, current_app.task_queue, checked, current_app.config)
+        call = place(to)
     except calls.InvalidCall as exc:
         return render_template("rooms/index.html", rooms=rooms.live(current_app.redis), dial_error=str(exc),
-                               dial_to=body["to"]), exc.status
-    audit.note("call", call=call["id"], to=numbers.redact(call["to"]))
+                               dial_to=to), exc.status
     return redirect(url_for("dial.progress", call_id=call["id"]), code=303)
 
 

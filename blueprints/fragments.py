@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import render_template
+from flask import current_app, render_template
+from flask_login import current_user
 from markupsafe import Markup
 
-from callchat import captions, timeline
+from callchat import captions, operators, rooms, routing, timeline
 from callchat.voices import voice_label
 
 #: Which partial renders an update of each `type` (as `callchat.rooms` and `callchat.captions` publish it).
@@ -57,7 +58,24 @@ def incoming(room: dict[str, Any]) -> str:
     return render_template("rooms/_incoming.html", room=room)
 
 
+def desk() -> dict[str, Any] | None:
+    """The signed-in operator's desk as a live page shows it first (`templates/operators/_desk.html`):
+    `{"me": operators.record, "offer": the offer pending for them (routing.offer plus `room`, its id) or None,
+    "room": that offer's room (its hash) or {}, "now": epoch s}`; None for a user in no team (they see no desk)."""
+    r, username = current_app.redis, current_user.username
+    if not operators.teams_of(r, username):
+        return None
+    me = operators.record(r, username)
+    pending = routing.offer(r, me["offer"]) if me["offer"] else None
+    return {"me": me, "offer": dict(pending, room=me["offer"]) if pending else None,
+            "room": (rooms.get(r, me["offer"]) or {}) if pending else {}, "now": time.time()}
+
+
 def operator_event(event: dict[str, Any]) -> dict[str, Any]:
     """An event for one operator's pages (`callchat.operators.channel`: an offer, an offer gone, their state,
-    a call handed to them) with `html`, its piece as `templates/operators/_event.html` renders it."""
-    return dict(event, html=render_template("operators/_event.html", event=event, now=time.time()))
+    a call handed to them) with `html`, its piece as `templates/operators/_event.html` renders it: the offer
+    card (with the caller's number and team), the card saying why it went, the presence control (read
+    afresh: `operators.record`), or the notice of a call handed over."""
+    room = rooms.get(current_app.redis, event["room"]) if event.get("room") else None
+    me = operators.record(current_app.redis, current_user.username) if event.get("type") == "state" else None
+    return dict(event, html=render_template("operators/_event.html", event=event, room=room or {}, me=me, now=time.time()))

@@ -1,4 +1,5 @@
-"""The history pages: ended calls searched, exported (JSON and text) and deleted (`callchat.history`).
+"""The history pages: ended calls searched, exported (JSON and text) and deleted (`callchat.history`); a missed
+call's recorded message played, and its caller called back.
 
 Signed-in users only, like every page (`callchat.access`'s gate); a deletion goes into the
 audit trail (`callchat.audit`, action `call-deleted`, with who and which call).
@@ -7,13 +8,19 @@ audit trail (`callchat.audit`, action `call-deleted`, with who and which call).
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from callchat import audit, history, numbers, rooms
+from blueprints import dial
+from callchat import audit, calls, history, numbers, rooms
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 bp.add_app_template_global(history.shown_time, "shown_time")
@@ -141,3 +148,56 @@ def delete(room_id: str):
     audit.note("call-deleted", room=room_id)
     flash(_("The call with %(number)s was deleted.", number=numbers.redact(room["caller"])))
     return redirect(url_for("history.index"))
+
+
+#: Missed calls (`callchat.routing`): the caller hung up while waiting, or left a recorded message.
+MISSED = ("missed", "voicemail")
+#: Seconds to wait for Twilio to start sending a recording.
+RECORDING_TIMEOUT = 10
+
+
+@bp.post("/<room_id>/call-back")
+def call_back(room_id: str):
+    """Call a missed call's caller back: an outgoing chat call to the room's `caller`, as the dial page starts one
+    (`blueprints.dial.place`: redials, audit), then a redirect (303) to the call's progress page.
+
+    404 if the room is gone; 409 while its call is live or if it was not missed; the dial page's 400, 409 or 429
+    (with the room page's message) for a number callchat will not call, such as a withheld one.
+    """
+    room = _room_or_404(room_id)
+    if room["status"] != "ended" or room.get("outcome") not in MISSED:
+        abort(409, description=_("Only a missed call can be called back from here."))
+    try:
+        call = dial.place(room["caller"])
+    except calls.InvalidCall as exc:
+        abort(exc.status, description=str(exc))
+    log.info("room %s: calling the caller back (call %s)", room_id, call["id"])
+    return redirect(url_for("dial.progress", call_id=call["id"]), code=303)
+
+
+@bp.get("/<room_id>/recording.mp3")
+def recording(room_id: str):
+    """The message a missed caller left, as MP3, fetched from Twilio for the page's `<audio>` (which may load
+    media from callchat only, and could not send Twilio's credentials when "Enforce HTTP Auth on Media URLs"
+    is on). Twilio serves a recording's media at its RecordingUrl plus `.mp3`
+    (twilio.com/docs/voice/api/recording#fetch-a-recording-media-file), with HTTP basic auth by the account SID
+    and auth token.
+
+    404 if the room or its recording is gone; 502 if Twilio would not send it.
+    """
+    room = _room_or_404(room_id)
+    url, cfg = room.get("recording_url", ""), current_app.config
+    api = urlsplit(cfg.get("TWILIO_API_BASE") or "https://api.twilio.com")
+    if not url or (urlsplit(url).scheme, urlsplit(url).netloc) != (api.scheme, api.netloc):
+        abort(404, description=_("This call has no recorded message."))
+    try:
+        fetched = requests.get(f"{url}.mp3", auth=(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"]),
+                               timeout=RECORDING_TIMEOUT, stream=True)
+    except requests.RequestException as exc:
+        log.warning("room %s: recording %s could not be fetched: %s", room_id, room.get("recording_sid"), exc)
+        abort(502, description=_("Twilio did not send the recording; try again later."))
+    if fetched.status_code != 200:
+        fetched.close()
+        abort(404 if fetched.status_code == 404 else 502, description=_("Twilio did not send the recording; try again later."))
+    return Response(fetched.iter_content(64 * 1024), mimetype="audio/mpeg",
+                    headers={"Cache-Control": "private, max-age=3600"})

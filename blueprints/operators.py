@@ -12,6 +12,7 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask_login import current_user
 
+from blueprints import fragments
 from callchat import operators, rooms, routing, timeline
 from callchat.i18n import gettext as _, lazy_gettext as N_
 from callchat.voices import notice
@@ -21,6 +22,17 @@ from jobs.routing import after_wrap_up, offer_to_teams_of
 log = logging.getLogger(__name__)
 
 bp = Blueprint("operators", __name__)
+bp.add_app_template_global(fragments.desk, "operator_desk")
+bp.add_app_template_global(routing.may_type, "may_type")
+
+
+@bp.app_template_global("free_colleagues")
+def free_colleagues(team: str) -> list[str]:
+    """The usernames of team `team`'s operators, other than the signed-in one, who are connected and
+    available now (whom a call can be handed to, or help asked of), sorted."""
+    r = current_app.redis
+    return [found["username"] for found in operators.everyone(r, operators.members(r, team))
+            if found["state"] == "available" and found["username"] != current_user.username]
 
 
 def _field(name: str) -> str:

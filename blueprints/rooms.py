@@ -425,7 +425,8 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
 
 class _Arrivals:
     """The incoming calls a page has been told of. A room the page has not seen, neither outgoing nor
-    ended, is news: an `incoming` event `{"room": {…}, "html": the line saying so}` (static/incoming.js)."""
+    ended, is news: an `incoming` event `{"room": {…}, "html": the line saying so}` (static/incoming.js).
+    A call routed to a team is not: it is offered to its operators instead (`operator` events)."""
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
@@ -436,7 +437,8 @@ class _Arrivals:
 
     def news(self, room: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         """`("incoming", …)` once for a room (as published on `rooms.LIST_CHANNEL`) that is news, else nothing."""
-        if room["id"] in self.seen or room.get("direction") == "outgoing" or room.get("status") == "ended":
+        if (room["id"] in self.seen or room.get("direction") == "outgoing" or room.get("status") == "ended"
+                or room.get("team")):
             return
         self.seen.add(room["id"])
         yield "incoming", {"room": room, "html": fragments.incoming(room)}

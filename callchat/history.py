@@ -70,7 +70,8 @@ def day_bounds(start: str, end: str) -> tuple[float | None, float | None]:
 
 def summary(r: Redis, room_id: str) -> dict[str, Any] | None:
     """What a result row shows: `{"id", "caller", "direction", "created_at", "ended_at" (epoch s), "seconds"
-    (how long), "messages" (how many typed), "numbers" (every participant's E.164)}`; None if gone."""
+    (how long), "messages" (how many typed), "numbers" (every participant's E.164), "outcome" (a team's call:
+    answered, missed or voicemail; else ""), "recording_seconds" (a message left, s; else "")}`; None if gone."""
     room = rooms.get(r, room_id)
     if room is None:
         return None
@@ -78,6 +79,7 @@ def summary(r: Redis, room_id: str) -> dict[str, Any] | None:
     return {"id": room_id, "caller": room["caller"], "direction": room.get("direction", "incoming"),
             "created_at": created, "ended_at": ended_at, "seconds": max(int(ended_at - created), 0) if ended_at else 0,
             "messages": r.llen(rooms.key(room_id, ":log")),
+            "outcome": room.get("outcome", ""), "recording_seconds": room.get("recording_seconds", ""),
             "numbers": sorted({p["number"] for p in rooms.participants(r, room_id) if p.get("number")} | {room["caller"]})}
 
 

@@ -5,7 +5,6 @@
 
 (function () {
   const root = document.getElementById("room");
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const list = document.getElementById("messages");
   const form = document.getElementById("compose");
   const text = document.getElementById("text");
@@ -77,31 +76,10 @@
   document.addEventListener("live:snapshot", roomChanged);
   document.addEventListener("live:update", (e) => { if (e.detail.type === "room") roomChanged(); });
 
-  async function post(target, payload) {
-    const response = await fetch(target, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
-      body: JSON.stringify(payload),
-    });
-    let data = {};
-    try { data = await response.json(); } catch (_) { /* not JSON */ }
-    if (response.status === 401) window.location.reload(); // signed out: the reload shows the sign-in page
-    if (!response.ok) throw new Error(data.error || root.dataset.serverError.replace("STATUS", response.status));
-    return data;
-  }
+  const post = (target, payload) => window.live.post(target, payload, root.dataset.serverError);
 
   // Post, then say what went wrong in `shown` (an error line), or clear it.
-  async function act(target, payload, shown) {
-    try {
-      const data = await post(target, payload || {});
-      shown.hidden = true;
-      return data;
-    } catch (err) {
-      shown.textContent = err.message;
-      shown.hidden = false;
-      return null;
-    }
-  }
+  const act = (target, payload, shown) => window.live.act(target, payload, shown, root.dataset.serverError);
 
   function kind() {
     return form.querySelector('input[name="kind"]:checked').value;

@@ -2,6 +2,7 @@
 // the page title counts the calls ("(1) Incoming call · callchat"), the line saying so (with a link to the
 // room) goes into the page's assertive live region, and a desktop notification shows if the person allowed
 // them (the list page's button asks; nothing asks unprompted). The texts come from templates/base.html.
+// A call offered to an operator (static/operator.js shows it) beeps the same way.
 "use strict";
 
 (function () {
@@ -21,6 +22,7 @@
   document.addEventListener("keydown", unlock, { once: true });
 
   function beep() {
+    try { unlock(); } catch (_) { /* no sound before the person used the page: the card still shows */ }
     if (!audio) return;
     const tone = audio.createOscillator();
     const gain = audio.createGain();
@@ -43,6 +45,7 @@
       shown.onclick = () => { window.focus(); window.location.assign(link.href); };
     }
   });
+  document.addEventListener("live:operator", (e) => { if (e.detail.type === "offer") beep(); });
   // Seen: the title goes back once the person comes to the page.
   window.addEventListener("focus", () => {
     count = 0;

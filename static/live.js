@@ -3,7 +3,8 @@
 // pieces in place: a piece replaces the element with its id, else goes into the box whose data-live
 // names its type, before the first later one (data-at: epoch seconds); a piece marked data-gone leaves.
 // Other scripts hear of each change as DOM events on document: live:snapshot, live:update (detail: the
-// event's JSON), live:placed (detail: {type, node, fresh}) and live:incoming.
+// event's JSON), live:placed (detail: {type, node, fresh}), live:incoming and live:operator (an operator's
+// offers and state: static/operator.js).
 "use strict";
 
 (function () {
@@ -69,9 +70,41 @@
 
   // For other scripts: place(type, html) puts a piece in place; add(type, html) only if it is not shown yet
   // (a post's answer may come after the stream brought a newer state of the same message).
+  // post(url, payload, serverError) sends JSON with the page's CSRF token and answers the reply's JSON; it throws
+  // an Error with the reply's `error` (or serverError, STATUS replaced) when refused, and reloads when signed out.
+  async function post(target, payload, serverError) {
+    const csrf = document.querySelector('meta[name="csrf-token"]').content;
+    const response = await fetch(target, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
+      body: JSON.stringify(payload || {}),
+    });
+    let data = {};
+    try { data = await response.json(); } catch (_) { /* not JSON */ }
+    if (response.status === 401) window.location.reload(); // signed out: the reload shows the sign-in page
+    if (!response.ok) throw new Error(data.error || serverError.replace("STATUS", response.status));
+    return data;
+  }
+
+  // act(url, payload, shown, serverError): post, then say what went wrong in `shown` (an error line), or clear it;
+  // answers the reply's JSON, or null when refused.
+  async function act(target, payload, shown, serverError) {
+    try {
+      const data = await post(target, payload, serverError);
+      shown.hidden = true;
+      return data;
+    } catch (err) {
+      shown.textContent = err.message;
+      shown.hidden = false;
+      return null;
+    }
+  }
+
   window.live = {
     place: (type, html) => pieces(html).map((node) => place(type, node))[0] || null,
     add: (type, html) => pieces(html).map((node) => document.getElementById(node.id) || place(type, node))[0] || null,
+    post,
+    act,
   };
 
   const stream = document.querySelector("[data-events]");
@@ -96,4 +129,5 @@
     tell("update", data);
   });
   source.addEventListener("incoming", (e) => tell("incoming", JSON.parse(e.data)));
+  source.addEventListener("operator", (e) => tell("operator", JSON.parse(e.data)));
 })();

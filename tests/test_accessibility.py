@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ADMIN, CALLER, TWILIO_NUMBER, open_session
+from tests.conftest import ADMIN, CALLER, OPERATOR_PASSWORD, TWILIO_NUMBER, open_session
 
 
 def test_pages_without_a_call(stack, page, axe):
@@ -123,3 +123,35 @@ def test_the_teams_page_and_the_live_board_with_operators_and_calls(stack, desk,
         assert "contains letters" in page.locator("main").inner_text()
 
     axe.assert_clean(page, refused_number)
+
+
+def test_an_operators_pages_an_offer_a_team_call_and_a_missed_call(stack, desk, page, axe):
+    """An offer card on the list and on the waiting room's page, the owner's room page (hand over, ask for help),
+    the page of a call someone else answered, and a missed call's page and history row."""
+    from playwright.sync_api import expect
+
+    desk.configure(WRAP_UP_SECONDS=0)
+    desk.team("support", ["op-a", "op-b"], strategy="ring-all")
+    stack.sign_in_browser(page, "op-a", OPERATOR_PASSWORD)
+    other = desk.operator("op-b")
+    room_id = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
+    stack.settle()
+    other.offered(room_id)
+    room = f"{stack.url}/rooms/{room_id}"
+    axe.assert_clean(page, f"{stack.url}/rooms/")
+    axe.assert_clean(page, room)
+    page.goto(f"{stack.url}/rooms/")
+    page.locator(f"#offer-{room_id}").get_by_role("button", name="Accept").click()
+    page.wait_for_url(room)
+    axe.assert_clean(page, room)  # the owner's page, with Hand over and Ask for help
+    owner = desk.operator("op-a")
+    owner.user.open_room(room_id)
+    assert owner.user.post(f"/rooms/{room_id}/transfer", {"to": "op-b"}).status_code == 200
+    expect(page.locator("#gate")).to_be_visible()  # the page reloaded itself without the message box
+    axe.assert_clean(page, room)  # someone else's call
+    assert other.user.post(f"/rooms/{room_id}/hangup", {}).status_code == 202
+    stack.settle()
+
+    missed = desk.leave_a_message("+819022223333", {"TranscriptionText": "折り返しください", "TranscriptionStatus": "completed"})
+    axe.assert_clean(page, f"{stack.url}/rooms/{missed}")
+    axe.assert_clean(page, f"{stack.url}/history/")
