@@ -12,6 +12,7 @@ web processes), type one line into the call they own, wait until it was said and
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -19,9 +20,12 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from flask import template_rendered
+from flask_babel import get_locale
+
 from callchat import operators, rooms, users
 from callchat.devstack import wait_for
-from tests.conftest import DESK_SETTINGS, OPERATOR_PASSWORD, TWILIO_NUMBER, Operator
+from tests.conftest import ADMIN, DESK_SETTINGS, OPERATOR, OPERATOR_PASSWORD, TWILIO_NUMBER, ChatUser, Operator
 
 WEB_PROCESSES, WORKERS, OPERATORS, CALLS, CALLS_PER_SECOND = 4, 4, 50, 200, 20
 #: The desk's settings: a short wrap-up, no voicemail. The caller's queue loop (QUEUE_ANNOUNCE_SECONDS) and
@@ -173,3 +177,38 @@ def test_200_calls_over_10_s_are_each_owned_by_one_of_50_operators_who_never_hol
                   f"({WEB_PROCESSES} web, {WORKERS} worker processes): every one answered and hung up "
                   f"{done - calling:.1f} s after the first call ({done - began:.1f} s with start-up and sign-in); "
                   f"{len(set(owners.values()))} operators took calls, the busiest {busiest[1]}")
+
+
+
+def list_page(user: ChatUser):
+    """Open the room list's live stream as `user`; return its lines, read past the snapshot."""
+    lines = user.http.get(f"{user.base}/rooms/events", stream=True, timeout=10).iter_lines(decode_unicode=True)
+    assert next(line for line in lines if line.startswith("event:")) == "event: snapshot"
+    return lines
+
+
+def shows_live(lines, room_id: str) -> bool:
+    """Read a list page's stream until an update shows room `room_id` live."""
+    return any(line.startswith("data:") and json.loads(line[5:]).get("room", {}).get("id") == room_id
+               and json.loads(line[5:])["room"]["status"] == "live" for line in lines)
+
+
+def test_each_room_change_is_rendered_once_per_language_for_all_the_list_pages_of_a_process(stack):
+    """Every list page hears every room change (50 operators: 50 pages); those in one language share one render."""
+    rendered = []
+
+    def count(_app, template, context, **_extra) -> None:
+        if template.name == "rooms/_room_item.html":
+            rendered.append((json.dumps(context["room"], sort_keys=True), str(get_locale())))
+
+    japanese = stack.signed_in(*ADMIN)
+    japanese.http.headers["Accept-Language"] = "ja"
+    template_rendered.connect(count, stack.app)
+    try:
+        pages = [list_page(stack.signed_in(*OPERATOR)) for _ in range(3)] + [list_page(japanese)]
+        room_id = stack.call_in()
+        assert all(shows_live(page, room_id) for page in pages)
+    finally:
+        template_rendered.disconnect(count, stack.app)
+    assert {locale for _, locale in rendered} == {"en", "ja"}
+    assert [piece for piece, times in Counter(rendered).items() if times > 1] == []
