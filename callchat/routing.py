@@ -207,7 +207,8 @@ if to == by or not free(to, now) then return 'not-free' end
 redis.call('HSET', 'operator:' .. to, 'state', 'busy', 'since', now, 'room', room, 'misses', 0)
 if role == 'helper' then
   local helpers = redis.call('HGET', KEYS[1], 'helpers') or ''
-  redis.call('HSET', KEYS[1], 'helpers', (helpers .. ' ' .. to):gsub('^%s+', ''))
+  local joined = (helpers .. ' ' .. to):gsub('^%s+', '')
+  redis.call('HSET', KEYS[1], 'helpers', joined)
   return 'ok'
 end
 local helpers = {}

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -779,6 +780,7 @@ class Operator:
         self._changed = threading.Condition()
         self.response = self.user.http.get(f"{stack.url}/rooms/events", stream=True, timeout=(5, None))
         assert self.response.status_code == 200
+        self._socket = self.response.raw._fp.fp.raw._sock  # http.client's socket: shut to close the page at once
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for(lambda e: e.get("event") == "snapshot")
 
@@ -826,8 +828,11 @@ class Operator:
         return self.user.post(f"/rooms/{room_id}/accept", {})
 
     def close(self) -> None:
-        """Close the page (its stream)."""
-        self.response.close()
+        """Close the page (its stream) at once: shut its socket, which also ends the reading thread's wait."""
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
 
 
 class Desk:

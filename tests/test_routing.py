@@ -98,3 +98,46 @@ def test_an_operator_whose_only_page_closes_goes_offline_and_gets_no_offers(stac
     room_id = call(stack, CALLERS[0])
     assert staying.offered(room_id)["operators"] == ["op-b"]
     assert routing.offer(stack.redis, room_id)["operators"] == ["op-b"]
+
+
+def test_a_caller_who_hangs_up_while_waiting_is_a_missed_call_and_the_offer_is_withdrawn(stack, desk):
+    desk.team("support", ["op-a"])
+    operator = desk.operator("op-a")
+    room_id = call(stack, CALLERS[0])
+    operator.offered(room_id)
+    stack.sim.hang_up(room_id)
+    stack.settle()
+    assert operator.wait_for(lambda e: e.get("type") == "offer-gone")["why"] == "hung up"
+    assert routing.figures(stack.redis)["missed"] == 1
+    assert stack.redis.hget(f"room:{{{room_id}}}", "outcome") == "missed"
+    assert operator.accept(room_id).status_code == 409
+    assert operators.record(stack.redis, "op-a")["state"] == "available" and not routing.offer(stack.redis, room_id)
+
+
+def test_only_the_owner_types_and_may_hand_over_or_ask_for_help_the_caller_hears_only_typing(stack, desk):
+    desk.configure(WRAP_UP_SECONDS=0)
+    desk.team("support", ["op-a", "op-b", "op-c"], strategy="ring-all")
+    owner, second, third = (desk.operator(name) for name in ("op-a", "op-b", "op-c"))
+    room_id = call(stack, CALLERS[0])
+    for operator in (owner, second, third):
+        assert operator.offered(room_id)["operators"] == ["op-a", "op-b", "op-c"]
+    assert owner.accept(room_id).status_code == 200
+    for operator in (second, third):
+        gone = operator.wait_for(lambda e: e.get("type") == "offer-gone")
+        assert (gone["why"], gone["by"]) == ("taken", "op-a")
+        assert operator.accept(room_id).status_code == 409
+    refused = second.user.say(room_id, "横から失礼")
+    assert refused.status_code == 403 and "op-a" in refused.json()["error"]
+
+    assert owner.user.post(f"/rooms/{room_id}/invite", {"to": "op-b"}).status_code == 200
+    assert second.wait_for(lambda e: e.get("type") == "assigned")["role"] == "helper"
+    assert second.user.say(room_id, "お手伝いします").status_code == 202
+    assert owner.user.post(f"/rooms/{room_id}/transfer", {"to": "op-b"}).status_code == 409, "op-b is busy helping"
+    assert owner.user.post(f"/rooms/{room_id}/transfer", {"to": "op-c"}).status_code == 200
+    assert third.wait_for(lambda e: e.get("type") == "assigned")["role"] == "owner"
+    assert owner.user.say(room_id, "もう私ではありません").status_code == 403
+    assert third.user.say(room_id, "引き継ぎました").status_code == 202
+    stack.settle()
+    assert [operators.record(stack.redis, n)["state"] for n in ("op-a", "op-b", "op-c")] == ["available", "busy", "busy"]
+    heard = said_to(stack, CALLERS[0])
+    assert heard[-3:] == [notice("answered", "ja-JP"), "お手伝いします", "引き継ぎました"], heard
