@@ -8,11 +8,14 @@ WEB_CONCURRENCY=4, four `python -m jobs.worker`, the simulator as its own proces
 presence); on each offer they press Accept twice at once (two requests that race, possibly on two
 web processes), type one line into the call they own, wait until it was said and a moment more
 (0.5–2 s), and hang up. The caller of each call must hear its operator's line exactly once.
+
+It takes minutes here (sign-ins alone, scrypt on a busy machine), so `make test` skips it: `SCALE_TEST=1`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -20,6 +23,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from flask import template_rendered
 from flask_babel import get_locale
 
@@ -109,6 +113,7 @@ def overlaps(intervals: list[tuple[str, float, float]]) -> list[tuple[str, str]]
     return [(a[0], b[0]) for a, b in zip(ordered, ordered[1:]) if b[1] < a[2]]
 
 
+@pytest.mark.skipif(not os.environ.get("SCALE_TEST"), reason="minutes on a shared 2-core machine: SCALE_TEST=1 runs it")
 def test_200_calls_over_10_s_are_each_owned_by_one_of_50_operators_who_never_hold_two(production, report_figure):
     began = time.monotonic()
     production.start(SETTINGS, web=WEB_PROCESSES, workers=WORKERS, clock_speed=CLOCK_SPEED)
