@@ -41,8 +41,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    """Poll `condition()` every 50 ms until it returns something truthy; return it.
+def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition", every: float = 0.05) -> Any:
+    """Poll `condition()` every `every` s (50 ms) until it returns something truthy; return it.
 
     Raises:
         AssertionError: `timeout` seconds passed first.
@@ -55,7 +55,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
             value = None
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
 
 

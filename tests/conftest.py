@@ -37,7 +37,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from callchat import audit, settings, users
 from callchat.voices import notice
-from callchat.devstack import free_port
+from callchat.devstack import free_port, wait_for
 from callchat.redis_server import redis_server_binary, wait_until_up
 from simulator.client import SimulatorClient
 from simulator.server import SimulatorServer
@@ -186,6 +186,64 @@ def stop_procfile_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, time
             return
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
+
+
+class Production:
+    """callchat as production runs it, on this machine: the Procfile's `web` (gunicorn, WEB_CONCURRENCY
+    processes) and `worker` (each its own process group), the simulator as its own process (`python -m
+    simulator`, standing in for Twilio) and the session's Redis. Started by `start`, stopped by the fixture.
+
+    Attributes:
+        url: the web processes' base URL; sim: a `SimulatorClient`; redis: a decoded client (flushed);
+        log: the file every process writes to.
+    """
+
+    def __init__(self, redis: Redis, redis_url: str, log: Path) -> None:
+        self.redis, self.redis_url, self.log = redis, redis_url, log
+        self.url, self.sim, self.processes = "", None, []
+
+    def start(self, settings_: dict[str, Any], web: int = 2, workers: int = 1, clock_speed: float = 50) -> "Production":
+        """Start `web` web processes (WEB_CONCURRENCY) and `workers` workers with `settings_` (callchat's settings,
+        over the `stack_config`-like defaults), and the simulator at `clock_speed`; wait until they answer."""
+        port, sim_port = free_port(), free_port()
+        self.url, sim_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}"
+        env = {"REDIS_URL": self.redis_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+               "TWILIO_PHONE_NUMBER": TWILIO_NUMBER, "TWILIO_API_BASE": sim_url, "PUBLIC_BASE_URL": self.url,
+               "SECRET_KEY": SECRET_KEY, "API_TOKEN": API_TOKEN, "OWNER_PHONE": "", "PORT": str(port),
+               "WEB_CONCURRENCY": str(web), "SIM_PORT": str(sim_port), "SIM_VOICE_URL": f"{self.url}/voice/incoming",
+               "SIM_CLOCK_SPEED": str(clock_speed), "PYTHONUNBUFFERED": "1",
+               **{name: str(value) for name, value in settings_.items()}}
+        self.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "simulator"], cwd=ROOT, env=dict(os.environ, **env), stdout=open(self.log, "a"),
+            stderr=subprocess.STDOUT, start_new_session=True))
+        self.processes.append(start_procfile("web", env, self.log))
+        self.processes.extend(start_procfile("worker", env, self.log) for _ in range(workers))
+        wait_for(lambda: requests.get(f"{self.url}/healthz", timeout=1).ok, 60, "gunicorn")
+        wait_for(lambda: requests.get(f"{sim_url}/_sim/phones", timeout=1).ok, 30, "the simulator")
+        self.sim = SimulatorClient(sim_url)
+        return self
+
+    def signed_in(self, username: str, password: str) -> ChatUser:
+        """A new `ChatUser` of the web processes, signed in as `username`."""
+        return signed_in(self.url, username, password)
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM to its group, SIGKILL after 30 s)."""
+        for proc in self.processes:
+            stop_procfile_worker(proc)
+
+
+@pytest.fixture
+def production(redis_client, redis_url, tmp_path) -> Iterator[Production]:
+    """callchat's production processes on the session's Redis (see `Production`); the test starts them.
+    Their log's tail is printed afterwards (shown when the test fails)."""
+    found = Production(redis_client, redis_url, tmp_path / "processes.log")
+    try:
+        yield found
+    finally:
+        found.stop()
+        if found.log.exists():
+            print(found.log.read_text()[-5000:])
 
 
 #: Figures tests measured (e.g. the fuzz test's request count), printed at the end of every run.
@@ -344,6 +402,13 @@ class ChatUser:
         return self.http.get(f"{self.base}/rooms/{room_id}/state").json()
 
 
+def signed_in(base_url: str, username: str, password: str) -> ChatUser:
+    """A new `ChatUser` of the app at `base_url`, signed in as `username` (asserts it could)."""
+    user = ChatUser(base_url)
+    assert user.sign_in(username, password).url.endswith("/rooms/"), f"{username} could not sign in"
+    return user
+
+
 class Stack:
     """callchat + simulator + Redis, wired like `make run`, with jobs run in this process."""
 
@@ -361,9 +426,7 @@ class Stack:
 
     def signed_in(self, username: str, password: str) -> ChatUser:
         """A new `ChatUser`, signed in as `username`."""
-        user = ChatUser(self.url)
-        assert user.sign_in(username, password).url.endswith("/rooms/"), f"{username} could not sign in"
-        return user
+        return signed_in(self.url, username, password)
 
     def sign_in_browser(self, page, username: str = OPERATOR[0], password: str = OPERATOR[1]) -> None:
         """Sign a Playwright page in through the sign-in form."""
@@ -724,18 +787,22 @@ class Operator:
     def _read(self) -> None:
         fields: dict[str, Any] = {}
         try:
-            for line in self.response.iter_lines(decode_unicode=True):
+            for line in self.response.iter_lines(chunk_size=8192, decode_unicode=True):  # a chunk per event
                 if line == "" and fields:
                     event = json.loads(fields["data"]) if fields.get("event") == "operator" else {}
-                    with self._changed:
-                        self.events.append(dict(event, event=fields.get("event")))
-                        self._changed.notify_all()
+                    self.heard(dict(event, event=fields.get("event")))
                     fields = {}
                 elif line and not line.startswith(":"):
                     name, _, value = line.partition(":")
                     fields[name] = value.removeprefix(" ")
         except (requests.RequestException, AttributeError, ValueError):
             return  # the page was closed
+
+    def heard(self, event: dict[str, Any]) -> None:
+        """The page heard `event` (an `operator` event's data, or {} for others, plus `event`: its name): keep it."""
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
 
     def wait_for(self, found: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
         """The first event heard for which `found` is true, waiting for it up to `timeout` s."""
