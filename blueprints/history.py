@@ -175,13 +175,13 @@ def call_back(room_id: str):
     return redirect(url_for("dial.progress", call_id=call["id"]), code=303)
 
 
-@bp.get("/<room_id>/recording.mp3")
+@bp.get("/<room_id>/recording.wav")
 def recording(room_id: str):
-    """The message a missed caller left, as MP3, fetched from Twilio for the page's `<audio>` (which may load
+    """The message a missed caller left, as WAV, fetched from Twilio for the page's `<audio>` (which may load
     media from callchat only, and could not send Twilio's credentials when "Enforce HTTP Auth on Media URLs"
-    is on). Twilio serves a recording's media at its RecordingUrl plus `.mp3`
+    is on). Twilio serves a recording's media at its RecordingUrl plus `.wav` (or `.mp3`)
     (twilio.com/docs/voice/api/recording#fetch-a-recording-media-file), with HTTP basic auth by the account SID
-    and auth token.
+    and auth token; WAV, which every browser plays and the simulator serves.
 
     404 if the room or its recording is gone; 502 if Twilio would not send it.
     """
@@ -191,7 +191,7 @@ def recording(room_id: str):
     if not url or (urlsplit(url).scheme, urlsplit(url).netloc) != (api.scheme, api.netloc):
         abort(404, description=_("This call has no recorded message."))
     try:
-        fetched = requests.get(f"{url}.mp3", auth=(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"]),
+        fetched = requests.get(f"{url}.wav", auth=(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"]),
                                timeout=RECORDING_TIMEOUT, stream=True)
     except requests.RequestException as exc:
         log.warning("room %s: recording %s could not be fetched: %s", room_id, room.get("recording_sid"), exc)
@@ -199,5 +199,5 @@ def recording(room_id: str):
     if fetched.status_code != 200:
         fetched.close()
         abort(404 if fetched.status_code == 404 else 502, description=_("Twilio did not send the recording; try again later."))
-    return Response(fetched.iter_content(64 * 1024), mimetype="audio/mpeg",
+    return Response(fetched.iter_content(64 * 1024), mimetype="audio/x-wav",
                     headers={"Cache-Control": "private, max-age=3600"})

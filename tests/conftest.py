@@ -865,36 +865,30 @@ class Desk:
         self.open.append(found)
         return found
 
-    def leave_a_message(self, caller: str, transcript: dict[str, str], seconds: int = 7) -> str:
-        """`caller` calls TWILIO_NUMBER (mapped to a team) and, with nobody answering, is sent to voicemail, leaves a
-        message of `seconds` and hangs up; Twilio's recording and transcription callbacks (`transcript`:
-        TranscriptionText, TranscriptionStatus) follow, signed. Returns the room id.
+    def leave_a_message(self, caller: str, words: str) -> str:
+        """`caller` calls TWILIO_NUMBER (mapped to a team) and, with nobody answering, is asked to leave a message
+        (QUEUE_TIMEOUT_SECONDS 0 for this call), says `words` after the simulator's `<Record>` beep, and goes
+        silent: the recording ends, the caller hears the thanks and the call ends, and Twilio's recording and
+        transcription callbacks follow (a message of 2 s or less gets a failed transcription, as Twilio's).
+        Returns the room id.
 
-        The simulator plays no `<Record>` yet: its clock is held while the queue webhook, posted here, answers the
-        voicemail prompt (QUEUE_TIMEOUT_SECONDS set to 0), and the callbacks are posted as Twilio posts them
-        (twilio.com/docs/voice/twiml/record).
+        The simulator's clock is held throughout: the recording waits for the words.
         """
-        from callchat import urls
-
         stack = self.stack
-        room_id = stack.sim.phone(caller).call(TWILIO_NUMBER)
-        stack.settle()
         stack.sim.set_clock("manual")
         self.configure(QUEUE_TIMEOUT_SECONDS=0)
-        webhook = lambda name: getattr(urls, name).replace("<room_id>", room_id)  # noqa: E731
-        prompt = stack.twilio_post(webhook("QUEUE"), {"CallSid": room_id, "AccountSid": ACCOUNT_SID})
-        assert "<Record" in prompt.text, prompt.text
-        recording_sid = "RE" + room_id[2:]
-        recorded = {"CallSid": room_id, "AccountSid": ACCOUNT_SID, "RecordingSid": recording_sid,
-                    "RecordingUrl": f"{stack.sim.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{recording_sid}",
-                    "RecordingDuration": str(seconds)}
-        assert stack.twilio_post(webhook("RECORDED"), recorded).status_code == 200
-        stack.sim.hang_up(room_id)
+        phone = stack.sim.phone(caller)
+        room_id = phone.call(TWILIO_NUMBER)
+        for _ in range(60):
+            if any(h["kind"] == "beep" for h in phone.heard()):
+                break
+            stack.sim.advance(1)
+            stack.settle()
+        phone.say(words)
+        stack.sim.advance(30)
         stack.sim.set_clock("auto")
         stack.settle()
         self.configure(QUEUE_TIMEOUT_SECONDS=DESK_SETTINGS["QUEUE_TIMEOUT_SECONDS"])
-        assert stack.twilio_post(webhook("RECORDING_STATUS"), dict(recorded, RecordingStatus="completed")).status_code == 204
-        assert stack.twilio_post(webhook("TRANSCRIBED"), dict(recorded, **transcript)).status_code == 204
         return room_id
 
 

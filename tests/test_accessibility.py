@@ -152,6 +152,6 @@ def test_an_operators_pages_an_offer_a_team_call_and_a_missed_call(stack, desk, 
     assert other.user.post(f"/rooms/{room_id}/hangup", {}).status_code == 202
     stack.settle()
 
-    missed = desk.leave_a_message("+819022223333", {"TranscriptionText": "折り返しください", "TranscriptionStatus": "completed"})
+    missed = desk.leave_a_message("+819022223333", "田中と申します。請求書の件でお電話しました。折り返しください。")
     axe.assert_clean(page, f"{stack.url}/rooms/{missed}")
     axe.assert_clean(page, f"{stack.url}/history/")

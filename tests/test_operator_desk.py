@@ -124,7 +124,7 @@ def test_the_owner_asks_for_help_then_hands_the_call_over_the_caller_hears_only_
     from playwright.sync_api import expect
 
     desk.configure(WRAP_UP_SECONDS=0)
-    desk.team("support", ["op-a", "op-b", "op-c"])
+    desk.team("support", ["op-a", "op-b", "op-c"], strategy="ring-all")  # longest-idle: whose page connected first
     owner = open_desk(stack, page, "op-a")
     helper, successor = desk.operator("op-b"), open_desk(stack, second_browser(page), "op-c")
     room_id = stack.sim.phone(CALLER).call(TWILIO_NUMBER)
