@@ -100,13 +100,24 @@ class DeskOperator(Operator):
         assert typed.status_code == 202, typed.text
         message_id = typed.json()["message"]["id"]
         wait_for(lambda: next(m["state"] for m in self.user.state(room_id)["messages"] if m["id"] == message_id)
-                 in ("spoken", "failed"), 120, f"{self.username}'s line in {room_id} to be said", every=0.5)
+                 in ("spoken", "failed"), 120, f"{self.username}'s line in {room_id} to be said", every=2)
         time.sleep(random.uniform(0.5, 2))  # a person's moment before hanging up, not a wait for the system
         hung_up = time.time()
         answer = self.user.post(f"/rooms/{room_id}/hangup", {})
         assert answer.status_code == 202, answer.text
         with self._lock:
             self.held.append((room_id, accepted, hung_up))
+
+
+def where_the_desk_is(r, room_ids: list[str], desk: list[DeskOperator]) -> dict[str, Any]:
+    """What a stuck run looks like: the rooms' statuses, outcomes and owners, the operators' states, offers pending,
+    the queue, and what went wrong on the operators' side."""
+    rooms_now = [r.hmget(rooms.key(room_id), "status", "outcome", "owner") for room_id in room_ids]
+    return {"rooms": Counter((status, outcome, bool(owner)) for status, outcome, owner in rooms_now),
+            "operators": Counter(operators.record(r, op.username)["state"] for op in desk),
+            "offers pending": r.zcard("offers"), "waiting": r.zcard("queue:desk"),
+            "accepts": Counter(code for op in desk for _, code in op.accepts),
+            "problems": [p for op in desk for p in op.problems][:5]}
 
 
 def overlaps(intervals: list[tuple[str, float, float]]) -> list[tuple[str, str]]:
@@ -148,7 +159,10 @@ def test_200_calls_over_10_s_are_each_owned_by_one_of_50_operators_who_never_hol
                 p.hget(rooms.key(room_id), "status")
             return all(status == "ended" for status in p.execute())
 
-    wait_for(ended, DONE_WITHIN_SECONDS, "every call to end", every=0.5)  # the pages close when the processes stop
+    try:
+        wait_for(ended, DONE_WITHIN_SECONDS, "every call to end", every=0.5)  # the pages close when the processes stop
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {where_the_desk_is(r, list(room_of.values()), desk)}") from None
     done = time.monotonic()
 
     # Each room has exactly one owner, and each room had exactly one successful Accept of the 2 × offers pressed.
