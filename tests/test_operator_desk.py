@@ -6,11 +6,16 @@ mapped to a team, signed webhooks; what the caller's phone heard is the proof.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from callchat import operators
 from callchat.voices import notice
-from tests.conftest import OPERATOR_PASSWORD, TWILIO_NUMBER
+from tests.conftest import ADMIN, OPERATOR_PASSWORD, TWILIO_NUMBER
 
 CALLER = "+819011110001"
+#: Where the two operators' pages and the admins' board are shot; people look at them after a run.
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
 
 
 def said_to(stack, caller: str = CALLER) -> list[str]:
@@ -60,8 +65,20 @@ def test_two_operators_one_accepts_the_offer_and_types_the_other_sees_it_taken(s
     expect(first.locator("#presence")).to_contain_text("In a call")
 
     expect(other.locator(f"#offer-{room_id}")).to_have_text("Taken by op-a")
+    other.screenshot(path=str(SCREENSHOTS / "callchat-offer-taken.png"))
     expect(other.locator(f"#offer-{room_id}")).to_have_count(0, timeout=15000)  # the card goes after a few seconds
     expect(other.locator(f"#room-{room_id} .answers")).to_have_text("Answered by op-a")
+    first.screenshot(path=str(SCREENSHOTS / "callchat-offer-accepted.png"))
+
+    board = second_browser(page)  # an admin, a third person
+    stack.sign_in_browser(board, *ADMIN)
+    board.goto(f"{stack.url}/admin/board")
+    expect(board.locator('[data-operator="op-a"]')).to_have_attribute("data-state", "busy")
+    expect(board.locator('[data-operator="op-a"]')).to_contain_text("busy")
+    expect(board.locator('[data-operator="op-b"]')).to_have_attribute("data-state", "available")
+    expect(board.locator('[data-operator="op-b"]')).to_contain_text("available")
+    expect(board.locator("#board-answered")).to_have_text("1")
+    board.screenshot(path=str(SCREENSHOTS / "callchat-board-two-operators.png"), full_page=True)
 
     first.get_by_role("textbox", name="Message").fill("お待たせしました")
     first.get_by_role("textbox", name="Message").press("Enter")
