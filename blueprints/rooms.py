@@ -392,6 +392,10 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
             while True:
                 message = pubsub.get_message(timeout=min(KEEPALIVE_SECONDS, grace / 3, idle_seconds))
                 if time.monotonic() - renewed >= grace / 3:
+                    # Renewed only once a write got through: a page that went away fails at the write instead
+                    # (the server raises, the stream ends, `end` drops its presence), and does not keep its
+                    # operator present. TCP may take one more write to tell.
+                    yield ": keep-alive\n\n"
                     present()
                     renewed = time.monotonic()
                 if message is None:
