@@ -63,6 +63,9 @@ class DeskOperator(Operator):
         self.problems: list[str] = []
         self._lock = threading.Lock()
         super().__init__(production, username)
+        # A new connection for each request: gunicorn closes an idle keep-alive connection after 2 s, and a request
+        # sent on it as it closes is reset, its answer lost (a browser would retry; this client would not know).
+        self.user.http.headers["Connection"] = "close"
 
     def heard(self, event: dict[str, Any]) -> None:
         """An offer is taken at once (in its own thread); only the first snapshot is kept (others are many)."""
@@ -80,7 +83,7 @@ class DeskOperator(Operator):
         pressed = time.time()
         try:
             with ThreadPoolExecutor(2) as both:
-                answers = list(both.map(lambda _: self.accept(room_id), range(2)))
+                answers = [press.result() for press in [both.submit(self.accept, room_id) for _ in range(2)]]
             with self._lock:
                 self.accepts.extend((room_id, answer.status_code) for answer in answers)
             if not any(answer.status_code == 200 for answer in answers):
