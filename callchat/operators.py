@@ -93,20 +93,25 @@ def publish(r: Redis, usernames: Iterable[str], event: dict[str, Any]) -> None:
 
 def teams(r: Redis) -> list[dict[str, Any]]:
     """Every team, by name: dicts as `team` gives them."""
-    return [found for found in (team(r, name) for name in sorted(r.smembers(TEAMS))) if found]
+    return _read_teams(r, sorted(r.smembers(TEAMS)))
 
 
 def team(r: Redis, name: str) -> dict[str, Any] | None:
     """Team `name`: a dict with name, strategy (`STRATEGIES`), created_at, members (sorted usernames) and
     numbers (sorted E.164); None if there is no such team."""
+    return next(iter(_read_teams(r, [name])), None)
+
+
+def _read_teams(r: Redis, names: list[str]) -> list[dict[str, Any]]:
+    """Teams `names` that exist, in that order, as `team` gives them: one pipeline, the number map read once."""
     with r.pipeline() as p:
-        p.hgetall(team_key(name))
-        p.smembers(team_key(name, ":members"))
         p.hgetall(NUMBERS)
-        record, names, by_number = p.execute()
-    if not record:
-        return None
-    return dict(record, members=sorted(names), numbers=sorted(number for number, t in by_number.items() if t == name))
+        for name in names:
+            p.hgetall(team_key(name))
+            p.smembers(team_key(name, ":members"))
+        by_number, *found = p.execute()
+    return [dict(record, members=sorted(members), numbers=sorted(n for n, t in by_number.items() if t == name))
+            for name, record, members in zip(names, found[::2], found[1::2]) if record]
 
 
 def save_team(r: Redis, name: str, strategy: str = "longest-idle") -> dict[str, Any]:

@@ -238,6 +238,16 @@ def today(now: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if now is None else now, JST).strftime("%Y-%m-%d")
 
 
+def _count(r: Redis, now: float, **added: float) -> None:
+    """Add to the day's figures (`stats_key` of `now`'s day, kept STATS_DAYS): e.g. answered=1, wait_total=12.5."""
+    key = stats_key(today(now))
+    with r.pipeline() as p:
+        for field, amount in added.items():
+            p.hincrbyfloat(key, field, amount)
+        p.expire(key, STATS_DAYS * 86400)
+        p.execute()
+
+
 def enqueue(r: Redis, room_id: str, team: str, since: float) -> None:
     """The caller of room `room_id` (`CA…`, created with its team) waits for an operator of `team` since `since`
     (Unix s). Twilio may repeat the incoming-call webhook: a call already waiting keeps its place."""
@@ -280,12 +290,7 @@ def accept(r: Redis, room_id: str, username: str) -> tuple[str, list[str]]:
     result = r.eval(_ACCEPT, 2, rooms.key(room_id), rooms.key(room_id, ":offer"), room_id, username, now)
     if result[0] != "ok":
         return result[0], []
-    with r.pipeline() as p:
-        key = stats_key(today(now))
-        p.hincrby(key, "answered", 1)
-        p.hincrbyfloat(key, "wait_total", float(result[1]))
-        p.expire(key, STATS_DAYS * 86400)
-        p.execute()
+    _count(r, now, answered=1, wait_total=float(result[1]))
     return "ok", [u for u in result[2:] if u != username]
 
 
@@ -325,11 +330,7 @@ def leave(r: Redis, room_id: str, outcome: str) -> list[str] | None:
     left = r.eval(_LEAVE, 1, rooms.key(room_id), room_id, outcome, time.time())
     if not left:
         return None
-    with r.pipeline() as p:
-        key = stats_key(today())
-        p.hincrby(key, "missed", 1)
-        p.expire(key, STATS_DAYS * 86400)
-        p.execute()
+    _count(r, time.time(), missed=1)
     return left[1:]
 
 
@@ -379,8 +380,8 @@ def position(r: Redis, room_id: str, team: str) -> int | None:
 def figures(r: Redis, day: str | None = None) -> dict[str, float]:
     """One day's figures (today, Japan time, by default): answered, missed, average_wait (s, of answered calls)."""
     found = r.hgetall(stats_key(day or today()))
-    answered = int(found.get("answered", 0))
-    return {"answered": answered, "missed": int(found.get("missed", 0)),
+    answered = int(float(found.get("answered", 0)))  # counted with HINCRBYFLOAT (`_count`)
+    return {"answered": answered, "missed": int(float(found.get("missed", 0))),
             "average_wait": float(found.get("wait_total", 0)) / answered if answered else 0.0}
 
 
