@@ -11,7 +11,7 @@ import re
 import time
 from typing import Any, Callable, Iterable, Iterator
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from flask_login import current_user
 from redis.exceptions import RedisError
@@ -43,7 +43,7 @@ def only_who_answered():
     room_id = (request.view_args or {}).get("room_id")
     if request.method != "POST" or not room_id:
         return None
-    room = rooms.get(current_app.redis, room_id)
+    room = g.room_read = rooms.get(current_app.redis, room_id)  # the view's `_room_or_404` takes it, not reading again
     if room is None or routing.may_type(room, current_user.username):
         return None
     why = (_("%(operator)s answered this call; ask them to bring you in.", operator=room["owner"]) if room.get("owner")
@@ -52,7 +52,7 @@ def only_who_answered():
 
 
 def _room_or_404(room_id: str) -> dict[str, Any]:
-    room = rooms.get(current_app.redis, room_id)
+    room = g.pop("room_read") if "room_read" in g else rooms.get(current_app.redis, room_id)
     if room is None:
         abort(404, description=_("There is no such room: the call may have ended and its history expired."))
     return room
