@@ -11,12 +11,12 @@ from flask.cli import ScriptInfo
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from redis import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
-from rq import Queue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callchat import (access, doctor, i18n, logs, number_setup, rate_limits, redis_client, request_limits, security,
                       settings, token_commands, user_commands)
+from jobs import TaskQueue
 
 csrf = CSRFProtect()
 
@@ -69,7 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # pages never take the connections webhooks need (redis-py's default pool stops at 100).
     app.redis_streams = redis_client.connect(app.config, decode_responses=True, max_connections=STREAM_CONNECTIONS,
                                              socket_connect_timeout=2)
-    app.task_queue = Queue(settings.QUEUE_NAME, connection=redis_client.connect(app.config, socket_connect_timeout=2))
+    app.task_queue = TaskQueue(settings.QUEUE_NAME, connection=redis_client.connect(app.config, socket_connect_timeout=2))
 
     request_limits.init_app(app)
     i18n.init_app(app)

@@ -18,7 +18,7 @@ from callchat.voices import notice
 from callchat.signatures import require_twilio_signature
 from jobs.announce import request_move
 from jobs.attempts import after_attempt, hang_up, update_dial_entry
-from jobs.rooms import end_room, schedule_check
+from jobs.rooms import end_room, ensure_checking
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
                     direction="outgoing", captions=cfg["CAPTIONS"]):
         calls.open_room(r, call["id"], call_sid)
         timeline.record(r, call_sid, "call-opened", number=numbers.redact(call["to"]), call_id=call["id"])
-        schedule_check(current_app.task_queue, call_sid)
+        ensure_checking(current_app.task_queue)  # the sweep checks on every live room (jobs.rooms.check_rooms)
         log.info("call %s: CallSid %s answered; room opened", call["id"], call_sid)
     wait_url = urls.for_request(urls.WAIT, room_id=call_sid)
     said = notice("connect", call["language"], cfg["CONNECT_NOTICE"])

@@ -20,7 +20,7 @@ from callchat.masking import builtin
 from callchat.voices import notice
 from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
-from jobs.captions import caption_call
+from jobs.captions import caption_call, caption_caller
 from jobs.dial_owner import DIAL_RETRY, dial_owner
 from jobs.rooms import end_room, watch_room
 from jobs.routing import offer_waiting
@@ -75,23 +75,28 @@ def incoming():
                                next_url))
 
 
-def _on_the_line(room: dict) -> bool:
+def _on_the_line(room: dict, jobs) -> bool:
     """The room's caller has reached their first loop (waiting or queued): the room is live, captions start.
+
+    Args:
+        room: the room as read.
+        jobs: a pipeline on the task queue's connection: the captions job is added to it (sent by the caller).
 
     Returns:
         True if this request made it live (once per room).
     """
-    r = current_app.redis
-    if room["status"] != "waiting" or not rooms.update(r, room["id"], only_if=("status", "waiting"), status="live"):
+    if room["status"] != "waiting" or rooms.go_live(current_app.redis, room["id"]) is None:
         return False
-    rooms.upsert_participant(r, room["id"], room["id"], status="in the call")
-    log.info("room %s: the caller is on the line", room["id"])
-    caption_call(r, current_app.task_queue, room["id"], room["id"])
+    log.info("room %s: the caller CallSid %s is on the line", room["id"], room["id"])
+    current_app.task_queue.enqueue(caption_caller, room["id"], pipeline=jobs)
     return True
 
 
 def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
     """What a lone caller's call does next: join the conference if a second party answered, else wait.
+
+    At most three Redis round trips in the usual case (issue 14): the room, its caller and the nudge
+    check in one; going live in one; every job enqueued in one.
 
     Args:
         room_id: the room (`CA…`).
@@ -101,20 +106,24 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
         TwiML: `<Hangup/>` if the room is over, the conference if the caller moves there, hold music
         while the caller is on hold (`jobs.controls.set_held`), else the waiting loop.
     """
-    r = current_app.redis
-    room = rooms.get(r, room_id)
+    r, q = current_app.redis, current_app.task_queue
+    room, caller, nudge = rooms.loop_state(r, room_id, NUDGE_SECONDS)
     if room is None or room["status"] == "ended":
         return _twiml(twiml.hang_up())
-    if _on_the_line(room):
-        just_spoke = True
-    if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
-        log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
-        return _twiml(twiml.conference(room_id, urls.for_request(urls.CONFERENCE_STATUS)))
-    if room["mode"] == "call" and (rooms.participant(r, room_id, room_id) or {}).get("held"):
-        return _twiml(twiml.hold(WAIT_SECONDS, urls.for_request(urls.HOLD, room_id=room_id)))  # no message goes meanwhile
-    if just_spoke or rooms.needs_nudge(r, room_id, NUDGE_SECONDS):
-        enqueue_announce(current_app.task_queue, room_id)
-    return _twiml(twiml.wait(WAIT_SECONDS, urls.for_request(urls.WAIT, room_id=room_id)))
+    with q.connection.pipeline() as jobs:
+        if _on_the_line(room, jobs):
+            just_spoke = True
+        if room["mode"] == "moving" and rooms.start_joining(r, room_id, MOVE_SECONDS):
+            log.info("room %s: moving the caller CallSid %s into the conference", room_id, room_id)
+            answer = twiml.conference(room_id, urls.for_request(urls.CONFERENCE_STATUS))
+        elif room["mode"] == "call" and (caller or {}).get("held"):
+            answer = twiml.hold(WAIT_SECONDS, urls.for_request(urls.HOLD, room_id=room_id))  # no message goes meanwhile
+        else:
+            if just_spoke or nudge:
+                enqueue_announce(q, room_id, pipeline=jobs)
+            answer = twiml.wait(WAIT_SECONDS, urls.for_request(urls.WAIT, room_id=room_id))
+        jobs.execute()
+    return _twiml(answer)
 
 
 @bp.post(urls.WAIT)
@@ -153,7 +162,9 @@ def queue(room_id: str):
         return _twiml(twiml.hang_up())
     if room.get("owner") or not room.get("team") or room.get("outcome") not in ("waiting", None):
         return _keep_waiting(room_id)
-    first = _on_the_line(room)
+    with current_app.task_queue.connection.pipeline() as jobs:
+        first = _on_the_line(room, jobs)
+        jobs.execute()
     voice, language = room["voice"], room["language"]
     left = float(cfg["QUEUE_TIMEOUT_SECONDS"]) - (time.time() - float(room.get("queued_at") or time.time()))
     if left <= 0:

@@ -54,6 +54,7 @@ import time
 from typing import Any
 
 from redis import Redis
+from redis.commands.core import Script
 
 from callchat import captions as _captions, timeline as _timeline
 from callchat.i18n import stored
@@ -96,17 +97,106 @@ def _publish(r: Redis, room_id: str, event: dict[str, Any]) -> None:
     r.publish(channel(room_id), json.dumps(event, ensure_ascii=False))
 
 
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
+# Lua helpers every script below may start with (`_lua`): read a hash as a table, and publish a room
+# (as `get` returns it) or a message (as `get_message` returns it) as pub/sub events, from inside the script.
+_LUA_HELPERS = """
+local function as_table(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+local function publish_room(room_key, channels)
+  local flat = redis.call('HGETALL', room_key)
+  local event = cjson.encode({type = 'room', room = as_table(flat)})
+  for _, name in ipairs(channels) do redis.call('PUBLISH', name, event) end
+  return flat
+end
+local function publish_message(msg_key, channel)
+  local flat = redis.call('HGETALL', msg_key)
+  if #flat == 0 then return flat end
+  local message = as_table(flat)
+  message['id'] = tonumber(message['id'])
+  redis.call('PUBLISH', channel, cjson.encode({type = 'message', message = message}))
+  return flat
+end
+local function upsert_participant(pkey, room_key, a)
+  -- a: call_sid, allowed when ended ('1'), SequenceNumber or '', unless statuses (JSON list), status if new,
+  -- fields (JSON object), the room's channel. Returns the participant's JSON, or false if nothing changed.
+  local old = redis.call('HGET', pkey, a[1])
+  local p
+  if old then p = cjson.decode(old) else p = {call_sid = a[1]} end
+  if redis.call('HGET', room_key, 'status') == 'ended' and a[2] ~= '1' then return false end
+  local seq = tonumber(a[3])
+  if seq then
+    local had = p['conference_seq']
+    if type(had) ~= 'number' then had = -1 end
+    if seq <= had then return false end
+    p['conference_seq'] = seq
+  end
+  for _, s in ipairs(cjson.decode(a[4])) do
+    if p['status'] == s then return false end
+  end
+  if a[5] ~= '' and (p['status'] == nil or p['status'] == '' or p['status'] == cjson.null) then p['status'] = a[5] end
+  for k, v in pairs(cjson.decode(a[6])) do p[k] = v end
+  local encoded = cjson.encode(p)
+  redis.call('HSET', pkey, a[1], encoded)
+  redis.call('PEXPIRE', pkey, math.max(redis.call('PTTL', room_key), 1))
+  redis.call('PUBLISH', a[7], '{"type": "participant", "participant": ' .. encoded .. '}')
+  return encoded
+end
 """
+
+
+def _lua(body: str) -> str:
+    """A Lua script: `_LUA_HELPERS`, then `body`."""
+    return _LUA_HELPERS + body
+
+
+_scripts: dict[str, Script] = {}
+
+
+def _eval(r: Redis, source: str, numkeys: int, *keys_and_args: Any) -> Any:
+    """Run a Lua script by its SHA1 (EVALSHA, loading it the first time: redis.io/docs/latest/commands/evalsha)."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = r.register_script(source)
+    return script(keys=keys_and_args[:numkeys], args=keys_and_args[numkeys:], client=r)
+
+
+def _as_dict(flat: list[str] | None) -> dict[str, Any] | None:
+    """A hash read in Lua (HGETALL's flat list) as a dict; None for nothing."""
+    if not flat:
+        return None
+    items = iter(flat)
+    return dict(zip(items, items))
+
+
+def _as_message(flat: list[str] | None) -> dict[str, Any] | None:
+    message = _as_dict(flat)
+    if message is not None:
+        message["id"] = int(message["id"])
+    return message
+
+
+# Atomically, unless the room exists (Twilio may repeat a webhook): the room hash, its place among the live rooms,
+# its caller as its first participant, and both told to the room's page and the room list.
+# KEYS: room, rooms:live, participants. ARGV: ttl (s), now, room id, participant JSON, room channel, list channel, fields…
+_CREATE = _lua("""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[5], '{"type": "participant", "participant": ' .. ARGV[4] .. '}')
+publish_room(KEYS[1], {ARGV[6]})
+return 1
+""")
 
 
 def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int,
            direction: str = "incoming", captions: bool = True, team: str = "") -> bool:
-    """Open a room for a call, unless it exists (Twilio may repeat a webhook).
+    """Open a room for a call, unless it exists (Twilio may repeat a webhook): one Redis round trip.
 
     Args:
         r: a Redis client with `decode_responses=True`.
@@ -122,21 +212,18 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
     Returns:
         True if the room was created, False if it already existed.
     """
-    now = time.time()
+    now = repr(time.time())  # as redis-py stores a float, so the published room equals `get`'s
     fields = {"id": room_id, "caller": caller, "direction": direction, "call_sid": room_id, "conference_sid": "",
               "status": "waiting",
               "mode": "call", "conference_started": "", "voice": voice, "language": language,
               "captions": "on" if captions else "off", "created_at": now, "ended_at": ""}
     if team:
         fields.update(team=team, queued_at=now, owner="", helpers="", outcome="waiting")
-    args = [ttl] + [item for pair in fields.items() for item in pair]
+    caller_entry = json.dumps({"call_sid": room_id, "label": "caller", "number": caller, "status": "connecting"},
+                              ensure_ascii=False)
+    args = [ttl, now, room_id, caller_entry, channel(room_id), LIST_CHANNEL] + [v for pair in fields.items() for v in pair]
     # One step, so that no reader ever sees half a room.
-    if not r.eval(_CREATE, 1, key(room_id), *args):
-        return False
-    r.zadd(LIVE, {room_id: now})
-    upsert_participant(r, room_id, room_id, label="caller", number=caller, status="connecting")
-    r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": get(r, room_id)}, ensure_ascii=False))
-    return True
+    return bool(_eval(r, _CREATE, 3, key(room_id), LIVE, key(room_id, ":participants"), *args))
 
 
 def publish_room(r: Redis, room_id: str) -> dict[str, Any] | None:
@@ -170,19 +257,19 @@ def live(r: Redis) -> list[dict[str, Any]]:
     return rooms
 
 
-# Atomically: set fields of a room that exists and has not ended (an ended room is final).
-# With ARGV[1] non-empty, only if the field ARGV[1] currently equals ARGV[2].
-_UPDATE = """
+# Atomically: set fields of a room that exists and has not ended (an ended room is final), and publish it.
+# With ARGV[1] non-empty, only if the field ARGV[1] currently equals ARGV[2]. Returns the room (flat), or nil.
+_UPDATE = _lua("""
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'ended' then return 0 end
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-return 1
-"""
+if not status or status == 'ended' then return false end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return false end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+return publish_room(KEYS[1], {ARGV[3], ARGV[4]})
+""")
 
 
 def update(r: Redis, room_id: str, *, only_if: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any] | None:
-    """Set fields of a room that has not ended, and publish the new room.
+    """Set fields of a room that has not ended, and publish the new room: one Redis round trip.
 
     Twilio's callbacks can arrive late and out of order, so a room that has ended never
     changes again, whatever arrives after.
@@ -198,13 +285,8 @@ def update(r: Redis, room_id: str, *, only_if: tuple[str, str] | None = None, **
         The room after the change, or None if nothing changed (gone, ended, or `only_if` failed).
     """
     field, expected = only_if or ("", "")
-    args = [field, expected] + [str(item) for pair in fields.items() for item in pair]
-    if not r.eval(_UPDATE, 1, key(room_id), *args):
-        return None
-    room = get(r, room_id)
-    _publish(r, room_id, {"type": "room", "room": room})
-    r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": room}, ensure_ascii=False))
-    return room
+    args = [field, expected, channel(room_id), LIST_CHANNEL] + [str(item) for pair in fields.items() for item in pair]
+    return _as_dict(_eval(r, _UPDATE, 1, key(room_id), *args))
 
 
 _FIRST_TIME = """
@@ -234,6 +316,15 @@ def first_time(r: Redis, room_id: str, conference_sid: str, sequence_number: str
     return bool(r.eval(_FIRST_TIME, 2, key(room_id, ":callbacks"), key(room_id), f"{conference_sid}:{sequence_number}"))
 
 
+# Atomically: merge fields (JSON) into a participant and publish it, unless the room ended (ARGV[2] '1': allowed
+# anyway, a status saying they are gone), a newer conference callback was applied (ARGV[3]: this one's
+# SequenceNumber, or ''), or its status is one of ARGV[4] (JSON list). ARGV[5]: a status only if it has none.
+# Numbers come back from cjson with 14 significant digits (an epoch time to 0.1 ms).
+_UPSERT_PARTICIPANT = _lua("""
+return upsert_participant(KEYS[1], KEYS[2], ARGV)
+""")
+
+
 def upsert_participant(r: Redis, room_id: str, call_sid: str, *, conference_seq: int | None = None,
                        status_if_new: str = "", unless_status: frozenset[str] = frozenset(),
                        **fields: Any) -> dict[str, Any] | None:
@@ -251,43 +342,44 @@ def upsert_participant(r: Redis, room_id: str, call_sid: str, *, conference_seq:
             the call may finish after its callbacks have already said more).
         unless_status: change nothing if the participant's status is one of these (checked in the
             same transaction as the write: two callbacks may be handled at once).
-        **fields: e.g. label, number, status (connecting|ringing|in the call|left|…), muted.
+        **fields: e.g. label, number, status (connecting|ringing|in the call|left|…), muted
+            (JSON values; floats keep 14 significant digits).
 
     Returns:
         The participant after the merge, or None if nothing changed (an older event, an ended
         room, or `unless_status`).
     """
-    pkey = key(room_id, ":participants")
-    merged: dict[str, Any] | None = None
+    merged = _eval(r, _UPSERT_PARTICIPANT, 2, key(room_id, ":participants"), key(room_id),
+                   *_participant_args(room_id, call_sid, conference_seq, status_if_new, unless_status, fields))
+    return json.loads(merged) if merged else None
 
-    def merge(pipe) -> None:
-        nonlocal merged
-        old = pipe.hget(pkey, call_sid)
-        participant = json.loads(old) if old else {"call_sid": call_sid}
-        if pipe.hget(key(room_id), "status") == "ended" and fields.get("status", "left") not in GONE:
-            merged = None  # nobody joins a call that is over
-            return
-        if conference_seq is not None:
-            if conference_seq <= int(participant.get("conference_seq", -1)):
-                merged = None
-                return
-            participant["conference_seq"] = conference_seq
-        if participant.get("status") in unless_status:
-            merged = None
-            return
-        if status_if_new and not participant.get("status"):
-            participant["status"] = status_if_new
-        participant.update(fields)
-        ttl = max(int(pipe.pttl(key(room_id))), 1)
-        pipe.multi()
-        pipe.hset(pkey, call_sid, json.dumps(participant, ensure_ascii=False))
-        pipe.pexpire(pkey, ttl)
-        merged = participant
 
-    r.transaction(merge, pkey, key(room_id))
-    if merged is not None:
-        _publish(r, room_id, {"type": "participant", "participant": merged})
-    return merged
+def _participant_args(room_id: str, call_sid: str, conference_seq: int | None, status_if_new: str,
+                      unless_status: frozenset[str], fields: dict[str, Any]) -> list[Any]:
+    """ARGV of the Lua `upsert_participant` (see `_LUA_HELPERS`)."""
+    return [call_sid, "1" if fields.get("status", "left") in GONE else "",
+            "" if conference_seq is None else int(conference_seq), json.dumps(sorted(unless_status)), status_if_new,
+            json.dumps(fields, ensure_ascii=False), channel(room_id)]
+
+
+# Atomically: a waiting room goes live (published) and its caller is shown in the call (published). Returns the room.
+_GO_LIVE = _lua("""
+if redis.call('HGET', KEYS[1], 'status') ~= 'waiting' then return false end
+redis.call('HSET', KEYS[1], 'status', 'live')
+local room = publish_room(KEYS[1], {ARGV[8], ARGV[9]})
+upsert_participant(KEYS[2], KEYS[1], ARGV)
+return room
+""")
+
+
+def go_live(r: Redis, room_id: str) -> dict[str, Any] | None:
+    """The caller reached their first loop: a `waiting` room becomes `live`, its caller `in the call` (one round trip).
+
+    Returns:
+        The room after the change, or None if it was not waiting (live already, ended, or gone).
+    """
+    args = _participant_args(room_id, room_id, None, "", GONE, {"status": "in the call"})
+    return _as_dict(_eval(r, _GO_LIVE, 2, key(room_id), key(room_id, ":participants"), *args, channel(room_id), LIST_CHANNEL))
 
 
 def participant(r: Redis, room_id: str, call_sid: str) -> dict[str, Any] | None:
@@ -425,32 +517,32 @@ def messages(r: Redis, room_id: str) -> list[dict[str, Any]]:
 
 
 # Atomically: if nothing is being announced, pop the queue's head and mark it speaking.
-_CLAIM = """
+_CLAIM = _lua("""
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local id = redis.call('LPOP', KEYS[2])
 if not id then return false end
 redis.call('SET', KEYS[1], id, 'PX', ARGV[1])
 redis.call('SET', KEYS[3], id, 'PX', math.max(redis.call('PTTL', KEYS[4]), 1))
 redis.call('HSET', ARGV[2] .. id, 'state', 'speaking', 'speaking_at', ARGV[3])
-return id
-"""
+return publish_message(ARGV[2] .. id, ARGV[4])
+""")
 
 # Atomically: finish a message that is speaking; release the room if it held it.
-_FINISH = """
-if redis.call('HGET', KEYS[2], 'state') ~= 'speaking' then return 0 end
+_FINISH = _lua("""
+if redis.call('HGET', KEYS[2], 'state') ~= 'speaking' then return false end
 redis.call('HSET', KEYS[2], 'state', ARGV[2], 'error_code', ARGV[3], 'error', ARGV[4], 'finished_at', ARGV[5])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"""
+return publish_message(KEYS[2], ARGV[6])
+""")
 
 # Atomically: give a claimed message back to the head of the queue (a transient failure).
-_REQUEUE = """
-if redis.call('HGET', KEYS[3], 'state') ~= 'speaking' then return 0 end
+_REQUEUE = _lua("""
+if redis.call('HGET', KEYS[3], 'state') ~= 'speaking' then return false end
 redis.call('HSET', KEYS[3], 'state', 'queued', 'speaking_at', '')
 redis.call('LPUSH', KEYS[2], ARGV[1])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"""
+return publish_message(KEYS[3], ARGV[2])
+""")
 
 
 def claim_next(r: Redis, room_id: str, hold_seconds: float) -> dict[str, Any] | None:
@@ -467,13 +559,8 @@ def claim_next(r: Redis, room_id: str, hold_seconds: float) -> dict[str, Any] | 
     Returns:
         The message, now `speaking`, or None if the room is busy or its queue is empty.
     """
-    msg_id = r.eval(_CLAIM, 4, key(room_id, ":speaking"), key(room_id, ":queue"), key(room_id, ":current"), key(room_id),
-                    int(hold_seconds * 1000), key(room_id, ":msg:"), time.time())
-    if not msg_id:
-        return None
-    message = get_message(r, room_id, msg_id)
-    _publish(r, room_id, {"type": "message", "message": message})
-    return message
+    return _as_message(_eval(r, _CLAIM, 4, key(room_id, ":speaking"), key(room_id, ":queue"), key(room_id, ":current"),
+                             key(room_id), int(hold_seconds * 1000), key(room_id, ":msg:"), time.time(), channel(room_id)))
 
 
 def take_slot(r: Redis, room_id: str, holder: str, hold_seconds: float) -> bool:
@@ -589,15 +676,36 @@ def owes_typing_notice(r: Redis, room_id: str, since: float, pause: float) -> bo
     return bool(r.set(key(room_id, ":noticed"), 1, nx=True, px=max(int(pause * 1000), 1)))
 
 
+# If messages wait in the queue (KEYS[1]) and no nudge is recent (KEYS[2]), take one for ARGV[1] ms: 1, else 0.
+_NUDGE = """
+if redis.call('LLEN', KEYS[1]) == 0 then return 0 end
+if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
 def needs_nudge(r: Redis, room_id: str, every_seconds: float) -> bool:
     """True if messages wait in the room's queue and the room was not nudged in the last `every_seconds`.
 
     A lone caller's waiting loop uses it as a safety net (an `announce_next` lost to a
     crash), at most once per period, so that a backlog of jobs does not feed itself.
     """
-    if not r.llen(key(room_id, ":queue")):
-        return False
-    return bool(r.set(key(room_id, ":nudged"), 1, nx=True, px=int(every_seconds * 1000)))
+    return bool(_eval(r, _NUDGE, 2, key(room_id, ":queue"), key(room_id, ":nudged"), int(every_seconds * 1000)))
+
+
+def loop_state(r: Redis, room_id: str, nudge_seconds: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bool]:
+    """What a lone caller's loop fetch needs, in one Redis round trip: the room, its caller, and `needs_nudge`.
+
+    Returns:
+        `(room or None, the caller as a participant or None, whether to nudge the queue)`.
+    """
+    with r.pipeline(transaction=False) as p:
+        p.hgetall(key(room_id))
+        p.hget(key(room_id, ":participants"), room_id)
+        # EVAL, not EVALSHA: redis-py sends SCRIPT EXISTS before a pipeline with a registered script (one more trip).
+        p.eval(_NUDGE, 2, key(room_id, ":queue"), key(room_id, ":nudged"), int(nudge_seconds * 1000))
+        room, caller, nudge = p.execute()
+    return room or None, json.loads(caller) if caller else None, bool(nudge)
 
 
 def release_slot(r: Redis, room_id: str, holder: str) -> bool:
@@ -621,11 +729,8 @@ def finish(r: Redis, room_id: str, msg_id: int | str, state: str, error_code: st
     Returns:
         True if this call finished the message, False if it was not speaking.
     """
-    done = r.eval(_FINISH, 2, key(room_id, ":speaking"), _msg_key(room_id, msg_id),
-                  str(msg_id), state, str(error_code or ""), error, time.time())
-    if done:
-        _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, msg_id)})
-    return bool(done)
+    return bool(_eval(r, _FINISH, 2, key(room_id, ":speaking"), _msg_key(room_id, msg_id),
+                      str(msg_id), state, str(error_code or ""), error, time.time(), channel(room_id)))
 
 
 def requeue(r: Redis, room_id: str, msg_id: int | str) -> bool:
@@ -634,23 +739,21 @@ def requeue(r: Redis, room_id: str, msg_id: int | str) -> bool:
     Returns:
         True if the message was speaking and is queued again.
     """
-    done = r.eval(_REQUEUE, 3, key(room_id, ":speaking"), key(room_id, ":queue"), _msg_key(room_id, msg_id), str(msg_id))
-    if done:
-        _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, msg_id)})
-    return bool(done)
+    return bool(_eval(r, _REQUEUE, 3, key(room_id, ":speaking"), key(room_id, ":queue"), _msg_key(room_id, msg_id),
+                      str(msg_id), channel(room_id)))
 
 
 # Atomically: give an orphan back to the head of the queue: only while nothing holds the slot, it is still the
 # room's current message, still speaking, and Twilio never fetched it.
-_REQUEUE_ORPHAN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
-if redis.call('HGET', KEYS[3], 'state') ~= 'speaking' then return 0 end
-if redis.call('HEXISTS', KEYS[3], 'fetched_at') == 1 then return 0 end
+_REQUEUE_ORPHAN = _lua("""
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return false end
+if redis.call('HGET', KEYS[3], 'state') ~= 'speaking' then return false end
+if redis.call('HEXISTS', KEYS[3], 'fetched_at') == 1 then return false end
 redis.call('HSET', KEYS[3], 'state', 'queued', 'speaking_at', '')
 redis.call('LPUSH', KEYS[2], ARGV[1])
-return 1
-"""
+return publish_message(KEYS[3], ARGV[2])
+""")
 
 
 def requeue_orphan(r: Redis, room_id: str, msg_id: int | str) -> bool:
@@ -664,11 +767,8 @@ def requeue_orphan(r: Redis, room_id: str, msg_id: int | str) -> bool:
     Returns:
         True if the message was an orphan Twilio never fetched, and is queued again.
     """
-    done = r.eval(_REQUEUE_ORPHAN, 4, key(room_id, ":speaking"), key(room_id, ":queue"), _msg_key(room_id, msg_id),
-                  key(room_id, ":current"), str(msg_id))
-    if done:
-        _publish(r, room_id, {"type": "message", "message": get_message(r, room_id, msg_id)})
-    return bool(done)
+    return bool(_eval(r, _REQUEUE_ORPHAN, 4, key(room_id, ":speaking"), key(room_id, ":queue"), _msg_key(room_id, msg_id),
+                      key(room_id, ":current"), str(msg_id), channel(room_id)))
 
 
 def end(r: Redis, room_id: str, retention: int, reason: str = CALL_ENDED) -> bool:

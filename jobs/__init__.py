@@ -40,6 +40,23 @@ class HideNumbers(logging.Filter):
 logging.getLogger("rq.worker").addFilter(HideNumbers())
 
 
+class TaskQueue(Queue):
+    """RQ's `Queue`, whose `enqueue` (without a pipeline of the caller's) takes one Redis round trip instead of two.
+
+    RQ's `Queue.enqueue_job` adds the queue to the set of queues in a pipeline of its own, executed at
+    once, then saves and pushes the job in a second one; given a pipeline, it puts both in it
+    (rq/queue.py, `enqueue_job`). Jobs enqueued here have no `depends_on` (which would read Redis first).
+    """
+
+    def enqueue_job(self, job, pipeline=None, at_front: bool = False, unique: bool = False):  # noqa: D102 (RQ's)
+        if pipeline is not None or job._dependency_ids:
+            return super().enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
+        with self.connection.pipeline() as pipe:
+            job = super().enqueue_job(job, pipeline=pipe, at_front=at_front, unique=unique)
+            pipe.execute()
+        return job
+
+
 def config() -> dict[str, Any]:
     """Return the worker's settings, read and checked from its environment each call (cheap).
 
@@ -62,7 +79,7 @@ def state(cfg: dict[str, Any]) -> Redis:
 
 def queue(cfg: dict[str, Any]) -> Queue:
     """Return the RQ queue that jobs enqueue follow-up jobs on."""
-    return Queue(_settings.QUEUE_NAME, connection=_redis(cfg["REDIS_URL"], cfg["REDIS_SSL_CERT_REQS"], False))
+    return TaskQueue(_settings.QUEUE_NAME, connection=_redis(cfg["REDIS_URL"], cfg["REDIS_SSL_CERT_REQS"], False))
 
 
 def twilio(cfg: dict[str, Any]) -> Client:

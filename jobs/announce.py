@@ -71,14 +71,15 @@ def _watchdog(cfg, message: dict) -> float:
     return watchdog_seconds(message["kind"], len(message["body"]), cfg["ANNOUNCE_WATCHDOG_SECONDS"])
 
 
-def enqueue_announce(q, room_id: str) -> None:
+def enqueue_announce(q, room_id: str, pipeline=None) -> None:
     """Enqueue `announce_next(room_id)` with the module's retry policy.
 
     Args:
         q: the RQ `Queue`.
         room_id: the room (`CA…`).
+        pipeline: a pipeline on `q`'s connection to add it to (sent when its owner executes it), or None: now.
     """
-    q.enqueue(announce_next, room_id, retry=RETRY)
+    q.enqueue(announce_next, room_id, retry=RETRY, pipeline=pipeline)
 
 
 def request_move(r, q, room_id: str) -> bool:

@@ -16,7 +16,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from callchat import captions, rooms, urls
 from callchat.twilio_client import call_over
-from jobs import config, state, twilio
+from jobs import config, queue, state, twilio
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ def caption_call(r, q: Queue, room_id: str, call_sid: str) -> bool:
         return False
     q.enqueue(start_captions, room_id, call_sid, retry=RETRY)
     return True
+
+
+def caption_caller(room_id: str) -> bool:
+    """Job: `caption_call` for the room's own call (the caller's), enqueued by the webhook that saw the caller
+    reach the line, so that the webhook itself only enqueues (issue 14: at most 3 Redis round trips).
+
+    Args:
+        room_id: the room, which is the caller's CallSid (`CA…`).
+
+    Returns:
+        True if a `start_captions` was enqueued.
+    """
+    cfg = config()
+    return caption_call(state(cfg), queue(cfg), room_id, room_id)
 
 
 def start_captions(room_id: str, call_sid: str) -> str | None:

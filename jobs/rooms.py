@@ -4,8 +4,13 @@ A lone caller waits in a TwiML loop, not a conference, so no `conference-end` co
 they hang up. So `watch_caller` asks Twilio for the caller's call status callback
 (twilio.com/docs/voice/api/call-resource#update-a-call-resource, `StatusCallback`: with
 no events given, Twilio sends `completed`), and since a callback can still be lost (a
-restart, an outage), `check_room` asks for the call itself every CHECK_AFTER seconds
-(twilio.com/docs/voice/api/call-resource#fetch-a-call-resource).
+restart, an outage), every CHECK_AFTER seconds `check_rooms` has `check_room` ask for each live
+room's call (twilio.com/docs/voice/api/call-resource#fetch-a-call-resource).
+
+One sweep for all rooms, not a scheduled job per room: an RQ job hash is about 1.5 KiB, more than
+the room itself, and a room's memory is what limits how many one Redis plan holds (issue 14).
+The sweep schedules its own next run (job id CHECKS_JOB) before it fans out; `ensure_checking`
+starts it again if it is missing (each new room's `watch_caller` and each worker's maintenance ask).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between checks of a room that has not ended.
 CHECK_AFTER = 60
+#: The RQ job id of the next `check_rooms` sweep (one is scheduled at a time).
+CHECKS_JOB = "check-rooms"
+#: Retries of `watch_caller` (seconds between tries).
+WATCH_RETRY = Retry(max=3, interval=[2, 5, 15])
 
 
 def end_room(r, q, room_id: str, retention: int, reason: str = rooms.CALL_ENDED) -> bool:
@@ -69,6 +78,7 @@ def watch_caller(room_id: str) -> bool:
     """
     cfg = config()
     r = state(cfg)
+    ensure_checking(queue(cfg))
     url = urls.absolute(cfg["PUBLIC_BASE_URL"], urls.CALLER_STATUS, room_id=room_id)
     try:
         twilio(cfg).calls(room_id).update(status_callback=url, status_callback_method="POST")
@@ -81,13 +91,13 @@ def watch_caller(room_id: str) -> bool:
 
 
 def check_room(room_id: str) -> str:
-    """End a room if its call (the room id) is over at Twilio; else check again in CHECK_AFTER s.
+    """End a room if its call (the room id) is over at Twilio (`check_rooms` runs one per live room).
 
     Args:
         room_id: the room, which is the incoming call's CallSid (`CA…`).
 
     Returns:
-        `ended` (this check ended it), `live` (checked again later), or `gone` (already ended or expired).
+        `ended` (this check ended it), `live` (the next sweep checks it again), or `gone` (already ended or expired).
 
     Raises:
         TwilioRestException: Twilio refused for a reason other than 404 (RQ retries).
@@ -108,16 +118,39 @@ def check_room(room_id: str) -> str:
         end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]),
                  rooms.HUNG_UP_EARLY if room["status"] == "waiting" else rooms.CALL_ENDED)
         return "ended"
-    schedule_check(queue(cfg), room_id)
     return "live"
 
 
-def schedule_check(q, room_id: str) -> None:
-    """Check on a room CHECK_AFTER seconds from now (RQ's `enqueue_in`; workers run `--with-scheduler`)."""
-    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_room, room_id)
+def check_rooms() -> int:
+    """Schedule the next sweep in CHECK_AFTER s, then enqueue a `check_room` for every live room (one pipeline).
+
+    Returns:
+        How many rooms are checked.
+    """
+    cfg = config()
+    q = queue(cfg)
+    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
+    live = state(cfg).zrange(rooms.LIVE, 0, -1)
+    q.enqueue_many([q.prepare_data(check_room, (room_id,), job_id=f"check-{room_id}") for room_id in live])
+    return len(live)
+
+
+def ensure_checking(q) -> bool:
+    """Schedule the `check_rooms` sweep in CHECK_AFTER s unless one is scheduled or queued (one Redis round trip
+    when it is).
+
+    Args:
+        q: the RQ `Queue`.
+
+    Returns:
+        True if this call scheduled it.
+    """
+    if q.connection.zscore(q.scheduled_job_registry.key, CHECKS_JOB) is not None:
+        return False
+    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
+    return True
 
 
 def watch_room(q, room_id: str) -> None:
-    """For a new room: ask for the caller's status callback now, and check on the call every CHECK_AFTER s."""
-    q.enqueue(watch_caller, room_id, retry=Retry(max=3, interval=[2, 5, 15]))
-    schedule_check(q, room_id)
+    """For a new room: ask for the caller's status callback (`watch_caller`, one RQ enqueue: one round trip)."""
+    q.enqueue(watch_caller, room_id, retry=WATCH_RETRY)

@@ -277,7 +277,7 @@ def test_a_caller_who_hangs_up_during_the_greeting_leaves_no_live_room(stack):
     assert stack.user.state(call_sid)["room"]["status"] == "waiting"
     stack.sim.hang_up(call_sid)
     stack.settle()
-    assert stack.release_scheduled("check_room") == 1
+    assert stack.release_scheduled("check_rooms") == 1
     stack.settle()
     assert stack.user.state(call_sid)["room"]["status"] == "ended"
     assert call_sid not in [r["id"] for r in rooms.live(stack.redis)]
