@@ -314,11 +314,11 @@ def conference_status():
     event = form.get("StatusCallbackEvent", "")
     room_id = form.get("FriendlyName", "")
     conference_sid, seq = form.get("ConferenceSid", ""), form.get("SequenceNumber", "")
-    room = rooms.get(r, room_id)
+    room, first = rooms.get_if_first_time(r, room_id, conference_sid, seq)
     if not room:
         log.info("conference event %s for unknown room %r ignored", event, room_id)
         return "", 204
-    if not rooms.first_time(r, room_id, conference_sid, seq):
+    if not first:
         log.info("conference %s (ConferenceSid %s): repeated %s #%s ignored", room_id, conference_sid, event, seq)
         return "", 204
     log.info("conference %s (ConferenceSid %s): %s #%s CallSid %s", room_id, conference_sid, event, seq, form.get("CallSid", "-"))

@@ -309,11 +309,25 @@ def first_time(r: Redis, room_id: str, conference_sid: str, sequence_number: str
     Returns:
         True the first time this (ConferenceSid, SequenceNumber) is seen, and when either is missing.
     """
-    if not conference_sid or not sequence_number:
-        return True
-    # One step: the room's TTL is read where it is applied, so a room ending at the same
-    # moment (its keys cut to the retention) cannot have this key outlive it.
-    return bool(r.eval(_FIRST_TIME, 2, key(room_id, ":callbacks"), key(room_id), f"{conference_sid}:{sequence_number}"))
+    return get_if_first_time(r, room_id, conference_sid, sequence_number)[1]
+
+
+def get_if_first_time(r: Redis, room_id: str, conference_sid: str,
+                      sequence_number: str) -> tuple[dict[str, Any] | None, bool]:
+    """`get` and `first_time` in one Redis round trip (a conference status callback's reads).
+
+    Returns:
+        `(the room or None, whether this callback is new)`; a callback for a room that is gone is
+        recorded all the same (its key lives 1 ms).
+    """
+    with r.pipeline(transaction=False) as p:
+        p.hgetall(key(room_id))
+        if conference_sid and sequence_number:
+            # One step: the room's TTL is read where it is applied, so a room ending at the same
+            # moment (its keys cut to the retention) cannot have this key outlive it.
+            p.eval(_FIRST_TIME, 2, key(room_id, ":callbacks"), key(room_id), f"{conference_sid}:{sequence_number}")
+        found = p.execute()
+    return found[0] or None, len(found) == 1 or bool(found[1])
 
 
 # Atomically: merge fields (JSON) into a participant and publish it, unless the room ended (ARGV[2] '1': allowed

@@ -899,3 +899,22 @@ def desk(stack, monkeypatch) -> Iterator[Desk]:
     yield found
     for operator in found.open:
         operator.close()
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch) -> list[bytes]:
+    """Every Redis round trip this process makes from now on (a command, or a whole pipeline), as sent.
+
+    Counted where redis-py writes to the socket (`AbstractConnection.send_packed_command`), so a
+    pipeline or an EVALSHA of many commands is one, as it is one wait for the answer.
+    """
+    from redis.connection import AbstractConnection
+    sent: list[bytes] = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
