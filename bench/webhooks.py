@@ -20,8 +20,11 @@ wrk (Debian's) sends, from one thread:
 Each flat out (64 connections: throughput, and latency at saturation), and new calls
 also paced (16 connections pausing 50 ms after each answer: latency below saturation).
 Runs alternate between the apps, `--rounds` times; the figures are the medians. Redis
-commands per request come from INFO commandstats. Then py-spy records every gunicorn
-worker of each app under the flat-out new-call load.
+commands per request come from INFO commandstats (commands run inside a Lua script count too).
+Redis round trips per request (a command, a pipeline or a Lua script: one wait for Redis) are
+counted in this process, at redis-py's socket write, for each webhook on a typed message's path,
+sent signed through Flask's test client, each warmed up once first (`round_trips`). Then py-spy
+records every gunicorn worker of each app under the flat-out new-call load.
 
     .venv/bin/python bench/webhooks.py [--seconds 8] [--rounds 3] [--connections 64]
 """
@@ -38,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (ACCOUNT_SID, SETTINGS, TWILIO_NUMBER, Table, children, finish, free_port,  # noqa: E402
-                          machine, median, ms, py_spy, ratio, save, start_gunicorn, start_redis, summarize_profile,
+                          machine, median, ms, py_spy, ratio, save, sign, start_gunicorn, start_redis, summarize_profile,
                           wrk, write_bodies)
 from callchat import urls  # noqa: E402
 
@@ -98,6 +101,66 @@ def redis_commands(redis_url: str) -> int:
     return sum(v["calls"] for v in stats.values())
 
 
+def round_trips(redis_url: str) -> dict[str, int]:
+    """Redis round trips of each webhook on a typed message's path, counted at redis-py's socket write in this process.
+
+    Each is sent twice (with fresh state) and the second counted, so that opening connections and
+    loading Lua scripts are not.
+
+    Returns:
+        {webhook: round trips}: a new call, Twilio repeating it, the lone caller's first and later loop
+        fetches, `…/speak` and `…/spoken`, the conference's `…/announce` and `announcement-end`.
+    """
+    from redis.connection import AbstractConnection
+
+    from app import create_app
+    from callchat import rooms
+    sent: list[int] = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(1)
+        return original(self, command, check_health)
+
+    app = create_app({**SETTINGS, "REDIS_URL": redis_url, "PUBLIC_BASE_URL": "http://bench.invalid"})
+    client, r = app.test_client(), app.redis
+
+    def post(rule: str, params: dict[str, str], **values) -> int:
+        url = urls.absolute("http://bench.invalid", rule, **values)
+        sent.clear()
+        answer = client.post(url.removeprefix("http://bench.invalid"), data=params,
+                             headers={"X-Twilio-Signature": sign(url, params)})
+        assert answer.status_code < 300, (url, answer.status_code, answer.get_data(as_text=True)[:200])
+        return len(sent)
+
+    counts: dict[str, int] = {}
+    AbstractConnection.send_packed_command = counting
+    try:
+        for _ in range(2):
+            sid, conference_sid = "CA" + secrets.token_hex(16), "CF" + secrets.token_hex(16)
+            call = incoming_params(sid, "+819012345678")
+            counts["new call"] = post(urls.INCOMING, call)
+            counts["repeated new call"] = post(urls.INCOMING, call)
+            live = dict(call, CallStatus="in-progress")
+            counts["first loop fetch (goes live)"] = post(urls.WAIT, live, room_id=sid)
+            counts["loop fetch"] = post(urls.WAIT, live, room_id=sid)
+            rooms.add_message(r, sid, "say", "少々お待ちください。", "Polly.Mizuki", "ja-JP")
+            msg_id = rooms.claim_next(r, sid, 60)["id"]
+            counts["…/speak"] = post(urls.SPEAK, live, room_id=sid, msg_id=msg_id)
+            counts["…/spoken"] = post(urls.SPOKEN, live, room_id=sid, msg_id=msg_id)
+            rooms.update(r, sid, mode="conference", conference_started="1", conference_sid=conference_sid)
+            rooms.add_message(r, sid, "say", "少々お待ちください。", "Polly.Mizuki", "ja-JP")
+            msg_id = rooms.claim_next(r, sid, 60)["id"]
+            fetch = {"AccountSid": ACCOUNT_SID, "ConferenceSid": conference_sid, "FriendlyName": sid, "ApiVersion": "2010-04-01"}
+            counts["…/announce"] = post(urls.ANNOUNCE, fetch, room_id=sid, msg_id=msg_id)
+            counts["announcement-end"] = post(urls.CONFERENCE_STATUS, dict(
+                fetch, StatusCallbackEvent="announcement-end", SequenceNumber="1", CallSid="",
+                AnnounceUrl=urls.absolute("http://bench.invalid", urls.ANNOUNCE, room_id=sid, msg_id=msg_id)))
+    finally:
+        AbstractConnection.send_packed_command = original
+    return counts
+
+
 def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: bool = True) -> tuple[Table, dict]:
     """Measure; return the table rows and the raw figures."""
     results: dict[str, list[dict]] = {case: [] for case, _, _ in CASES}
@@ -112,6 +175,8 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
         quickstart, quickstart_url = start_gunicorn("bench.baselines.quickstart:app", folder, "quickstart",
                                                     {"WEB_CONCURRENCY": SETTINGS["WEB_CONCURRENCY"]})
         try:
+            trips = round_trips(redis_url)
+            print("  Redis round trips per request: " + ", ".join(f"{k} {v}" for k, v in trips.items()), flush=True)
             room_id, msg_id, conference_sid = stored_message(redis_url)
             lone_id, lone_msg = lone_caller(redis_url)
             targets = {"incoming": base + "/voice/incoming",
@@ -153,7 +218,11 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
             callchat.stop()
             quickstart.stop()
             redis.stop()
-    return _table(results, connections), {"runs": results, "profiles": profiles}
+    table = _table(results, connections)
+    for name, count in trips.items():
+        table.add("1 webhooks", f"Redis round trips: {name}", str(count),
+                  note="counted at redis-py's socket write; a pipeline or Lua script is one")
+    return table, {"runs": results, "profiles": profiles, "round_trips": trips}
 
 
 def _profile(folder: Path, callchat_pid: int, quickstart_pid: int, targets: dict[str, str], seconds: float,
@@ -186,7 +255,7 @@ PROFILE_BREAKDOWN = ("GeventWorker.handle_request", "Flask.wsgi_app", "Flask.ful
                      "Flask.preprocess_request", "require_twilio_signature", "incoming (blueprints/voice.py)",
                      "announce (blueprints/voice.py)", "wait (blueprints/voice.py)", "speak (blueprints/voice.py)",
                      "_keep_waiting (blueprints/voice.py)", "create (callchat/rooms.py)", "upsert_participant",
-                     "watch_room", "schedule_check", "Queue.enqueue_call", "Redis.execute_command")
+                     "watch_room", "Queue.enqueue_call", "Redis.execute_command")
 
 
 def _table(results: dict[str, list[dict]], connections: int) -> Table:
