@@ -109,7 +109,8 @@ def round_trips(redis_url: str) -> dict[str, int]:
 
     Returns:
         {webhook: round trips}: a new call, Twilio repeating it, the lone caller's first and later loop
-        fetches, `…/speak` and `…/spoken`, the conference's `…/announce` and `announcement-end`.
+        fetches, `…/speak` and `…/spoken`, the conference's `…/announce` and `announcement-end`, and the
+        caller's status callback saying the call is over.
     """
     from redis.connection import AbstractConnection
 
@@ -156,6 +157,8 @@ def round_trips(redis_url: str) -> dict[str, int]:
             counts["announcement-end"] = post(urls.CONFERENCE_STATUS, dict(
                 fetch, StatusCallbackEvent="announcement-end", SequenceNumber="1", CallSid="",
                 AnnounceUrl=urls.absolute("http://bench.invalid", urls.ANNOUNCE, room_id=sid, msg_id=msg_id)))
+            counts["caller's status callback (completed)"] = post(urls.CALLER_STATUS, dict(call, CallStatus="completed"),
+                                                                  room_id=sid)
     finally:
         AbstractConnection.send_packed_command = original
     return counts

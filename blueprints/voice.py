@@ -22,7 +22,7 @@ from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
 from jobs.captions import caption_call, caption_caller
 from jobs.dial_owner import DIAL_RETRY, dial_owner
-from jobs.rooms import end_room, watch_room
+from jobs.rooms import enqueue_close, watch_room
 from jobs.routing import offer_waiting
 
 log = logging.getLogger(__name__)
@@ -252,11 +252,12 @@ def spoken(room_id: str, msg_id: int):
 
 @bp.post(urls.CALLER_STATUS)
 def caller_status(room_id: str):
-    """The caller's call status callback (asked for by `watch_caller`): a final status ends the room."""
+    """The caller's call status callback (asked for by `watch_caller`): a final status ends the room
+    (`jobs.rooms.close_room`, enqueued: one Redis round trip here)."""
     status = request.form.get("CallStatus", "")
     log.info("room %s: the caller's call CallSid %s is %s", room_id, request.form.get("CallSid", "-"), status)
     if status in calls.TERMINAL:
-        end_room(current_app.redis, current_app.task_queue, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
+        enqueue_close(current_app.task_queue, room_id)
     return "", 204
 
 
@@ -330,7 +331,7 @@ def conference_status():
         if rooms.update(r, room_id, conference_sid=conference_sid, conference_started="1"):
             enqueue_announce(current_app.task_queue, room_id)
     elif event == "conference-end":
-        end_room(r, current_app.task_queue, room_id, current_app.config["ROOM_RETENTION_SECONDS"])
+        enqueue_close(current_app.task_queue, room_id)
     elif event in ("participant-join", "participant-leave"):
         _participant_event(room_id, event == "participant-join", form, twilio_params.whole_number(seq))
     return "", 204

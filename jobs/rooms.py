@@ -9,8 +9,9 @@ room's call (twilio.com/docs/voice/api/call-resource#fetch-a-call-resource).
 
 One sweep for all rooms, not a scheduled job per room: an RQ job hash is about 1.5 KiB, more than
 the room itself, and a room's memory is what limits how many one Redis plan holds (issue 14).
-The sweep schedules its own next run (job id CHECKS_JOB) before it fans out; `ensure_checking`
-starts it again if it is missing (each new room's `watch_caller` and each worker's maintenance ask).
+The sweep schedules its own next run (job id CHECKS_JOB) while rooms are live, and stops when none
+is (no job is left in Redis); `ensure_checking` starts it again if it is missing (each new room's
+`watch_caller` asks).
 """
 
 from __future__ import annotations
@@ -62,6 +63,27 @@ def end_room(r, q, room_id: str, retention: int, reason: str = rooms.CALL_ENDED)
         log.info("room %s has ended: hanging up CallSid %s", room_id, call_sid)
         q.enqueue(hang_up, call_sid)
     return True
+
+
+def close_room(room_id: str) -> bool:
+    """Job: end a room whose call is over (`end_room`, with ROOM_RETENTION_SECONDS), for a webhook that learnt it.
+
+    Ending a room takes a dozen Redis round trips (its messages, participants and keys); the webhook
+    (the caller's status callback, `conference-end`) only enqueues this.
+
+    Args:
+        room_id: the room (`CA…`).
+
+    Returns:
+        True if this job ended it, False if it had already ended or is gone.
+    """
+    cfg = config()
+    return end_room(state(cfg), queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]))
+
+
+def enqueue_close(q, room_id: str) -> None:
+    """Enqueue `close_room(room_id)` once (job id `close-room-<id>`: Twilio may repeat the callback), in one round trip."""
+    q.enqueue(close_room, room_id, job_id=f"close-room-{room_id}")
 
 
 def watch_caller(room_id: str) -> bool:
@@ -122,16 +144,18 @@ def check_room(room_id: str) -> str:
 
 
 def check_rooms() -> int:
-    """Schedule the next sweep in CHECK_AFTER s, then enqueue a `check_room` for every live room (one pipeline).
+    """Enqueue a `check_room` for every live room (one pipeline) and schedule the next sweep in CHECK_AFTER s;
+    with no live room, stop (the next room's `watch_caller` starts the sweep again: `ensure_checking`).
 
     Returns:
         How many rooms are checked.
     """
     cfg = config()
     q = queue(cfg)
-    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
     live = state(cfg).zrange(rooms.LIVE, 0, -1)
-    q.enqueue_many([q.prepare_data(check_room, (room_id,), job_id=f"check-{room_id}") for room_id in live])
+    if live:
+        q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
+        q.enqueue_many([q.prepare_data(check_room, (room_id,), job_id=f"check-{room_id}") for room_id in live])
     return len(live)
 
 

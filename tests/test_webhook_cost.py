@@ -92,3 +92,14 @@ def test_an_announcement_costs_at_most_three_round_trips_per_webhook(stack, redi
     assert announce <= 3, "Twilio fetches the AnnounceUrl"
     assert done <= 3, "announcement-end"
     assert rooms.get_message(stack.redis, sid, message["id"])["state"] == "spoken"
+
+
+def test_the_end_of_a_call_costs_at_most_three_round_trips(stack, redis_round_trips):
+    done = {"CallStatus": "completed", "CallDuration": "42"}
+    for _ in range(2):  # the first call warms up
+        sid = _live_room(stack, redis_round_trips)
+        trips = _trips(stack, redis_round_trips, _path(urls.CALLER_STATUS, room_id=sid), dict(_call(sid), **done))
+    assert trips <= 3, "the caller's status callback: the room is closed by a job"
+    assert f"close-room-{sid}" in stack.queue.job_ids
+    again = _trips(stack, redis_round_trips, _path(urls.CALLER_STATUS, room_id=sid), dict(_call(sid), **done))
+    assert again <= 3 and stack.queue.job_ids.count(f"close-room-{sid}") >= 1, "Twilio repeating it"

@@ -1,0 +1,30 @@
+"""The sweep that checks on every live room's call (`jobs.rooms.check_rooms`): one scheduled job, not one per room."""
+
+from __future__ import annotations
+
+from callchat import rooms
+from jobs.rooms import CHECKS_JOB
+from tests.conftest import CALLER
+
+
+def _scheduled(stack) -> list[str]:
+    return stack.queue.scheduled_job_registry.get_job_ids()
+
+
+def test_one_sweep_checks_every_live_room_and_stops_when_none_is_left(stack):
+    first, second = stack.call_in(CALLER), stack.call_in("+819012340002")
+    assert _scheduled(stack).count(CHECKS_JOB) == 1, "one sweep for both rooms, no job per room"
+    assert stack.release_scheduled("check_rooms") == 1
+    stack.settle()
+    assert {rooms.get(stack.redis, sid)["status"] for sid in (first, second)} == {"live"}, "both calls still up"
+    assert _scheduled(stack) == [CHECKS_JOB], "it checks again later"
+    for sid in (first, second):
+        stack.sim.hang_up(sid)
+    stack.settle()
+    assert not rooms.live(stack.redis)
+    assert stack.release_scheduled("check_rooms") == 1
+    stack.settle()
+    assert _scheduled(stack) == [], "with no live room the sweep stops: nothing is left in Redis"
+    third = stack.call_in("+819012340003")
+    assert _scheduled(stack) == [CHECKS_JOB], "the next room starts it again"
+    assert rooms.get(stack.redis, third)["status"] == "live"
