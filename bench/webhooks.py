@@ -3,7 +3,7 @@
 Both apps run under gunicorn exactly as the Procfile's `web:` (gunicorn.conf.py: gevent,
 WEB_CONCURRENCY=2 workers, 1,000 connections each, access log on), callchat with a real
 Redis (AOF on, as Procfile.dev) and OWNER_PHONE unset, the usual case (each new call
-enqueues watch_caller and schedules check_room; no worker runs, so the jobs just queue up).
+checks that the rooms sweep is scheduled; no worker runs, so any jobs just queue up).
 wrk (Debian's) sends, from one thread:
 
 - callchat `POST /voice/incoming`, signed, a new CallSid on every request (every request
@@ -258,7 +258,7 @@ PROFILE_BREAKDOWN = ("GeventWorker.handle_request", "Flask.wsgi_app", "Flask.ful
                      "Flask.preprocess_request", "require_twilio_signature", "incoming (blueprints/voice.py)",
                      "announce (blueprints/voice.py)", "wait (blueprints/voice.py)", "speak (blueprints/voice.py)",
                      "_keep_waiting (blueprints/voice.py)", "create (callchat/rooms.py)", "upsert_participant",
-                     "watch_room", "Queue.enqueue_call", "Redis.execute_command")
+                     "ensure_checking", "Queue.enqueue_call", "Redis.execute_command")
 
 
 def _table(results: dict[str, list[dict]], connections: int) -> Table:

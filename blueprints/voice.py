@@ -22,7 +22,7 @@ from callchat.signatures import require_twilio_signature
 from jobs.announce import MOVE_SECONDS, enqueue_announce, request_move
 from jobs.captions import caption_call, caption_caller
 from jobs.dial_owner import DIAL_RETRY, dial_owner
-from jobs.rooms import enqueue_close, watch_room
+from jobs.rooms import WATCH_RETRY, enqueue_close, ensure_checking, watch_caller
 from jobs.routing import offer_waiting
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def incoming():
     log.info("incoming call CallSid %s from %s (%s)%s", call_sid, numbers.redact(request.form.get("From", "")),
              "new room" if created else "repeat", f" for team {team}" if team else "")
     if created:
-        watch_room(current_app.task_queue, call_sid)
+        ensure_checking(current_app.task_queue)  # usually one ZSCORE: the sweep runs already
         if team:
             routing.enqueue(r, call_sid, team, time.time())
             timeline.record(r, call_sid, "queued", team=team)
@@ -76,11 +76,12 @@ def incoming():
 
 
 def _on_the_line(room: dict, jobs) -> bool:
-    """The room's caller has reached their first loop (waiting or queued): the room is live, captions start.
+    """The room's caller has reached their first loop (waiting or queued): the room is live, callchat asks for the
+    caller's status callback (`watch_caller`) and captions start.
 
     Args:
         room: the room as read.
-        jobs: a pipeline on the task queue's connection: the captions job is added to it (sent by the caller).
+        jobs: a pipeline on the task queue's connection: the jobs are added to it (sent by the caller).
 
     Returns:
         True if this request made it live (once per room).
@@ -88,7 +89,9 @@ def _on_the_line(room: dict, jobs) -> bool:
     if room["status"] != "waiting" or rooms.go_live(current_app.redis, room["id"]) is None:
         return False
     log.info("room %s: the caller CallSid %s is on the line", room["id"], room["id"])
-    current_app.task_queue.enqueue(caption_caller, room["id"], pipeline=jobs)
+    q = current_app.task_queue
+    q.enqueue(watch_caller, room["id"], retry=WATCH_RETRY, pipeline=jobs)
+    q.enqueue(caption_caller, room["id"], pipeline=jobs)
     return True
 
 

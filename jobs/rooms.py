@@ -11,7 +11,7 @@ One sweep for all rooms, not a scheduled job per room: an RQ job hash is about 1
 the room itself, and a room's memory is what limits how many one Redis plan holds (issue 14).
 The sweep schedules its own next run (job id CHECKS_JOB) while rooms are live, and stops when none
 is (no job is left in Redis); `ensure_checking` starts it again if it is missing (each new room's
-`watch_caller` asks).
+call asks, `voice.incoming`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def enqueue_close(q, room_id: str) -> None:
 
 
 def watch_caller(room_id: str) -> bool:
-    """Have Twilio send the caller's call status callback (`completed`) to the room.
+    """Have Twilio send the caller's call status callback (`completed`) to the room (enqueued when the caller reaches
+    the line: `blueprints.voice._on_the_line`).
 
     Args:
         room_id: the room, which is the incoming call's CallSid (`CA…`).
@@ -100,7 +101,6 @@ def watch_caller(room_id: str) -> bool:
     """
     cfg = config()
     r = state(cfg)
-    ensure_checking(queue(cfg))
     url = urls.absolute(cfg["PUBLIC_BASE_URL"], urls.CALLER_STATUS, room_id=room_id)
     try:
         twilio(cfg).calls(room_id).update(status_callback=url, status_callback_method="POST")
@@ -173,8 +173,3 @@ def ensure_checking(q) -> bool:
         return False
     q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
     return True
-
-
-def watch_room(q, room_id: str) -> None:
-    """For a new room: ask for the caller's status callback (`watch_caller`, one RQ enqueue: one round trip)."""
-    q.enqueue(watch_caller, room_id, retry=WATCH_RETRY)
