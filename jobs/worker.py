@@ -133,6 +133,7 @@ class Worker(SimpleWorker):
     """
 
     death_penalty_class = JobTimeout
+    log_result_lifespan = False  # "result discarded immediately", after every job: result_ttl is always 0
     imminent_shutdown_delay = SHUTDOWN_GRACE_SECONDS
     _scheduler_checked_at = 0.0
 
