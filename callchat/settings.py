@@ -64,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "API_LIMIT_PER_TOKEN": "600 per minute",
     "STREAMS_PER_PROCESS": 600,
     "STREAMS_PER_USER": 10,
+    "WORKER_CONCURRENCY": 8,  # jobs one `python -m jobs.worker` runs at once (jobs.pool; sized in the README)
     "LOG_FORMAT": "text",
     # Operators (callchat.operators, callchat.routing): only for numbers an admin maps to a team.
     "OFFER_SECONDS": 20,  # how long an operator has to accept an offered call
@@ -77,11 +78,12 @@ DEFAULTS: dict[str, Any] = {
 
 _INTEGERS = {"PROXY_HOPS", "TWILIO_TIMEOUT_SECONDS", "ROOM_RETENTION_SECONDS", "ROOM_MAX_SECONDS", "ANNOUNCE_WATCHDOG_SECONDS",
              "DESTINATION_CALLS_PER_HOUR", "CALL_RETENTION_SECONDS", "SESSION_RETENTION_SECONDS",
-             "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS", "STREAMS_PER_PROCESS", "STREAMS_PER_USER",
+             "SESSION_IDLE_SECONDS", "AUDIT_RETENTION_SECONDS", "STREAMS_PER_PROCESS", "STREAMS_PER_USER", "WORKER_CONCURRENCY",
              "TYPING_NOTICE_SECONDS", "OFFER_SECONDS", "MISSED_OFFERS_BEFORE_AWAY", "WRAP_UP_SECONDS",
              "PRESENCE_GRACE_SECONDS", "QUEUE_ANNOUNCE_SECONDS", "QUEUE_TIMEOUT_SECONDS", "VOICEMAIL_MAX_SECONDS"}
-#: Whole-number settings of which 0 makes no sense: live pages (`callchat.streams`) a process and a person may hold.
-_AT_LEAST_ONE = {"STREAMS_PER_PROCESS", "STREAMS_PER_USER", "OFFER_SECONDS", "PRESENCE_GRACE_SECONDS",
+#: Whole-number settings of which 0 makes no sense: live pages (`callchat.streams`) a process and a person may hold,
+#: jobs a worker runs at once (`jobs.pool`), …
+_AT_LEAST_ONE = {"STREAMS_PER_PROCESS", "STREAMS_PER_USER", "WORKER_CONCURRENCY", "OFFER_SECONDS", "PRESENCE_GRACE_SECONDS",
                  "VOICEMAIL_MAX_SECONDS"}
 #: Settings that are true or false: "true" or "false" in the environment.
 _BOOLEANS = {"STATUS_CALLBACK_ALLOW_PRIVATE", "CAPTIONS"}

@@ -1,7 +1,7 @@
 """RQ jobs: the only code that calls Twilio's REST API.
 
 Jobs are plain functions with primitive arguments. They read settings from the
-environment (the worker's), and let exceptions reach RQ so `Retry` sees them. RQ logs
+environment (the worker's, read once: `pin_config`), and let exceptions reach RQ so `Retry` sees them. RQ logs
 those exceptions: `HideNumbers` keeps the phone numbers they may quote out of the log.
 """
 
@@ -56,15 +56,25 @@ class TaskQueue(Queue):
             pipe.execute()
         return job
 
+#: The settings `pin_config` fixed for this process (a worker's, read once at its start); None: read each call.
+_pinned: dict[str, Any] | None = None
+
 
 def config() -> dict[str, Any]:
-    """Return the worker's settings, read and checked from its environment each call (cheap).
+    """Return the worker's settings: those `pin_config` fixed, else read and checked from the environment.
 
     Raises:
         callchat.settings.SettingError: a setting has a bad value (`jobs.worker` checks
             them when the worker starts, so a worker never starts with one).
     """
-    return _settings.from_env()
+    return _pinned if _pinned is not None else _settings.from_env()
+
+
+def pin_config(cfg: dict[str, Any]) -> None:
+    """Make `config` return `cfg` from now on in this process (the worker, whose environment never changes;
+    reading it, `.env` included, cost each job ~1 ms). Tests that run jobs in their own process leave it unpinned."""
+    global _pinned
+    _pinned = cfg
 
 
 @lru_cache(maxsize=4)

@@ -1,20 +1,26 @@
 """The worker process: `python -m jobs.worker`, the Procfiles' `worker:`.
 
-An RQ worker with its scheduler (redials use `enqueue_in`) on callchat's queue, connected as
+RQ workers with their scheduler (redials use `enqueue_in`) on callchat's queue, connected as
 every callchat connection is (`callchat.redis_client`: a `rediss://` REDIS_URL works, which
 `rq worker --url` cannot be told how to check), logging as the web app does (`callchat.logs`).
 
-It checks the settings before taking any job, and imports every job module first, so each
-forked work horse starts with them (and twilio, phonenumbers, …) loaded instead of importing
-them anew for every job (python-rq.org/docs/workers, "Performance notes"; bench/redial.py
-measures it).
+Each job runs in its worker's own process, without a fork per job (RQ's `SimpleWorker`:
+a fork took 46.6% of the worker's time, bench/scale.py); WORKER_CONCURRENCY workers run
+at once, as a `jobs.pool.Pool` of processes (one job each) that respawns one that died and
+hands its job back. The process checks the settings before taking any job, reads them once
+(`jobs.pin_config`), and imports every job module first, so the pool's workers start with
+them (and twilio, phonenumbers, …) loaded.
+
+A job's timeout (RQ's SIGALRM death penalty) works as with forks: the job runs in the main
+thread, and a job that hangs past it is stopped and failed (or retried), and the worker goes on.
 
 Shutdown follows Heroku's (devcenter.heroku.com/articles/dynos, "Graceful shutdown with
-SIGTERM"): SIGTERM reaches every process of the dyno and SIGKILL follows 30 s later. The work
-horse ignores SIGTERM, so the job in flight finishes (callchat's jobs make one or two Twilio
-requests of at most 10 s each); the worker then exits and its scheduler gives up its lock for
-the next worker. A job still running `SHUTDOWN_GRACE_SECONDS` after SIGTERM is interrupted and
-handed back: RQ retries it (`Retry`) on a worker that runs. This is RQ's `HerokuWorker`.
+SIGTERM"): SIGTERM reaches every process of the dyno and SIGKILL follows 30 s later. Each
+worker finishes its job in flight (callchat's jobs make one or two Twilio requests of at most
+10 s each), then exits, its scheduler giving up its lock for the next worker; the pool exits
+once its workers did. A job still running `SHUTDOWN_GRACE_SECONDS` after SIGTERM is
+interrupted (`ShutDownImminentException`, raised in the job by a timer's SIGRTMIN) and handed
+back: RQ retries it (`Retry`) on a worker that runs, as RQ's `HerokuWorker` did with forks.
 
 A worker killed outright (SIGKILL, a crashed dyno) cannot give up its scheduler lock, which
 RQ keeps for 61 s; the next worker takes it over once it goes SCHEDULER_STALE_SECONDS without
@@ -25,24 +31,28 @@ the dead scheduler's once-a-second refresh (`free_dead_scheduler_lock`), so sche
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 
 from redis.exceptions import RedisError
 from requests.exceptions import RequestException
-from rq import Queue
 from rq.exceptions import ShutDownImminentException
 from rq.scheduler import RQScheduler
-from rq.worker import HerokuWorker
+from rq.timeouts import UnixSignalDeathPenalty
+from rq.worker import SimpleWorker, WorkerStatus
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+import jobs
 import jobs.announce  # noqa: F401
 import jobs.attempts  # noqa: F401
 import jobs.dial_owner  # noqa: F401
 import jobs.notices  # noqa: F401
 import jobs.rooms  # noqa: F401
 import jobs.sessions  # noqa: F401
-import twilio.rest.api.v2010.account  # noqa: F401  (twilio-python loads it lazily, ~42 ms, in every work horse)
+import twilio.rest.api.v2010.account  # noqa: F401  (twilio-python loads it lazily, ~42 ms, at a worker's first job)
 from callchat import logs, redis_client, settings
 from jobs import config
 
@@ -59,6 +69,8 @@ WORKER_TTL, MAINTENANCE_INTERVAL = 45, 30
 SCHEDULER_LOCK_SECONDS, SCHEDULER_STALE_SECONDS = 61, 3
 #: Seconds between this worker's looks at a scheduler lock another worker holds.
 SCHEDULER_CHECK_SECONDS = 2
+#: The signal a grace timer sends its own worker to interrupt the job in flight (HerokuWorker's choice).
+INTERRUPT_SIGNAL = signal.SIGRTMIN
 
 # Atomically: delete a scheduler lock whose holder stopped refreshing it (ARGV[1]: PTTL below which it is stale).
 _FREE_DEAD_LOCK = """
@@ -95,12 +107,41 @@ def free_dead_scheduler_lock(connection, queue_name: str) -> bool:
     return bool(connection.eval(_FREE_DEAD_LOCK, 1, RQScheduler.get_locking_key(queue_name), stale_below_ms))
 
 
-class Worker(HerokuWorker):
-    """RQ's `HerokuWorker` with callchat's grace period, one-line logs for expected failures, and
-    the scheduler taken over within seconds when the worker that ran it died (`free_dead_scheduler_lock`)."""
+class JobTimeout(UnixSignalDeathPenalty):
+    """RQ's job timeout (SIGALRM in the main thread, rq/timeouts.py), which also marks while a job's
+    code runs (`running`), so that a shutdown interrupts a job, never RQ's bookkeeping around it."""
 
+    running = False
+
+    def setup_death_penalty(self) -> None:  # noqa: D102 (rq's, marking the job as running)
+        super().setup_death_penalty()
+        JobTimeout.running = True
+
+    def cancel_death_penalty(self) -> None:  # noqa: D102 (rq's, marking the job as over)
+        JobTimeout.running = False
+        super().cancel_death_penalty()
+
+
+class Worker(SimpleWorker):
+    """RQ's `SimpleWorker` (each job in this process, no fork) with callchat's settings, a grace period
+    after SIGTERM, one-line logs for expected failures, and the scheduler taken over within seconds
+    when the worker that ran it died (`free_dead_scheduler_lock`).
+
+    Its settings (WORKER_TTL, MAINTENANCE_INTERVAL, a result TTL of 0: return values are never read,
+    so finished jobs leave Redis at once) are its defaults, because RQ's `WorkerPool` builds its
+    workers with a name and a connection only.
+    """
+
+    death_penalty_class = JobTimeout
+    log_result_lifespan = False  # "result discarded immediately", after every job: result_ttl is always 0
     imminent_shutdown_delay = SHUTDOWN_GRACE_SECONDS
     _scheduler_checked_at = 0.0
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: D107 (rq's, with callchat's defaults)
+        kwargs.setdefault("worker_ttl", WORKER_TTL)
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        kwargs.setdefault("default_result_ttl", 0)
+        super().__init__(*args, **kwargs)
 
     def request_stop(self, signum, frame) -> None:  # noqa: D102 (rq's, with the stop flagged first)
         # When idle, RQ ends the work loop by raising StopRequested from this signal handler. Raised in the
@@ -108,6 +149,30 @@ class Worker(HerokuWorker):
         # SIGKILL, restarting its scheduler. Flagged, the loop ends at its next turn either way.
         self._stop_requested = True
         super().request_stop(signum, frame)
+
+    def handle_warm_shutdown_request(self) -> None:  # noqa: D102 (rq's, arming the grace period when busy)
+        super().handle_warm_shutdown_request()  # logs "warm shut down requested"
+        if self.get_state() == WorkerStatus.BUSY:
+            signal.signal(INTERRUPT_SIGNAL, self._interrupt_job)
+            timer = threading.Timer(self.imminent_shutdown_delay, os.kill, (os.getpid(), INTERRUPT_SIGNAL))
+            timer.daemon = True
+            timer.start()
+
+    def _interrupt_job(self, signum, frame) -> None:
+        """The grace period is over: end the job in flight; RQ hands it back (`Retry`) and the worker exits."""
+        if JobTimeout.running:
+            self.log.warning("the job in flight is still running %s s after SIGTERM; it is interrupted and handed back",
+                             self.imminent_shutdown_delay)
+            raise ShutDownImminentException(f"shut down imminent ({self.imminent_shutdown_delay} s after SIGTERM)", {})
+
+    def request_force_stop(self, signum, frame) -> None:  # noqa: D102 (rq's; a job in flight keeps its grace)
+        # Heroku signals every process and the pool signals its workers too: a repeated SIGTERM or SIGINT
+        # does not cut the job in flight short (RQ's cold shutdown would); the grace period ends it.
+        if self.get_state() == WorkerStatus.BUSY:
+            self.log.info("Worker %s: stopping after the job in flight (at most %s s)", self.name,
+                          self.imminent_shutdown_delay)
+            return
+        super().request_force_stop(signum, frame)
 
     def _scheduling_elsewhere(self) -> bool:
         """True if this worker runs with a scheduler but another worker holds the lock (never once stopping)."""
@@ -159,12 +224,14 @@ class Worker(HerokuWorker):
 def main(burst: bool = False) -> None:
     """Run the worker until SIGTERM or Ctrl-C (or, with `burst`, until the queue is empty).
 
-    Exits with a message naming the setting when one is bad, or saying Redis cannot be reached.
+    WORKER_CONCURRENCY `Worker` processes under a `jobs.pool.Pool` (this process). Exits with a
+    message naming the setting when one is bad, or saying Redis cannot be reached.
     """
     try:
         cfg = config()
     except settings.SettingError as exc:
         sys.exit(str(exc))
+    jobs.pin_config(cfg)
     logs.setup(cfg["LOG_FORMAT"])
     connection = redis_client.connect(cfg, socket_connect_timeout=5, health_check_interval=30)
     try:
@@ -173,11 +240,11 @@ def main(burst: bool = False) -> None:
         sys.exit(f"The worker cannot reach Redis at {redis_client.redacted(cfg['REDIS_URL'])}: "
                  f"{redis_client.redacted(str(exc))}")
     jobs.announce.follow_up_all(cfg)  # messages claimed by a worker that died with the last one
-    worker = Worker([Queue(settings.QUEUE_NAME, connection=connection)], connection=connection,
-                    worker_ttl=WORKER_TTL, maintenance_interval=MAINTENANCE_INTERVAL,
-                    default_result_ttl=0)  # return values are never read: finished jobs leave Redis at once
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    from jobs.pool import Pool  # it imports this module
+    Pool([settings.QUEUE_NAME], connection=connection, num_workers=cfg["WORKER_CONCURRENCY"],
+         worker_class=Worker).start(burst=burst, logging_level="INFO")
 
 
-if __name__ == "__main__":
-    main(burst="--burst" in sys.argv[1:])
+if __name__ == "__main__":  # run as jobs.worker, the module jobs.pool imports, not as a second copy of it
+    from jobs.worker import main as run
+    run(burst="--burst" in sys.argv[1:])
