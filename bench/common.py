@@ -538,13 +538,41 @@ def queue_idle(redis_url: str, timeout: float = 120) -> None:
     wait_for(lambda: q.count == 0 and q.started_job_registry.count == 0, timeout, "the RQ queue to drain")
 
 
-class Typist:
-    """A chat page user (as tests/conftest.py's ChatUser): loads the room page for the CSRF token, then types."""
+#: The operator every benchmark types as (created in the stack's Redis on first use).
+TYPIST = ("bench-typist", "bench-typist-password-1")
+_signed_in: dict[str, Any] = {}
 
-    def __init__(self, base_url: str, room_id: str) -> None:
-        self.base, self.room_id = base_url, room_id
+
+def _session_cookies(stack) -> Any:
+    """The session cookies of TYPIST signed in to `stack` (a DevStack: `.web`, `.redis`), signing in once per stack:
+    the sign-in form is rate limited, and one session may type from many connections."""
+    if stack.web not in _signed_in:
+        from redis import Redis
+
+        from callchat import users
+        r = Redis.from_url(stack.redis, decode_responses=True)
+        if users.get(r, TYPIST[0]) is None:
+            users.create(r, TYPIST[0], "operator", TYPIST[1], created_by="bench")
+        http = requests.Session()
+        form = http.get(f"{stack.web}/signin", timeout=30)
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', form.text).group(1)
+        answer = http.post(f"{stack.web}/signin", data={"csrf_token": csrf, "username": TYPIST[0], "password": TYPIST[1]},
+                           timeout=30)
+        if not answer.url.endswith("/rooms/"):
+            raise RuntimeError(f"the benchmark's typist could not sign in to {stack.web} ({answer.status_code})")
+        _signed_in[stack.web] = http.cookies
+    return _signed_in[stack.web]
+
+
+class Typist:
+    """A chat page user (as tests/conftest.py's ChatUser), signed in as TYPIST: loads the room page for the CSRF
+    token, then types. `stack`: a DevStack (its `.web` and `.redis`)."""
+
+    def __init__(self, stack, room_id: str) -> None:
+        self.base, self.room_id = stack.web, room_id
         self.http = requests.Session()
-        page = self.http.get(f"{base_url}/rooms/{room_id}", timeout=30)
+        self.http.cookies.update(_session_cookies(stack))
+        page = self.http.get(f"{self.base}/rooms/{room_id}", timeout=30)
         page.raise_for_status()
         self.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
 
@@ -626,7 +654,9 @@ def descendants(pid: int) -> list[int]:
 
 
 def rq_worker_pids(root: int) -> list[int]:
-    """The worker processes (`python -m jobs.worker`, not their work horses) below process `root` (honcho)."""
+    """The processes that run jobs below process `root` (honcho): each `python -m jobs.worker` is a pool
+    (`jobs.pool`) whose children, with the same command line, are the workers; a worker's scheduler is
+    a grandchild of the pool, with it too."""
     pids = []
     for pid in descendants(root):
         try:
@@ -635,8 +665,8 @@ def rq_worker_pids(root: int) -> list[int]:
             continue
         if argv[1:3] == [b"-m", b"jobs.worker"]:
             pids.append(pid)
-    # A worker's scheduler and work horses are forks with the same command line: drop them.
-    return [pid for pid in pids if not any(pid in children(other) for other in pids)]
+    pools = [pid for pid in pids if not any(pid in children(other) for other in pids)]
+    return [pid for pool in pools for pid in children(pool) if pid in pids]
 
 
 # ---- CPU accounting -----------------------------------------------------------------------------

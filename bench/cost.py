@@ -149,7 +149,7 @@ def run(messages: int = 6) -> tuple[Table, dict]:
                 setup[app] = window.close()
                 print(f"  set-up {app:10s}: {setup[app]['rest']} REST {dict(setup[app]['rest_kinds'])}, "
                       f"{setup[app]['webhooks']} webhooks, {setup[app]['legs']} legs", flush=True)
-            typists = {mode: Typist(stacks[mode].web, room_ids[mode]) for mode in MODES}
+            typists = {mode: Typist(stacks[mode], room_ids[mode]) for mode in MODES}
             seed_http = requests.Session()
             for i in range(messages):
                 text = TEXTS[i % len(TEXTS)]

@@ -58,7 +58,7 @@ def measure(stack, mode: str, room_count: int, rate: float, count: int, block: i
     room_ids = open_rooms(stack, callers(room_count, block), mode=mode)
     queue_idle(stack.redis)
     with ThreadPoolExecutor(8) as pool:
-        typists = list(pool.map(lambda room_id: Typist(stack.web, room_id), room_ids))
+        typists = list(pool.map(lambda room_id: Typist(stack, room_id), room_ids))
     sent: list[dict] = []
     lock = threading.Lock()
 

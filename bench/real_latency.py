@@ -45,7 +45,7 @@ def run(rooms: int = 200, every: float = 10.0, minutes: float = 2.0, rest_delay:
     with dev_stack(settings, workers=1) as stack:
         print(f"  {rooms} callers call in", flush=True)
         room_ids = open_rooms(stack, callers(rooms, block=61))
-        pool = [Typist(stack.web, room_ids[0]) for _ in range(typists)]
+        pool = [Typist(stack, room_ids[0]) for _ in range(typists)]
         rounds = int(minutes * 60 / every)
         # Room i types at i * every / rooms seconds past each round's start: a steady rooms / every messages a second.
         plan = sorted((r * every + i * every / rooms, i) for r in range(rounds) for i in range(len(room_ids)))

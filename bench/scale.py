@@ -134,7 +134,7 @@ def scheduled_jobs(r: Redis) -> int:
 
 def type_messages(stack, room_ids: list[str]) -> list[dict]:
     """Type one message into each room, through the chat endpoint (8 typists in parallel)."""
-    typists = [Typist(stack.web, room_ids[0]) for _ in range(8)]
+    typists = [Typist(stack, room_ids[0]) for _ in range(8)]
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(lambda job: typists[job[0] % 8].say(TEXT, job[1]), enumerate(room_ids)))
 

@@ -110,7 +110,7 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
         while the caller is on hold (`jobs.controls.set_held`), else the waiting loop.
     """
     r, q = current_app.redis, current_app.task_queue
-    room, caller, nudge = rooms.loop_state(r, room_id, NUDGE_SECONDS)
+    room, caller, queued, nudge = rooms.loop_state(r, room_id, NUDGE_SECONDS)
     if room is None or room["status"] == "ended":
         return _twiml(twiml.hang_up())
     with q.connection.pipeline() as jobs:
@@ -122,7 +122,7 @@ def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
         elif room["mode"] == "call" and (caller or {}).get("held"):
             answer = twiml.hold(WAIT_SECONDS, urls.for_request(urls.HOLD, room_id=room_id))  # no message goes meanwhile
         else:
-            if just_spoke or nudge:
+            if (just_spoke and queued) or nudge:  # with nothing queued, the next message typed enqueues its own
                 enqueue_announce(q, room_id, pipeline=jobs)
             answer = twiml.wait(WAIT_SECONDS, urls.for_request(urls.WAIT, room_id=room_id))
         jobs.execute()
@@ -367,11 +367,12 @@ def _announcement_done(room_id: str, event: str, form) -> None:
         return
     r = current_app.redis
     if event == "announcement-end":
-        rooms.finish(r, room_id, msg_id, "spoken")
+        queued = rooms.finish_next(r, room_id, msg_id, "spoken")
     else:
-        rooms.finish(r, room_id, msg_id, "failed", "",
-                     form.get("ReasonAnnouncementFailed") or "Twilio could not play the message.")
-    enqueue_announce(current_app.task_queue, room_id)
+        queued = rooms.finish_next(r, room_id, msg_id, "failed", "",
+                                   form.get("ReasonAnnouncementFailed") or "Twilio could not play the message.")
+    if queued != 0:  # the next one (or a look, if this one was finished already); with none, the next typed goes itself
+        enqueue_announce(current_app.task_queue, room_id)
 
 
 @bp.post(urls.ANNOUNCE)

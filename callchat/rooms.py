@@ -546,7 +546,9 @@ _FINISH = _lua("""
 if redis.call('HGET', KEYS[2], 'state') ~= 'speaking' then return false end
 redis.call('HSET', KEYS[2], 'state', ARGV[2], 'error_code', ARGV[3], 'error', ARGV[4], 'finished_at', ARGV[5])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return publish_message(KEYS[2], ARGV[6])
+local flat = publish_message(KEYS[2], ARGV[6])
+table.insert(flat, 1, redis.call('LLEN', KEYS[3]))
+return flat
 """)
 
 # Atomically: give a claimed message back to the head of the queue (a transient failure).
@@ -707,19 +709,22 @@ def needs_nudge(r: Redis, room_id: str, every_seconds: float) -> bool:
     return bool(_eval(r, _NUDGE, 2, key(room_id, ":queue"), key(room_id, ":nudged"), int(every_seconds * 1000)))
 
 
-def loop_state(r: Redis, room_id: str, nudge_seconds: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bool]:
-    """What a lone caller's loop fetch needs, in one Redis round trip: the room, its caller, and `needs_nudge`.
+def loop_state(r: Redis, room_id: str,
+               nudge_seconds: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int, bool]:
+    """What a lone caller's loop fetch needs, in one Redis round trip: the room, its caller, how many messages
+    wait, and `needs_nudge`.
 
     Returns:
-        `(room or None, the caller as a participant or None, whether to nudge the queue)`.
+        `(room or None, the caller as a participant or None, messages queued, whether to nudge the queue)`.
     """
     with r.pipeline(transaction=False) as p:
         p.hgetall(key(room_id))
         p.hget(key(room_id, ":participants"), room_id)
+        p.llen(key(room_id, ":queue"))
         # EVAL, not EVALSHA: redis-py sends SCRIPT EXISTS before a pipeline with a registered script (one more trip).
         p.eval(_NUDGE, 2, key(room_id, ":queue"), key(room_id, ":nudged"), int(nudge_seconds * 1000))
-        room, caller, nudge = p.execute()
-    return room or None, json.loads(caller) if caller else None, bool(nudge)
+        room, caller, queued, nudge = p.execute()
+    return room or None, json.loads(caller) if caller else None, int(queued), bool(nudge)
 
 
 def release_slot(r: Redis, room_id: str, holder: str) -> bool:
@@ -743,8 +748,20 @@ def finish(r: Redis, room_id: str, msg_id: int | str, state: str, error_code: st
     Returns:
         True if this call finished the message, False if it was not speaking.
     """
-    return bool(_eval(r, _FINISH, 2, key(room_id, ":speaking"), _msg_key(room_id, msg_id),
-                      str(msg_id), state, str(error_code or ""), error, time.time(), channel(room_id)))
+    return finish_next(r, room_id, msg_id, state, error_code, error) is not None
+
+
+def finish_next(r: Redis, room_id: str, msg_id: int | str, state: str, error_code: str | int = "",
+                error: str = "") -> int | None:
+    """`finish`, in the same round trip telling how many messages wait to go next.
+
+    Returns:
+        How many messages are queued in the room (0 or more) if this call finished the message, None if it
+        was not speaking.
+    """
+    done = _eval(r, _FINISH, 3, key(room_id, ":speaking"), _msg_key(room_id, msg_id), key(room_id, ":queue"),
+                 str(msg_id), state, str(error_code or ""), error, time.time(), channel(room_id))
+    return int(done[0]) if done else None
 
 
 def requeue(r: Redis, room_id: str, msg_id: int | str) -> bool:

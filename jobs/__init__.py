@@ -56,6 +56,7 @@ class TaskQueue(Queue):
             pipe.execute()
         return job
 
+
 #: The settings `pin_config` fixed for this process (a worker's, read once at its start); None: read each call.
 _pinned: dict[str, Any] | None = None
 
