@@ -14,6 +14,7 @@ job moves the caller's call into the conference once no message is being spoken.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from requests.exceptions import RequestException
@@ -138,11 +139,10 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
         follow_up(cfg, r, room_id)  # e.g. RQ's retry of a job killed right after its claim
         return None
     watchdog = _watchdog(cfg, message)
-    # If this job dies before Twilio has the message, its lease lapses and `check_claim` delivers it again.
-    _check_claim_in(cfg, room_id, message, LEASE_SECONDS + 1)
-    # Armed before calling Twilio, so that even a worker killed mid-call cannot stall the room.
-    queue(cfg).enqueue_in(timedelta(seconds=watchdog), check_announcement, room_id, message["id"],
-                          message["speaking_at"])
+    # No timer per message (issue 14: each was an RQ job of its own, 1.5 KiB and a job's bookkeeping). If this job
+    # dies before Twilio has the message, its lease lapses: RQ's retry of this job (the worker pool hands it back),
+    # a new worker's `follow_up_all`, the caller's waiting loop or the rooms sweep (`look_after`) deliver it again;
+    # if Twilio's end of it never comes, the sweep gives up on it once its watchdog time has passed.
     client = twilio(cfg)
     try:
         with Lease(r, room_id, message["id"]):
@@ -348,8 +348,30 @@ def _move_caller(cfg, r, room_id: str) -> None:
     log.info("room %s: the caller CallSid %s is moving into the conference", room_id, room_id)
 
 
+def look_after(cfg, r, room_id: str) -> str | None:
+    """The rooms sweep's look at a live room's delivery (`jobs.rooms.check_room`, every CHECK_AFTER s).
+
+    What a timer per message did before: a message speaking for longer than its watchdog time
+    (`watchdog_seconds`, from when it was claimed) whose end never came is given up on (`check_announcement`),
+    and a message whose claimer died before Twilio had it (nothing holds the slot) goes again (`announce_next`,
+    which takes it back only if Twilio never fetched it).
+
+    Returns:
+        `gave up` or `recovered` if it acted, else None.
+    """
+    message = rooms.speaking(r, room_id)
+    if message is None:
+        return None
+    if time.time() - float(message["speaking_at"] or 0) > _watchdog(cfg, message):
+        return "gave up" if check_announcement(room_id, message["id"], message["speaking_at"]) else None
+    if rooms.slot_left(r, room_id) == 0:
+        announce_next(room_id)
+        return "recovered"
+    return None
+
+
 def check_announcement(room_id: str, msg_id: int, speaking_at: str = "") -> bool:
-    """Watchdog: give up on a message whose `announcement-end` never came, and move on.
+    """Watchdog: give up on a message whose `announcement-end` never came, and move on (`look_after` runs it).
 
     Args:
         room_id: the room (`CA…`).

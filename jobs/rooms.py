@@ -113,7 +113,8 @@ def watch_caller(room_id: str) -> bool:
 
 
 def check_room(room_id: str) -> str:
-    """End a room if its call (the room id) is over at Twilio (`check_rooms` runs one per live room).
+    """End a room if its call (the room id) is over at Twilio, else look after its delivery
+    (`jobs.announce.look_after`); `check_rooms` runs one per live room every CHECK_AFTER s.
 
     Args:
         room_id: the room, which is the incoming call's CallSid (`CA…`).
@@ -140,6 +141,10 @@ def check_room(room_id: str) -> str:
         end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]),
                  rooms.HUNG_UP_EARLY if room["status"] == "waiting" else rooms.CALL_ENDED)
         return "ended"
+    from jobs.announce import look_after  # here: jobs.announce imports this module
+    acted = look_after(cfg, r, room_id)
+    if acted:
+        log.info("room %s: the sweep found a message it %s", room_id, acted)
     return "live"
 
 

@@ -8,13 +8,14 @@ is replaced; the named point's code runs as usual, then the process dies (SIGKIL
 
 Points, in the order `announce_next` passes them (`POINTS`):
 - ``claimed``: the message is claimed (`rooms.claim_next`); nothing is armed yet.
-- ``armed``: the follow-up and the watchdog are scheduled; Twilio has not been asked.
+- ``armed``: the slot's lease is about to start and Twilio has not been asked (no timer per message is
+  armed since issue 14: the rooms sweep looks after lost claims and ends).
 - ``in-flight``: Twilio has the request and has not answered (the test delays the answer
   with the simulator's ``delay`` fault); the process dies 0.3 s into the wait.
 - ``answered``: Twilio answered; the answer is not yet recorded (`rooms.hold_slot`).
 - ``returned``: `announce_next` returned; RQ has not yet marked the job finished.
 
-Kinds (`KILLS`): ``horse``, the job's process alone (RQ forks one per job); ``group``, the
+Kinds (`KILLS`): ``horse``, the job's process alone (a worker of the dyno's pool, `jobs.pool`); ``group``, the
 worker's process group (the worker and its scheduler; RQ's work horse has a group of its own
 and lives on); ``dyno``, every process of the worker, as when a dyno dies.
 
