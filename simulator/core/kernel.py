@@ -43,7 +43,7 @@ class Kernel:
         self.clock_default = (self.clock.mode, self.clock.speed)  # what a reset restores
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
-        self.clock.attach(self.cond)
+        self.clock.attach(self.lock, self.cond)
         self.number_sids: dict[str, str] = {}  # E.164 -> PN sid, stable across resets
         self.on_quiet: list[Callable[[World], None]] = []
         self.new_world = new_world
