@@ -1,5 +1,6 @@
 """What both REST APIs share: HTTP Basic auth, Twilio error bodies, the journal, in-flight
-counting, the lock around each operation, and list pages.
+counting, the lock around each operation, list pages, and the REST delay (``core.latency``:
+the request takes effect on arrival, its response leaves ``latency.rest`` seconds later).
 
 The convention for every service (v2010 and Proxy v1 alike): a view parses and checks
 its parameters, then within :func:`locked` calls the service's backend (which returns
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from . import faults, ledger, timeline
+from . import faults, latency, ledger, timeline
 from .errors import ApiError, error_json, not_found
 from .formats import V2010
 from .kernel import Kernel
@@ -138,8 +139,8 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Twilio-shaped errors, the journal, in-flight counting and fault injection (``core.faults``)
-    for every REST path."""
+    """Twilio-shaped errors, the journal, in-flight counting, the REST delay (``core.latency``)
+    and fault injection (``core.faults``) for every REST path."""
     app.register_error_handler(ApiError, _api_error)
 
     @app.before_request
@@ -149,6 +150,7 @@ def init_app(app: Flask) -> None:
         request.get_data(cache=True)  # keep the raw body for the journal
         g.sim_received_at = time.time()  # wall clock, for benchmarks
         with locked() as found:
+            g.sim_respond_at = time.monotonic() + found.latency.rest
             g.sim_world = found.world
             ledger.begin(found, g.sim_world)
             g.sim_fault = faults.take(found, g.sim_world, request.method, request.path)
@@ -165,6 +167,7 @@ def init_app(app: Flask) -> None:
     def _rest_journal(response: Response) -> Response:
         if is_api(request.path):
             fault = g.get("sim_fault")
+            latency.wait_until(g.get("sim_respond_at"))  # the trip back from a far-away Twilio
             if fault and fault["kind"] == "delay":
                 time.sleep(fault["seconds"])  # real time: the client's timeout is real too
             elif fault and fault["kind"] == "drop-after":
