@@ -81,8 +81,11 @@ class SimulatorClient:
         return result["errors"]
 
     def requests(self) -> list[dict[str, Any]]:
-        """The REST journal: every REST request and response (method, path, query,
-        content_type, body, status, response_content_type, response_body)."""
+        """The REST journal: every REST request and response, in order of arrival (method,
+        path, query, content_type, body, status, response_content_type, response_body,
+        received_at and responded_at (wall clock), fault). A request is journaled as it
+        arrives; its response fields are None until the response leaves (see
+        ``core.latency``'s REST delay)."""
         return self._request("GET", "/_sim/requests")
 
     def timeline(self, call_sid: str | None = None, conference: str | None = None

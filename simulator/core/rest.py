@@ -147,14 +147,21 @@ def init_app(app: Flask) -> None:
     def _rest_begin() -> Response | tuple[Response, int, dict[str, str]] | None:
         if not is_api(request.path):
             return None
-        request.get_data(cache=True)  # keep the raw body for the journal
-        g.sim_received_at = time.time()  # wall clock, for benchmarks
+        received_at = time.time()  # wall clock, for benchmarks
+        body = request.get_data(as_text=True)  # read (and kept) before taking the lock
         with locked() as found:
             g.sim_respond_at = time.monotonic() + found.latency.rest
             g.sim_world = found.world
             ledger.begin(found, g.sim_world)
-            g.sim_fault = faults.take(found, g.sim_world, request.method, request.path)
-        fault = g.sim_fault
+            g.sim_fault = fault = faults.take(found, g.sim_world, request.method, request.path)
+            g.sim_exchange = {  # journaled on arrival; the response is filled in as it leaves
+                "method": request.method, "path": request.path,
+                "query": request.query_string.decode("utf-8", "replace"),
+                "content_type": request.content_type, "body": body,
+                "status": None, "response_content_type": None, "response_body": None,
+                "received_at": received_at, "responded_at": None,
+                "fault": fault["kind"] if fault else None}
+            timeline.journal(found, g.sim_exchange)
         if fault is None or fault["kind"] in ("delay", "drop-after"):
             return None  # applied as usual; the answer is delayed or lost in `_rest_journal`
         if fault["kind"] == "drop-before":
@@ -172,15 +179,10 @@ def init_app(app: Flask) -> None:
                 time.sleep(fault["seconds"])  # real time: the client's timeout is real too
             elif fault and fault["kind"] == "drop-after":
                 faults.drop_connection(request.environ)
-            timeline.journal(kernel(), {
-                "method": request.method, "path": request.path,
-                "query": request.query_string.decode("utf-8", "replace"),
-                "content_type": request.content_type,
-                "body": request.get_data(as_text=True), "status": response.status_code,
-                "response_content_type": response.content_type,
-                "response_body": response.get_data(as_text=True),
-                "received_at": g.get("sim_received_at"), "responded_at": time.time(),
-                "fault": fault["kind"] if fault else None})
+            with locked():
+                g.sim_exchange.update(
+                    status=response.status_code, response_content_type=response.content_type,
+                    response_body=response.get_data(as_text=True), responded_at=time.time())
         return response
 
     @app.teardown_request
