@@ -138,9 +138,9 @@ def speak(kernel: Kernel, world: World, text: str, targets: list[tuple[Call, str
           wait: Callable[[float], None] | None = None) -> None:
     """``text`` is said on each ``(call, track)`` of ``targets``, taking
     ``say_seconds(text)`` simulated seconds at the kernel's speech rate (``core.latency``)
-    (lock NOT held): at each step of :func:`plan`
-    every transcription then running on a target call that covers its track gets
-    transcription-content. Stops early if the world is reset.
+    (lock NOT held): at each step of :func:`plan` every transcription then running on a
+    target call that covers its track gets transcription-content. Stops early if the
+    world is reset.
 
     Args:
         wait: Passes the time between steps (a TwiML target's wait, which a hangup or a
