@@ -12,8 +12,10 @@ Layout (per Twilio service, as moto does: ``models`` hold state and its REST sha
 - ``twiml/``: ``parser`` and the one ``interpreter`` for calls, announcements and
   hold music.
 - ``core/``: the kernel (lock, clock, world), the ``ledger`` of in-flight work and
-  settle, ``timeline``, webhook ``delivery``, ``chaos``, REST plumbing.
-- ``server``: the composition root; ``client``: the Python API tests use.
+  settle, ``timeline``, webhook ``delivery``, ``chaos``, ``latency`` (REST and webhook
+  delays, speech rate), REST plumbing.
+- ``server``: the composition root; ``client`` (and ``phone_handle``): the Python API tests
+  use; ``load``: what 1,000 idle calls cost it (``python -m simulator.load``).
 """
 
 from .client import PhoneHandle, SimulatorClient, SimulatorError

@@ -18,6 +18,7 @@ from .calls.responses import bp as calls_bp
 from .conferences.responses import bp as conferences_bp
 from .control import backend as control
 from .control.responses import bp as control_bp
+from .control.timing import bp as timing_bp
 from .core import chaos, ledger, rest
 from .core.clock import MODES
 from .core.kernel import Kernel
@@ -49,13 +50,16 @@ def create_simulator(config: dict[str, Any]) -> Flask:
             ``loopback_calls`` (default False: a Calls API call to one of the
             account's numbers, even From == To, arrives there as an inbound call)
             and ``public_url`` (the simulator's own base URL, for RecordingUrl;
-            ``SimulatorServer`` sets it to where it listens unless given).
+            ``SimulatorServer`` sets it to where it listens unless given), and the
+            latency settings ``rest_delay``, ``webhook_delay`` and
+            ``speech_seconds_per_char`` (seconds; ``core.latency``).
 
     Returns:
         The app; its Kernel is ``app.extensions["simulator"]``.
 
     Raises:
-        ValueError: If the account SID, a phone number or the clock is malformed.
+        ValueError: If the account SID, a phone number, the clock or a latency setting
+            is malformed.
     """
     if not re.fullmatch(r"AC[0-9a-fA-F]{32}", config.get("account_sid") or ""):
         raise ValueError("account_sid must be AC followed by 32 hex digits")
@@ -73,7 +77,7 @@ def create_simulator(config: dict[str, Any]) -> Flask:
     app.extensions["simulator"] = kernel
     rest.init_app(app)
     for blueprint in (calls_bp, conferences_bp, numbers_bp, proxy_bp, recordings_bp,
-                      recording_media_bp, recordings_control_bp, control_bp, page):
+                      recording_media_bp, recordings_control_bp, control_bp, timing_bp, page):
         app.register_blueprint(blueprint)
     return app
 

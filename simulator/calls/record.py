@@ -165,9 +165,11 @@ def _last_sound(call: Call, item: Recording) -> float:
     return max([item.started_at] + [s["at"] + s["seconds"] for s in _sentences(call, item)])
 
 
-def _said_by(text: str, elapsed: float) -> str:
-    """The words of ``text`` said within ``elapsed`` seconds of its start."""
-    said = [words for offset, words, _ in transcription.plan(text)
+def _said_by(sentence: dict[str, Any], elapsed: float) -> str:
+    """The words of a sentence the phone said (an entry of its ``said``) within ``elapsed``
+    seconds of its start."""
+    said = [words for offset, words, _ in transcription.plan(sentence["text"],
+                                                              sentence["seconds"])
             if offset <= elapsed + EPSILON]
     return said[-1] if said else ""
 
@@ -176,7 +178,7 @@ def _end(kernel: Kernel, call: Call, item: Recording, attrs: dict[str, str], bas
          digits: str | None) -> None:
     """Finish the recording (lock held): what it holds, its callbacks."""
     now = kernel.clock.now()
-    heard = [(s["at"], min(now, s["at"] + s["seconds"]), _said_by(s["text"], now - s["at"]))
+    heard = [(s["at"], min(now, s["at"] + s["seconds"]), _said_by(s, now - s["at"]))
              for s in _sentences(call, item) if item.started_at <= s["at"] < now]
     heard = [entry for entry in heard if entry[2]]
     item.text = " ".join(words for _, _, words in heard)

@@ -44,8 +44,7 @@ def signal(kernel: Kernel, call: Call, kind: str, payload: Any = None) -> None:
         return
     call.signals.append((kind, payload))
     wake_idle(kernel, call)  # the waker puts it back in flight, so settle never sees a gap
-    call.wake.set()
-    kernel.cond.notify_all()  # a Clock.sleep waits on the condition, not on the event
+    kernel.clock.interrupt(call.wake)  # sets it, and wakes the call's Clock.sleep if any
 
 
 def wake_idle(kernel: Kernel, call: Call) -> None:

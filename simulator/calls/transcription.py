@@ -121,10 +121,10 @@ def fail(kernel: Kernel, call: Call, code: int, message: str) -> list[Transcript
     return failed
 
 
-def plan(text: str) -> list[tuple[float, str, bool]]:
-    """When each result of speaking ``text`` arrives: ``(seconds after the speech starts,
-    transcript, final)``, partial prefixes first, the final at ``say_seconds(text)``."""
-    total = say_seconds(text)
+def plan(text: str, total: float) -> list[tuple[float, str, bool]]:
+    """When each result of speaking ``text`` for ``total`` simulated seconds (its
+    ``say_seconds``) arrives: ``(seconds after the speech starts, transcript, final)``,
+    partial prefixes first, the final at ``total``."""
     cuts = [word.end() for word in re.finditer(r"\S+", text)][:-1]
     if not cuts:
         cuts = [n for n in (len(text) // 3, 2 * len(text) // 3) if 0 < n < len(text)]
@@ -137,9 +137,10 @@ def plan(text: str) -> list[tuple[float, str, bool]]:
 def speak(kernel: Kernel, world: World, text: str, targets: list[tuple[Call, str]],
           wait: Callable[[float], None] | None = None) -> None:
     """``text`` is said on each ``(call, track)`` of ``targets``, taking
-    ``say_seconds(text)`` simulated seconds (lock NOT held): at each step of :func:`plan`
-    every transcription then running on a target call that covers its track gets
-    transcription-content. Stops early if the world is reset.
+    ``say_seconds(text)`` simulated seconds at the kernel's speech rate (``core.latency``)
+    (lock NOT held): at each step of :func:`plan` every transcription then running on a
+    target call that covers its track gets transcription-content. Stops early if the
+    world is reset.
 
     Args:
         wait: Passes the time between steps (a TwiML target's wait, which a hangup or a
@@ -147,7 +148,8 @@ def speak(kernel: Kernel, world: World, text: str, targets: list[tuple[Call, str
             (whose thread must be counted in flight).
     """
     elapsed = 0.0
-    for offset, transcript, final in plan(text):
+    total = say_seconds(text, kernel.latency.speech_per_char)
+    for offset, transcript, final in plan(text, total):
         if wait is None:
             kernel.clock.sleep(offset - elapsed, owner=world)
         else:

@@ -8,7 +8,7 @@ from typing import Any
 from ..calls import registry, runner, signals, transcription
 from ..calls.models import Call, call_json, transcription_json
 from ..conferences.models import conference_json, participant_json
-from ..core import chaos
+from ..core import chaos, latency
 from ..core.errors import ApiError, not_found
 from ..core.kernel import Kernel
 from ..numbers import backend as numbers
@@ -16,7 +16,7 @@ from ..world import World
 
 __all__ = ["new_world", "reset", "dial", "hang_up", "calls_view", "conferences_view",
            "transcriptions_view", "fail_transcriptions", "set_chaos", "chaos_view", "expect",
-           "expect_view"]
+           "expect_view", "set_latency"]
 
 
 def new_world(kernel: Kernel) -> World:
@@ -29,7 +29,8 @@ def reset(kernel: Kernel) -> None:
 
     The account's numbers go back to the configured ones, chaos and call
     expectations are cleared, Proxy is emptied and reopened, and the clock returns
-    to its configured mode and speed (time never goes back).
+    to its configured mode and speed (time never goes back) and the latency settings
+    to their configured values (``core.latency``).
     """
     old = kernel.world
     old.dead = True
@@ -38,6 +39,7 @@ def reset(kernel: Kernel) -> None:
     kernel.clock.release(old)
     kernel.world = kernel.new_world(kernel)
     kernel.clock.set_mode(*kernel.clock_default)
+    kernel.latency = kernel.latency_default
     kernel.cond.notify_all()
 
 
@@ -162,3 +164,25 @@ def expect_view(kernel: Kernel) -> dict[str, Any]:
     """``{"numbers": [E.164, ...] or None}``."""
     expected = kernel.world.expected
     return {"numbers": None if expected is None else sorted(expected)}
+
+
+def set_latency(kernel: Kernel, values: dict[str, Any]) -> dict[str, float]:
+    """Change the latency settings (``core.latency``) named in ``values`` (``rest``,
+    ``webhook``, ``speech_per_char``: seconds >= 0; None leaves one as it is); the new
+    values apply to requests, webhooks and speech that start from now on.
+
+    Returns:
+        ``{"rest", "webhook", "speech_per_char"}``: the settings now in force.
+
+    Raises:
+        ApiError: 20001 for an unknown setting or a value that is not seconds >= 0.
+    """
+    unknown = sorted(set(values) - set(latency.CONFIG_KEYS))
+    if unknown:
+        raise ApiError(20001, f"unknown latency settings {unknown}: "
+                       f"use {sorted(latency.CONFIG_KEYS)}")
+    try:
+        kernel.latency = latency.changed(kernel.latency, **values)
+    except ValueError as exc:
+        raise ApiError(20001, str(exc)) from None
+    return kernel.latency.view()

@@ -1,4 +1,5 @@
-"""The control API (``/_sim/...``, JSON): phones, clock, chaos, expected calls, numbers, Proxy.
+"""The control API (``/_sim/...``, JSON): phones, chaos, expected calls, numbers, Proxy (the
+clock and the latency settings: ``control.timing``).
 
 Not Twilio's: it is how tests and the phone page drive the simulator. Errors are
 ``{"error", "code"}`` with an HTTP status.
@@ -24,12 +25,13 @@ from ..proxy import routing, services
 from ..twiml import say_seconds
 from . import backend
 
-__all__ = ["bp"]
+__all__ = ["bp", "json_body", "body_seconds", "control_error"]
 
 bp = Blueprint("control", __name__, url_prefix="/_sim")
 
 
-def _body() -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
+    """The request's JSON object body ({} if none or not an object)."""
     body = request.get_json(force=True, silent=True)
     return body if isinstance(body, dict) else {}
 
@@ -40,7 +42,8 @@ def _number(number: Any) -> str:
     return number
 
 
-def _seconds(body: dict[str, Any], name: str, default: float | None = None) -> float:
+def body_seconds(body: dict[str, Any], name: str, default: float | None = None) -> float:
+    """``body[name]`` (or ``default``) as seconds >= 0. Raises ApiError 20001 if not."""
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ApiError(20001, f"{name} must be a number of seconds >= 0")
@@ -74,7 +77,7 @@ def phone(number: str) -> Response:
 @bp.post("/phones/<number>/script")
 def script(number: str) -> Response:
     """Body ``{"script": [...], "answer_after"?, "default"?}``: how it answers next."""
-    body = _body()
+    body = json_body()
     steps = body.get("script", [])
     default = body.get("default")
     bad = [s for s in [*steps, *([default] if default else [])] if s not in BEHAVIOURS]
@@ -82,7 +85,7 @@ def script(number: str) -> Response:
         raise ApiError(20001, f"script entries must be among {sorted(BEHAVIOURS)}: {bad}")
     answer_after = body.get("answer_after")
     if answer_after is not None:
-        answer_after = _seconds(body, "answer_after")
+        answer_after = body_seconds(body, "answer_after")
     number = _number(number)
     with locked() as kernel:
         phones.set_script(kernel, number, steps, answer_after, default)
@@ -92,7 +95,7 @@ def script(number: str) -> Response:
 @bp.post("/phones/<number>/call")
 def dial(number: str) -> Response:
     """Body ``{"to"?}``: the phone calls ``to`` (default: the primary Twilio number)."""
-    body = _body()
+    body = json_body()
     number = _number(number)
     with locked() as kernel:
         to = _number(body.get("to") or kernel.phone_number)
@@ -107,7 +110,7 @@ def say(number: str) -> Response:
     """Body ``{"text", "call_sid"?}``: the phone says ``text`` on its call in progress
     (``phones.audio.say``; 409 if none, or several and no call_sid); answers
     ``{"call_sid", "text", "seconds"}`` (simulated seconds it takes)."""
-    body = _body()
+    body = json_body()
     text, call_sid = body.get("text"), body.get("call_sid")
     if not isinstance(text, str) or not isinstance(call_sid, (str, type(None))):
         raise ApiError(20001, "text must be a string, and call_sid a CallSid if given")
@@ -115,13 +118,13 @@ def say(number: str) -> Response:
     with locked() as kernel:
         call = audio.say(kernel, number, text, call_sid)
         return jsonify({"call_sid": call.sid, "text": text.strip(),
-                        "seconds": say_seconds(text.strip())})
+                        "seconds": say_seconds(text.strip(), kernel.latency.speech_per_char)})
 
 
 @bp.post("/phones/<number>/press")
 def press(number: str) -> Response:
     """Body ``{"digits", "call_sid"?}``: the phone presses DTMF keys (``phones.audio.press``)."""
-    body, number = _body(), _number(number)
+    body, number = json_body(), _number(number)
     with locked() as kernel:
         call = audio.press(kernel, number, body.get("digits"), body.get("call_sid"))
         return jsonify({"call_sid": call.sid, "digits": body["digits"]})
@@ -131,7 +134,7 @@ def press(number: str) -> Response:
 def menu(number: str) -> Response:
     """Body ``{"prompt"?: str, "options"?: {digits: reply}}``: the phone acts as a phone
     menu (``phones.audio``); ``{}`` makes it an ordinary phone again. Answers the phone."""
-    body = _body()
+    body = json_body()
     number = _number(number)
     with locked() as kernel:
         phones.set_menu(kernel, number, body.get("prompt"), body.get("options") or {})
@@ -164,7 +167,7 @@ def transcriptions() -> Response:
 def transcription_error(sid: str) -> Response:
     """Body ``{"code"?: 32650-32655 (default 32651), "message"?}``: the call's running
     transcriptions fail, then stop; answers ``{"call_sid", "failed": [GT…]}``."""
-    body = _body()
+    body = json_body()
     with locked() as kernel:
         failed = backend.fail_transcriptions(kernel, sid, body.get("code", 32651),
                                              body.get("message"))
@@ -213,41 +216,11 @@ def reset() -> Response:
 @bp.post("/settle")
 def settle() -> Response:
     """Body ``{"timeout"?}``: wait until nothing is in flight; answers settled and errors."""
-    timeout = _seconds(_body(), "timeout", 10)
+    timeout = body_seconds(json_body(), "timeout", 10)
     kernel = _kernel()
     settled = ledger.settle(kernel, timeout)
     with locked():
         return jsonify({"settled": settled, "errors": timeline.errors_view(kernel)})
-
-
-# ---- clock ------------------------------------------------------------------------------------
-
-
-@bp.get("/clock")
-def clock() -> Response:
-    """``{"mode", "now" (simulated epoch seconds), "speed", "pending" (timers)}``."""
-    return jsonify(ledger.clock_view(_kernel()))
-
-
-@bp.post("/clock")
-def set_clock() -> Response:
-    """Body ``{"mode"?: "real"|"manual"|"auto", "speed"?: positive number}``."""
-    body = _body()
-    speed = body.get("speed")
-    if speed is not None and (isinstance(speed, bool) or not isinstance(speed, (int, float))):
-        raise ApiError(20001, "speed must be a positive number")
-    with locked() as kernel:
-        return jsonify(ledger.set_clock(kernel, body.get("mode"), speed))
-
-
-@bp.post("/clock/advance")
-def advance() -> Response:
-    """Body ``{"seconds": N, "timeout"?: real seconds (default 30)}``; answers the clock
-    view plus ``settled`` (false if the work each timer set off outlasted the timeout)."""
-    body = _body()
-    kernel = _kernel()
-    settled = ledger.advance(kernel, _seconds(body, "seconds"), _seconds(body, "timeout", 30))
-    return jsonify({**ledger.clock_view(kernel), "settled": settled})
 
 
 # ---- chaos and expectations ---------------------------------------------------------------
@@ -263,7 +236,7 @@ def chaos() -> Response:
 @bp.post("/chaos")
 def set_chaos() -> Response:
     """Body ``{"repeat"?: int >= 1, "shuffle"?: bool, "seed"?: int}``; ``{}`` turns chaos off."""
-    body = _body()
+    body = json_body()
     repeat, shuffle, seed = body.get("repeat", 1), body.get("shuffle", False), body.get("seed")
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 100:
         raise ApiError(20001, "repeat must be an integer from 1 to 100")
@@ -286,7 +259,7 @@ def fault_rules() -> Response:
 def add_fault() -> Response:
     """Body ``{"method", "path", "kind", "times"?, "retry_after"?, "seconds"?}``: add a REST fault
     rule (see ``core.faults``); answers the rule."""
-    body = _body()
+    body = json_body()
     method, path, kind = body.get("method"), body.get("path"), body.get("kind")
     times, retry_after = body.get("times", 1), body.get("retry_after")
     if not isinstance(method, str) or not isinstance(path, str) or not path:
@@ -295,7 +268,7 @@ def add_fault() -> Response:
         raise ApiError(20001, "times must be an integer >= 1")
     if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int)):
         raise ApiError(20001, "retry_after must be whole seconds >= 0")
-    seconds = _seconds(body, "seconds", 0)
+    seconds = body_seconds(body, "seconds", 0)
     with locked() as kernel:
         try:
             return jsonify(faults.add(kernel.world, method, path, str(kind), times, retry_after, seconds))
@@ -321,7 +294,7 @@ def expectations() -> Response:
 @bp.post("/expect")
 def expect() -> Response:
     """Body ``{"numbers": [E.164, ...]}``, or ``{"numbers": null}`` to allow any number."""
-    allowed = _body().get("numbers")
+    allowed = json_body().get("numbers")
     if allowed is not None and not isinstance(allowed, list):
         raise ApiError(20001, "numbers must be a list of E.164 numbers, or null")
     allowed = None if allowed is None else [_number(n) for n in allowed]
@@ -342,7 +315,7 @@ def account_numbers() -> Response:
 @bp.post("/numbers")
 def add_number() -> Response:
     """Body ``{"phone_number", "voice_url"?, "voice_method"?}``: add (or re-point) a number."""
-    body = _body()
+    body = json_body()
     method = str(body.get("voice_method") or "POST").upper()
     if method not in ("GET", "POST"):
         raise ApiError(20001, "voice_method must be GET or POST")
@@ -365,7 +338,7 @@ def proxy_state() -> Response:
 @bp.post("/proxy")
 def set_proxy() -> Response:
     """Body ``{"closed": bool}``: closed makes every Proxy REST create answer 80506."""
-    closed = _body().get("closed")
+    closed = json_body().get("closed")
     if not isinstance(closed, bool):
         raise ApiError(20001, "closed must be true or false")
     with locked() as kernel:
@@ -378,7 +351,7 @@ def create_proxy_service() -> Response:
     """Body ``{"friendly_name" (its UniqueName), "numbers": [E.164, ...], "default_ttl"?,
     "out_of_session_callback_url"?}``; works even while Proxy is closed. Numbers that
     are not yet the account's are added to it. Answers ``{"sid": "KS…", ...}``."""
-    body = _body()
+    body = json_body()
     name = body.get("friendly_name") or body.get("unique_name")
     if not isinstance(name, str) or not name:
         raise ApiError(20001, "friendly_name is required")

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..conferences.models import Conference
 from ..world import World
-from . import ledger, timeline, webhooks
+from . import latency, ledger, timeline, webhooks
 from .kernel import Kernel
 
 __all__ = ["enqueue", "fetch"]
@@ -23,7 +23,9 @@ def enqueue(kernel: Kernel, world: World, key: str, job: dict[str, Any]) -> None
     "transcription:GT…", "recording:RE…") (lock held).
 
     One thread per queue sends its callbacks one at a time, in order, as Twilio
-    orders a resource's callbacks (an app must still not rely on arrival order).
+    orders a resource's callbacks (an app must still not rely on arrival order); each
+    leaves the webhook delay (``core.latency``) after it was queued, or once the one
+    before it was answered if that is later.
 
     Args:
         job: ``purpose``, ``url``, ``method``, ``params``, ``call_sid``, ``conference``
@@ -36,7 +38,7 @@ def enqueue(kernel: Kernel, world: World, key: str, job: dict[str, Any]) -> None
     if queue is None:
         world.queues[key] = queue = deque()
         threading.Thread(target=_drain, args=(kernel, world, key), daemon=True).start()
-    queue.append(job)
+    queue.append((time.monotonic() + kernel.latency.webhook, job))
 
 
 def _drain(kernel: Kernel, world: World, key: str) -> None:
@@ -46,11 +48,11 @@ def _drain(kernel: Kernel, world: World, key: str) -> None:
             if not queue:
                 del world.queues[key]
                 return
-            job = queue.popleft()
+            leaves_at, job = queue.popleft()
         try:
             fetch(kernel, world, job["purpose"], job["url"], job["method"], job["params"],
                   call_sid=job.get("call_sid"), conference=job.get("conference"),
-                  token=job.get("token"))
+                  token=job.get("token"), leaves_at=leaves_at)
         except Exception:  # pragma: no cover - a bug in the simulator, keep the queue going
             log.exception("callback delivery failed")
         finally:
@@ -61,9 +63,13 @@ def _drain(kernel: Kernel, world: World, key: str) -> None:
 def fetch(kernel: Kernel, world: World, purpose: str, url: str, method: str,
           params: dict[str, str], *, call_sid: str | None = None,
           conference: Conference | None = None,
-          token: str | None = None) -> webhooks.WebhookResult:
+          token: str | None = None,
+          leaves_at: float | None = None) -> webhooks.WebhookResult:
     """Send one signed webhook (lock NOT held), put it on the timeline, and record
     error 11200 if it failed (twilio.com/docs/errors/11200).
+
+    It leaves after the webhook delay (``core.latency``): at ``leaves_at``, or the delay
+    from now; only this thread waits.
 
     Args:
         purpose: "voice", "action", "redirect", "announce", "wait", "hold", "call-status",
@@ -71,10 +77,14 @@ def fetch(kernel: Kernel, world: World, purpose: str, url: str, method: str,
             "out-of-session" (a Proxy service's OutOfSessionCallbackUrl), "recording-status"
             or "recording-transcription" (``<Record>``'s callbacks).
         token: The I-Twilio-Idempotency-Token (the same on a repeated delivery).
+        leaves_at: ``time.monotonic()`` at which it leaves (a queued callback: when it
+            was queued plus the delay then in force).
 
     Returns:
         The result; never raises for network or HTTP errors.
     """
+    latency.wait_until(time.monotonic() + kernel.latency.webhook if leaves_at is None
+                       else leaves_at)
     if world.dead:
         return webhooks.WebhookResult(url, method, params, error="simulator was reset")
     sent_at = time.time()  # wall clock as it leaves (the entry is recorded once answered)

@@ -1,5 +1,6 @@
 """What both REST APIs share: HTTP Basic auth, Twilio error bodies, the journal, in-flight
-counting, the lock around each operation, and list pages.
+counting, the lock around each operation, list pages, and the REST delay (``core.latency``:
+the request takes effect on arrival, its response leaves ``latency.rest`` seconds later).
 
 The convention for every service (v2010 and Proxy v1 alike): a view parses and checks
 its parameters, then within :func:`locked` calls the service's backend (which returns
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from . import faults, ledger, timeline
+from . import faults, latency, ledger, timeline
 from .errors import ApiError, error_json, not_found
 from .formats import V2010
 from .kernel import Kernel
@@ -138,21 +139,29 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Twilio-shaped errors, the journal, in-flight counting and fault injection (``core.faults``)
-    for every REST path."""
+    """Twilio-shaped errors, the journal, in-flight counting, the REST delay (``core.latency``)
+    and fault injection (``core.faults``) for every REST path."""
     app.register_error_handler(ApiError, _api_error)
 
     @app.before_request
     def _rest_begin() -> Response | tuple[Response, int, dict[str, str]] | None:
         if not is_api(request.path):
             return None
-        request.get_data(cache=True)  # keep the raw body for the journal
-        g.sim_received_at = time.time()  # wall clock, for benchmarks
+        received_at = time.time()  # wall clock, for benchmarks
+        body = request.get_data(as_text=True)  # read (and kept) before taking the lock
         with locked() as found:
+            g.sim_respond_at = time.monotonic() + found.latency.rest
             g.sim_world = found.world
             ledger.begin(found, g.sim_world)
-            g.sim_fault = faults.take(found, g.sim_world, request.method, request.path)
-        fault = g.sim_fault
+            g.sim_fault = fault = faults.take(found, g.sim_world, request.method, request.path)
+            g.sim_exchange = {  # journaled on arrival; the response is filled in as it leaves
+                "method": request.method, "path": request.path,
+                "query": request.query_string.decode("utf-8", "replace"),
+                "content_type": request.content_type, "body": body,
+                "status": None, "response_content_type": None, "response_body": None,
+                "received_at": received_at, "responded_at": None,
+                "fault": fault["kind"] if fault else None}
+            timeline.journal(found, g.sim_exchange)
         if fault is None or fault["kind"] in ("delay", "drop-after"):
             return None  # applied as usual; the answer is delayed or lost in `_rest_journal`
         if fault["kind"] == "drop-before":
@@ -165,19 +174,15 @@ def init_app(app: Flask) -> None:
     def _rest_journal(response: Response) -> Response:
         if is_api(request.path):
             fault = g.get("sim_fault")
+            latency.wait_until(g.get("sim_respond_at"))  # the trip back from a far-away Twilio
             if fault and fault["kind"] == "delay":
                 time.sleep(fault["seconds"])  # real time: the client's timeout is real too
             elif fault and fault["kind"] == "drop-after":
                 faults.drop_connection(request.environ)
-            timeline.journal(kernel(), {
-                "method": request.method, "path": request.path,
-                "query": request.query_string.decode("utf-8", "replace"),
-                "content_type": request.content_type,
-                "body": request.get_data(as_text=True), "status": response.status_code,
-                "response_content_type": response.content_type,
-                "response_body": response.get_data(as_text=True),
-                "received_at": g.get("sim_received_at"), "responded_at": time.time(),
-                "fault": fault["kind"] if fault else None})
+            with locked():
+                g.sim_exchange.update(
+                    status=response.status_code, response_content_type=response.content_type,
+                    response_body=response.get_data(as_text=True), responded_at=time.time())
         return response
 
     @app.teardown_request

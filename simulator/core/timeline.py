@@ -60,11 +60,12 @@ def error(kernel: Kernel, world: World, code: int | None, message: str, *,
 
 
 def journal(kernel: Kernel, entry: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Append one REST exchange to the journal (if given); return the journal (lock taken)."""
+    """Append one REST exchange to the journal (if given); return a copy of the journal
+    (lock taken)."""
     with kernel.lock:
         if entry is not None:
             kernel.world.journal.append(entry)
-        return list(kernel.world.journal)
+        return [dict(exchange) for exchange in kernel.world.journal]
 
 
 def timeline_view(kernel: Kernel, call_sid: str | None = None,

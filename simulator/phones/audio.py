@@ -121,12 +121,12 @@ def say(kernel: Kernel, number: str, text: str, call_sid: str | None = None) -> 
     """The phone at ``number`` says ``text`` on its current call (lock held).
 
     Sentences are said one after another, each taking ``say_seconds(text)`` simulated
-    seconds (as a ``<Say>`` does), in a thread per call that is in flight while it
-    speaks. As each sentence starts, whoever shares the call hears it (see the module
-    docstring; heard entries with source "phone" and ``speaker``) and the phone records
-    it in ``said``; as it goes, the call's transcriptions that cover its inbound track
-    get partial and final results (``calls.transcription.speak``). Sentences still
-    waiting when the call ends are dropped.
+    seconds at the kernel's speech rate (as a ``<Say>`` does), in a thread per call that
+    is in flight while it speaks. As each sentence starts, whoever shares the call hears
+    it (see the module docstring; heard entries with source "phone" and ``speaker``) and
+    the phone records it in ``said``; as it goes, the call's transcriptions that cover
+    its inbound track get partial and final results (``calls.transcription.speak``).
+    Sentences still waiting when the call ends are dropped.
 
     Args:
         number: The phone (E.164).
@@ -228,7 +228,8 @@ def _utter(kernel: Kernel, found: Phone, call: Call, text: str) -> list[tuple[Ca
         heard_by.append(number)
         targets.append((other, "outbound_track"))
     found.said.append({"call_sid": call.sid, "text": text, "at": kernel.clock.now(),
-                       "seconds": say_seconds(text), "heard_by": heard_by})
+                       "seconds": say_seconds(text, kernel.latency.speech_per_char),
+                       "heard_by": heard_by})
     timeline.record(kernel, world, "said", call_sid=call.sid, conference=conf,
                     number=found.number, text=text, heard_by=heard_by)
     return targets

@@ -6,6 +6,8 @@ import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
+from ..core.latency import SPEECH_SECONDS_PER_CHAR
+
 __all__ = ["Node", "TwimlError", "parse", "parse_document", "parse_events", "say_seconds",
            "seconds", "loops",
            "ANNOUNCEMENT_VERBS", "CALL_EVENTS", "CONFERENCE_EVENTS", "RECORDING_EVENTS",
@@ -186,15 +188,18 @@ def parse_document(content_type: str, body: str | bytes, url: str | None, *,
     return parse(body, announcement=announcement)
 
 
-def say_seconds(text: str) -> float:
-    """Simulated time to speak ``text`` once: 0.5 s plus 0.06 s per character."""
-    return 0.5 + 0.06 * len(text)
+def say_seconds(text: str, per_char: float = SPEECH_SECONDS_PER_CHAR) -> float:
+    """Simulated seconds to speak ``text`` once: 0.5 s plus ``per_char`` seconds per
+    character (0.06 by default; a simulator's setting is ``kernel.latency.speech_per_char``,
+    ``core.latency``)."""
+    return 0.5 + per_char * len(text)
 
 
-def seconds(node: Node) -> float:
-    """Simulated time one pass of a Say, Play or Pause takes (Pause: its ``length``, default 1)."""
+def seconds(node: Node, per_char: float = SPEECH_SECONDS_PER_CHAR) -> float:
+    """Simulated time one pass of a Say, Play or Pause takes (Say: :func:`say_seconds` at
+    ``per_char``; Pause: its ``length``, default 1)."""
     if node.name == "Say":
-        return say_seconds(node.text)
+        return say_seconds(node.text, per_char)
     if node.name == "Play":
         return PLAY_SECONDS
     return float(node.attrs.get("length", "1"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from twilio.rest import Client
 
 from simulator import SimulatorClient, SimulatorError, SimulatorServer
 from simulator.__main__ import config_from_env
+from simulator.core.clock import Clock
 from tests.simulator.conftest import (ACCOUNT_SID, AUTH_TOKEN, CALLEE, CALLER, NUMBER, SETTLE,
                                   AppUnderTest, conference_twiml)
 
@@ -124,3 +126,32 @@ def test_clock_mode_comes_from_config_and_sim_clock_env(monkeypatch):
     config = config_from_env(["--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN,
                               "--phone-number", NUMBER])
     assert config["clock"] == "auto"
+
+
+def test_an_interrupt_wakes_its_own_sleeper_and_the_rest_fire_in_deadline_order():
+    """Each sleeper waits on its own; 100 at once, half cut short, the others fired by
+    advancing the clock, latest-started first (their deadlines are earliest)."""
+    clock = Clock(mode="manual", start=1000.0)
+    interrupts = [threading.Event() for _ in range(100)]
+    slept: dict[int, bool] = {}
+    fired: list[int] = []
+
+    def sleeper(i: int) -> None:
+        slept[i] = clock.sleep(100 - i, interrupts[i], on_fire=lambda: fired.append(i))
+
+    threads = [threading.Thread(target=sleeper, args=(i,)) for i in range(100)]
+    for thread in threads:
+        thread.start()
+    with clock.cond:
+        assert clock.cond.wait_for(lambda: clock.pending() == 100, timeout=SETTLE)
+    for i in range(0, 100, 2):
+        clock.interrupt(interrupts[i])
+        threads[i].join()
+    assert clock.pending() == 50 and clock.next_deadline() == 1001.0
+
+    clock.advance_to(1100.0)
+    for thread in threads:
+        thread.join()
+    assert slept == {i: i % 2 == 1 for i in range(100)}
+    assert fired == list(range(99, 0, -2))
+    assert clock.pending() == 0 and clock.next_deadline() is None
