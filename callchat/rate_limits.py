@@ -197,6 +197,10 @@ def _add_retry_after(response: Response) -> Response:
     return response
 
 
+#: The blueprints only Twilio calls (signed webhooks), exempt from every limit: a limit there would drop a call.
+TWILIO_FACING = ("voice", "outbound")
+
+
 def init_app(app: Flask) -> Limiter:
     """Apply callchat's limits to `app`'s routes; call it after every blueprint is registered.
 
@@ -224,6 +228,8 @@ def init_app(app: Flask) -> Limiter:
     apply(per("MESSAGE_LIMIT_PER_USER", _user, "messages"), "rooms.post_message")
     apply(per("DIAL_LIMIT_PER_USER", _user, "dials"), "rooms.call_someone", "dial.start")
     per("API_LIMIT_PER_TOKEN", _token, "api")(app.blueprints["api"])
+    for name in TWILIO_FACING:  # Twilio's webhooks: no limit, so that Flask-Limiter does not even look one up
+        limiter.exempt(app.blueprints[name])
     app.after_request(_give_back)
     app.after_request(_add_retry_after)
     return limiter
