@@ -48,6 +48,8 @@ def post_worker_init(worker):
     from callchat import shutdown, streams
     from callchat.settings import SettingError
 
+    if streams.PROCESS_CAP not in getattr(worker.wsgi, "config", {}):
+        return  # not callchat: bench/webhooks.py serves Twilio's quickstart app with this file too
     problem = streams.capacity_problem(worker.wsgi.config[streams.PROCESS_CAP], worker.cfg.worker_connections)
     if problem:
         worker.log.error("%s", SettingError({streams.PROCESS_CAP: problem}))

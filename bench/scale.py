@@ -8,12 +8,14 @@ and ROOM_RETENTION_SECONDS is 5. The clock runs at real speed because the loop i
 the simulator's clock and check_room by RQ's (real) one: at ×20, 1,000 loops would fetch
 667 times a second.
 
-200 rooms, not 1,000 as before: the simulator's call threads all wait on one condition that
-every event wakes, so its CPU grows with rooms × events. 1,000 callers each fetching their
-loop every 30 s kept it at a full core (0.95), which slowed every REST request the workers
-made so much that they ran 4 jobs a second and never caught up with the rooms' set-up; 500
-still kept it at a core (0.96) and the run took 11 minutes; 200 cost it 0.11 cores.
-`--rooms 500` or `--rooms 1000` still run.
+1,000 rooms, as before commit 276f657 (issue 14): then the simulator's call threads all waited on
+one condition that every event woke, so 1,000 idle callers kept it at a full core and the item ran
+200; each call now waits on its own (simulator/core/clock.py).
+
+Each "worker" is a worker dyno: one `python -m jobs.worker`, a pool of WORKER_CONCURRENCY (its
+default) processes that each run one job at a time without forking (`jobs.pool`); so the runs with
+1, 2 and 4 workers show how adding worker dynos scales, against one Redis and one web dyno of
+WEB_CONCURRENCY=2 gunicorn processes.
 
 1. 2 workers start; the virtual phones call in, 100 at a time; every room goes live when
    its caller reaches the loop, and the workers run each room's set-up jobs (watch_caller,
@@ -36,7 +38,7 @@ still kept it at a core (0.96) and the run took 11 minutes; 200 cost it 0.11 cor
    is left (keys by kind, the longest TTL, keys without a TTL). `--wait-expiry` then waits out
    that TTL and measures again.
 
-    .venv/bin/python bench/scale.py [--rooms 200] [--batch 60] [--workers 1 2 4] [--idle 60]
+    .venv/bin/python bench/scale.py [--rooms 1000] [--batch 300] [--workers 1 2 4] [--idle 60]
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, 
     return (len(handed) - 1) / (handed[-1] - handed[0]) if len(handed) > 1 else float("nan")
 
 
-def run(room_count: int = 200, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 60, idle: float = 60,
+def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 300, idle: float = 60,
         wait_expiry: bool = False, profile_workers: bool = True) -> tuple[Table, dict]:
     data: dict = {"rooms": room_count, "rates": {}, "cpu": {}}
     with dev_stack(SETTINGS, processes=("redis", "web", "simulator")) as stack, \
@@ -345,8 +347,8 @@ def _table(d: dict) -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rooms", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=60, help="messages each worker count speaks (one per room)")
+    parser.add_argument("--rooms", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=300, help="messages each worker count speaks (one per room)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--idle", type=float, default=60,
                         help="seconds the waiting rooms are measured idle (at least check_room's 60 s)")

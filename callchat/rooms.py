@@ -13,7 +13,8 @@ live call"). Keys (the `{id}` hash tag keeps a room's keys in one Redis Cluster 
                                    status (waiting|live|ended), mode (call|moving|joining|conference),
                                    conference_started ("" or "1"), voice, language, rate (voices.RATES;
                                    absent: medium), captions (on|off: live captions, `callchat.captions`,
-                                   which owns the room's caption keys), created_at, ended_at (epoch seconds)
+                                   which owns the room's caption keys), created_at, ended_at, seen_at (when
+                                   its call last fetched its waiting loop; epoch seconds)
     room:{id}:participants   hash  CallSid (or dial-…) -> JSON {call_sid, label, number, status,
                                    muted, held (on hold: jobs/controls.py), conference_seq}
     room:{id}:callbacks      set   ConferenceSid:SequenceNumber of every conference status
@@ -712,7 +713,7 @@ def needs_nudge(r: Redis, room_id: str, every_seconds: float) -> bool:
 def loop_state(r: Redis, room_id: str,
                nudge_seconds: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int, bool]:
     """What a lone caller's loop fetch needs, in one Redis round trip: the room, its caller, how many messages
-    wait, and `needs_nudge`.
+    wait, and `needs_nudge`; and the room's `seen_at` is set to now (the call is up: `unseen`).
 
     Returns:
         `(room or None, the caller as a participant or None, messages queued, whether to nudge the queue)`.
@@ -723,8 +724,28 @@ def loop_state(r: Redis, room_id: str,
         p.llen(key(room_id, ":queue"))
         # EVAL, not EVALSHA: redis-py sends SCRIPT EXISTS before a pipeline with a registered script (one more trip).
         p.eval(_NUDGE, 2, key(room_id, ":queue"), key(room_id, ":nudged"), int(nudge_seconds * 1000))
-        room, caller, queued, nudge = p.execute()
+        p.eval(_SEEN, 1, key(room_id), time.time())
+        room, caller, queued, nudge, _ = p.execute()
     return room or None, json.loads(caller) if caller else None, int(queued), bool(nudge)
+
+
+# Record when the room's call last fetched its TwiML (`seen_at`), unless the room is gone (no key without a TTL).
+_SEEN = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'seen_at', ARGV[1]) end return 1"
+
+
+def unseen(r: Redis, room_ids: list[str], seconds: float) -> list[str]:
+    """Which of these rooms' calls have not fetched their waiting loop (`loop_state`, `seen_at`) for `seconds`:
+    those Twilio may have ended without telling (one Redis round trip).
+
+    A call that fetched its loop a moment ago is still up (Twilio fetched it), so the rooms sweep asks Twilio
+    only about the others (`jobs.rooms.check_rooms`).
+    """
+    with r.pipeline(transaction=False) as p:
+        for room_id in room_ids:
+            p.hget(key(room_id), "seen_at")
+        seen = p.execute()
+    now = time.time()
+    return [room_id for room_id, at in zip(room_ids, seen) if not at or now - float(at) > seconds]
 
 
 def release_slot(r: Redis, room_id: str, holder: str) -> bool:

@@ -349,7 +349,7 @@ def _move_caller(cfg, r, room_id: str) -> None:
 
 
 def look_after(cfg, r, room_id: str) -> str | None:
-    """The rooms sweep's look at a live room's delivery (`jobs.rooms.check_room`, every CHECK_AFTER s).
+    """The rooms sweep's look at a live room's delivery (`jobs.rooms.check_rooms`, every CHECK_AFTER s).
 
     What a timer per message did before: a message speaking for longer than its watchdog time
     (`watchdog_seconds`, from when it was claimed) whose end never came is given up on (`check_announcement`),

@@ -5,7 +5,8 @@ they hang up. So `watch_caller` asks Twilio for the caller's call status callbac
 (twilio.com/docs/voice/api/call-resource#update-a-call-resource, `StatusCallback`: with
 no events given, Twilio sends `completed`), and since a callback can still be lost (a
 restart, an outage), every CHECK_AFTER seconds `check_rooms` has `check_room` ask for each live
-room's call (twilio.com/docs/voice/api/call-resource#fetch-a-call-resource).
+room's call (twilio.com/docs/voice/api/call-resource#fetch-a-call-resource) that has not fetched
+its waiting loop meanwhile (a lone caller's call fetches it every 30 s: it is up).
 
 One sweep for all rooms, not a scheduled job per room: an RQ job hash is about 1.5 KiB, more than
 the room itself, and a room's memory is what limits how many one Redis plan holds (issue 14).
@@ -113,8 +114,8 @@ def watch_caller(room_id: str) -> bool:
 
 
 def check_room(room_id: str) -> str:
-    """End a room if its call (the room id) is over at Twilio, else look after its delivery
-    (`jobs.announce.look_after`); `check_rooms` runs one per live room every CHECK_AFTER s.
+    """End a room if its call (the room id) is over at Twilio (`check_rooms` runs one for each live room whose call
+    has not fetched its waiting loop lately).
 
     Args:
         room_id: the room, which is the incoming call's CallSid (`CA…`).
@@ -141,27 +142,33 @@ def check_room(room_id: str) -> str:
         end_room(r, queue(cfg), room_id, int(cfg["ROOM_RETENTION_SECONDS"]),
                  rooms.HUNG_UP_EARLY if room["status"] == "waiting" else rooms.CALL_ENDED)
         return "ended"
-    from jobs.announce import look_after  # here: jobs.announce imports this module
-    acted = look_after(cfg, r, room_id)
-    if acted:
-        log.info("room %s: the sweep found a message it %s", room_id, acted)
     return "live"
 
 
 def check_rooms() -> int:
-    """Enqueue a `check_room` for every live room (one pipeline) and schedule the next sweep in CHECK_AFTER s;
-    with no live room, stop (the next room's `watch_caller` starts the sweep again: `ensure_checking`).
+    """The rooms sweep, every CHECK_AFTER s while rooms are live: look after each live room's delivery
+    (`jobs.announce.look_after`), and enqueue a `check_room` (one pipeline) for each whose call has not
+    fetched its waiting loop for CHECK_AFTER s (`rooms.unseen`: a lone caller's call fetches it every
+    WAIT_SECONDS, so Twilio is asked only about the others). With no live room it stops (the next new
+    call starts it again: `ensure_checking`).
 
     Returns:
-        How many rooms are checked.
+        How many rooms' calls Twilio is asked about.
     """
+    from jobs.announce import look_after  # here: jobs.announce imports this module
     cfg = config()
-    q = queue(cfg)
-    live = state(cfg).zrange(rooms.LIVE, 0, -1)
-    if live:
-        q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
-        q.enqueue_many([q.prepare_data(check_room, (room_id,), job_id=f"check-{room_id}") for room_id in live])
-    return len(live)
+    q, r = queue(cfg), state(cfg)
+    live = r.zrange(rooms.LIVE, 0, -1)
+    if not live:
+        return 0
+    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
+    for room_id in live:
+        acted = look_after(cfg, r, room_id)
+        if acted:
+            log.info("room %s: the sweep found a message it %s", room_id, acted)
+    stale = rooms.unseen(r, live, CHECK_AFTER)
+    q.enqueue_many([q.prepare_data(check_room, (room_id,), job_id=f"check-{room_id}") for room_id in stale])
+    return len(stale)
 
 
 def ensure_checking(q) -> bool:
