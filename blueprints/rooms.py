@@ -32,6 +32,9 @@ bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 KEEPALIVE_SECONDS = 15
 #: Milliseconds a browser waits before reconnecting a dropped stream.
 RECONNECT_MS = 2000
+#: Seconds a stream waits after writing updates before it writes again: what comes meanwhile goes in one write
+#: (a busy call centre's room list changes many times a second; each write to each page costs the web process).
+BATCH_SECONDS = 0.1
 #: A message's client id: the page sends `crypto.randomUUID()` (36 characters) or 32 hex digits.
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -346,7 +349,8 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: 
                 idle: Callable[[], Iterable[str]] | None = None, idle_seconds: float = KEEPALIVE_SECONDS) -> Response:
     """An SSE response: one `snapshot` event, then what `update(message)` gives (SSE text, `sse`) for each message
     published on `channels`, and what `idle()` gives whenever nothing was published for `idle_seconds` (s; a
-    keep-alive comment when it gives nothing). Messages that arrive together are sent in one write.
+    keep-alive comment when it gives nothing). Updates are written at most once every BATCH_SECONDS: those that
+    come meanwhile are sent together, in one write.
 
     The channels are heard through the web process's one subscription (`callchat.fanout`): `update` gets the
     `fanout.Message` every page of the process shares, so what pages alike send can be made once
@@ -393,8 +397,10 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: 
     def events() -> Iterator[str]:
         try:
             yield f"retry: {RECONNECT_MS}\n" + sse("snapshot", snapshot())
-            renewed = time.monotonic()
+            renewed = wrote = time.monotonic()
             while True:
+                if (batching := BATCH_SECONDS - (time.monotonic() - wrote)) > 0:
+                    time.sleep(batching)  # a greenlet's sleep under gunicorn's gevent workers
                 messages = listener.get(timeout=min(KEEPALIVE_SECONDS, grace / 3, idle_seconds))
                 if time.monotonic() - renewed >= grace / 3:
                     # Renewed only once a write got through: a page that went away fails at the write instead
@@ -420,6 +426,7 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: 
                         told_page.extend(update(message))
                 if told_page:  # an empty chunk could end a chunked response: a change that tells this page nothing sends nothing
                     yield "".join(told_page)
+                    wrote = time.monotonic()
         except fanout.Stopping:
             return
         except fanout.FellBehind as exc:
