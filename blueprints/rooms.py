@@ -448,10 +448,14 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: 
 class _Arrivals:
     """The incoming calls a page has been told of. A room the page has not seen, neither outgoing nor
     ended, is news: an `incoming` event `{"room": {…}, "html": the line saying so}` (static/incoming.js).
-    A call routed to a team is not: it is offered to its operators instead (`operator` events)."""
+    A call routed to a team is not: it is offered to its operators instead (`operator` events).
 
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
+    Args:
+        locale: the reader's language (`str(get_locale())`, read once: per message it cost more than the rest).
+    """
+
+    def __init__(self, locale: str) -> None:
+        self.locale, self.seen = locale, set()
 
     def reset(self, live: list[dict[str, Any]]) -> None:
         """The page has just been shown these rooms (`rooms.live`): none of them is news."""
@@ -465,7 +469,7 @@ class _Arrivals:
                 or room.get("team")):
             return
         self.seen.add(room["id"])
-        yield message.once(("incoming", str(get_locale())),
+        yield message.once(("incoming", self.locale),
                            lambda: sse("incoming", {"room": room, "html": fragments.incoming(room)}))
 
 
@@ -474,7 +478,7 @@ def list_events():
     """SSE for the room list: `snapshot` is `{"rooms": [...], "html": {"room": <li>… of each}}`, each `update` is
     `{"type": "room", "room": {…}, "html": its <li>}`, and a new incoming call is also an `incoming` event.
     Every list page of the process in one language is sent the same update, rendered once."""
-    r, arrivals = current_app.redis, _Arrivals()
+    r, arrivals = current_app.redis, _Arrivals(str(get_locale()))
 
     def snapshot() -> dict[str, Any]:
         live = rooms.live(r)
@@ -485,7 +489,7 @@ def list_events():
         event = message.json
         if not event.get("room"):  # a room that expired as it was published
             return
-        yield message.once(("update", str(get_locale())),
+        yield message.once(("update", arrivals.locale),
                            lambda: sse("update", dict(event, html=fragments.room_item(event["room"]))))
         yield from arrivals.news(message)
 
@@ -497,7 +501,7 @@ def room_events(room_id: str):
     """SSE for one room: `snapshot` as `/state` plus `html` (`fragments.room_snapshot`), then `update` events of
     type room, participant, message or caption, each with its `html`; and, from the room list, an `incoming`
     event when another call comes in (so a room page needs no second stream to hear of it)."""
-    shown, arrivals = {"room": _room_or_404(room_id)}, _Arrivals()
+    shown, arrivals = {"room": _room_or_404(room_id)}, _Arrivals(str(get_locale()))
     r = current_app.redis
 
     def snapshot() -> dict[str, Any] | None:

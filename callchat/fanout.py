@@ -65,6 +65,9 @@ class FellBehind(Ended):
 class Stopping(Ended):
     """The web process is stopping (`Fanout.end_all`)."""
 
+#: What `Message.json` holds until it is first read.
+_UNREAD = object()
+
 
 class Message:
     """A message published on a channel, shared by every listener of the process that hears it.
@@ -100,8 +103,6 @@ class Message:
             return self._kept.setdefault(key, make())
 
 
-_UNREAD = object()
-
 
 class Listener:
     """One stream's share of the process's subscription: the messages of its channels, in order, as they arrive.
@@ -130,9 +131,11 @@ class Listener:
                 raise self._ended
             if self._waiting:
                 got = []
-                while self._waiting:
-                    got.append(self._waiting.popleft())
-                return got
+                try:
+                    while True:
+                        got.append(self._waiting.popleft())
+                except IndexError:  # all taken (or dropped meanwhile by `_end`, from the reader's thread)
+                    return got
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
