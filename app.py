@@ -22,7 +22,7 @@ csrf = CSRFProtect()
 
 #: Redis connections for commands, per web process (gevent runs up to 1000 requests at once).
 REDIS_POOL_SIZE = 100
-#: Most live-page streams (one pub/sub connection each) per web process; Redis allows 10000 clients.
+#: Most connections of `app.redis_streams` per web process: the live pages' one shared subscription (callchat.fanout).
 STREAM_CONNECTIONS = 5000
 
 
@@ -65,8 +65,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"], max_connections=REDIS_POOL_SIZE, timeout=5, decode_responses=True,
         socket_timeout=5, socket_connect_timeout=2, health_check_interval=30,
         **redis_client.options(app.config["REDIS_URL"], app.config["REDIS_SSL_CERT_REQS"])))
-    # Each open page's live stream holds its own pub/sub connection: a pool of their own, so that
-    # pages never take the connections webhooks need (redis-py's default pool stops at 100).
+    # The live pages' pub/sub (one subscription per process, `callchat.fanout`) has a pool of its own, so that
+    # pages never take the connections webhooks need.
     app.redis_streams = redis_client.connect(app.config, decode_responses=True, max_connections=STREAM_CONNECTIONS,
                                              socket_connect_timeout=2)
     app.task_queue = TaskQueue(settings.QUEUE_NAME, connection=redis_client.connect(app.config, socket_connect_timeout=2))

@@ -58,8 +58,8 @@ def post_worker_init(worker):
     graceful_stop = worker.handle_exit
 
     def handle_exit(sig, frame):
-        # Off the signal handler, as gunicorn's gevent worker does for SIGQUIT: publishing blocks.
-        gevent.spawn(shutdown.end_streams, worker.wsgi.redis_streams)
+        # Off the signal handler, as gunicorn's gevent worker does for SIGQUIT: ending streams takes a lock.
+        gevent.spawn(shutdown.end_streams, worker.wsgi)
         graceful_stop(sig, frame)
 
     signal.signal(signal.SIGTERM, handle_exit)

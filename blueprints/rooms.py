@@ -12,12 +12,12 @@ import time
 from typing import Any, Callable, Iterable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request, stream_with_context
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 from flask_login import current_user
 from redis.exceptions import RedisError
 
 from blueprints import fragments
-from callchat import audit, calls, numbers, operators, phrases, rooms, routing, shutdown, streams, timeline, users, voices
+from callchat import audit, calls, fanout, numbers, operators, phrases, rooms, routing, streams, timeline, users, voices
 from callchat.voices import InvalidMessage, check_digits, check_play, check_rate, check_say, check_voice
 from jobs import controls
 from jobs.announce import enqueue_announce
@@ -32,6 +32,9 @@ bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 KEEPALIVE_SECONDS = 15
 #: Milliseconds a browser waits before reconnecting a dropped stream.
 RECONNECT_MS = 2000
+#: Seconds a stream waits after writing updates before it writes again: what comes meanwhile goes in one write
+#: (a busy call centre's room list changes many times a second; each write to each page costs the web process).
+BATCH_SECONDS = 0.1
 #: A message's client id: the page sends `crypto.randomUUID()` (36 characters) or 32 hex digits.
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
@@ -337,30 +340,34 @@ def cancel_someone(room_id: str, call_id: str):
     return jsonify(calls.view(current_app.redis, call_id))
 
 
-def _sse(event: str, data: Any) -> str:
+def sse(event: str, data: Any) -> str:
     """One Server-Sent Event: `event` named, `data` as JSON on one line."""
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
-                update: Callable[[str, dict[str, Any]], Iterable[tuple[str, Any]]],
-                idle: Callable[[], Iterable[tuple[str, Any]]] | None = None, idle_seconds: float = KEEPALIVE_SECONDS
-                ) -> Response:
-    """An SSE response: one `snapshot` event, then the events `update(channel, published JSON)` gives
-    (pairs of event name and data) for each message published on `channels`, and those `idle()` gives
-    whenever nothing was published for `idle_seconds` (s; a keep-alive comment when it gives none).
+def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: Callable[[fanout.Message], Iterable[str]],
+                idle: Callable[[], Iterable[str]] | None = None, idle_seconds: float = KEEPALIVE_SECONDS) -> Response:
+    """An SSE response: one `snapshot` event, then what `update(message)` gives (SSE text, `sse`) for each message
+    published on `channels`, and what `idle()` gives whenever nothing was published for `idle_seconds` (s; a
+    keep-alive comment when it gives nothing). Updates are written at most once every BATCH_SECONDS: those that
+    come meanwhile are sent together, in one write.
+
+    The channels are heard through the web process's one subscription (`callchat.fanout`): `update` gets the
+    `fanout.Message` every page of the process shares, so what pages alike send can be made once
+    (`Message.once`); `message.json` is parsed once and must not be changed.
 
     The stream ends with a `signed-out` event as soon as the signed-in user's sessions end
     (disabled, or a new password: `users.signed_out_channel`); the page then reloads to sign in.
-    It ends with no event when this process shuts down (`callchat.shutdown`): the browser reconnects.
+    It ends with no event when this process shuts down (`callchat.shutdown`) or Redis goes away: the browser
+    reconnects after RECONNECT_MS to a fresh snapshot. A page that does not take its updates (fanout.QUEUE_MESSAGES
+    waiting) is ended with a `retry:` of RECONNECT_MS, so that it never holds up the others.
     It counts against STREAMS_PER_PROCESS and STREAMS_PER_USER, and ends when one of them closes it
     as the oldest (`callchat.streams.last_words`: an `event: closed`, or a later reconnect).
     """
     app, username, stream_id = current_app._get_current_object(), current_user.username, streams.new_id()
-    pubsub = app.redis_streams.pubsub(ignore_subscribe_messages=True)
-    signed_out, stopping, told = users.signed_out_channel(username), shutdown.channel(), streams.channel(stream_id)
-    mine = operators.channel(username)
+    signed_out, told, mine = users.signed_out_channel(username), streams.channel(stream_id), operators.channel(username)
     grace = int(app.config["PRESENCE_GRACE_SECONDS"])
+    listening: list[fanout.Listener] = []
 
     def present() -> None:
         """This page is connected (`callchat.operators` presence): if its operator was offline, they are back."""
@@ -369,7 +376,8 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
             offer_to_teams_of(app.redis, app.task_queue, username, app.config)
 
     def end() -> None:
-        pubsub.close()
+        for listener in listening:
+            listener.close()
         streams.release(app, stream_id, username)
         try:
             if operators.disconnected(app.redis, username, stream_id):
@@ -377,20 +385,23 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
         except RedisError:
             pass  # the page's presence lapses after PRESENCE_GRACE_SECONDS anyway
 
-    try:
-        pubsub.subscribe(*channels, signed_out, stopping, told, mine)  # before the snapshot, so no change falls between the two
+    try:  # subscribed before the snapshot (`listen` waits for Redis to confirm), so no change falls between the two
+        listening.append(fanout.of(app).listen((*channels, signed_out, told, mine)))
         streams.admit(app, stream_id, username)
         present()
     except RedisError:
         end()
         raise
+    listener = listening[0]
 
     def events() -> Iterator[str]:
         try:
-            yield f"retry: {RECONNECT_MS}\n" + _sse("snapshot", snapshot())
-            renewed = time.monotonic()
+            yield f"retry: {RECONNECT_MS}\n" + sse("snapshot", snapshot())
+            renewed = wrote = time.monotonic()
             while True:
-                message = pubsub.get_message(timeout=min(KEEPALIVE_SECONDS, grace / 3, idle_seconds))
+                if (batching := BATCH_SECONDS - (time.monotonic() - wrote)) > 0:
+                    time.sleep(batching)  # a greenlet's sleep under gunicorn's gevent workers
+                messages = listener.get(timeout=min(KEEPALIVE_SECONDS, grace / 3, idle_seconds))
                 if time.monotonic() - renewed >= grace / 3:
                     # Renewed only once a write got through: a page that went away fails at the write instead
                     # (the server raises, the stream ends, `end` drops its presence), and does not keep its
@@ -398,28 +409,35 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
                     yield ": keep-alive\n\n"
                     present()
                     renewed = time.monotonic()
-                if message is None:
-                    yield "".join(_sse(name, data) for name, data in (idle() if idle else ())) or ": keep-alive\n\n"
-                elif message["channel"] == mine:
-                    yield _sse("operator", fragments.operator_event(json.loads(message["data"])))
-                elif message["channel"] == signed_out:
-                    yield "event: signed-out\ndata: {}\n\n"
-                    return
-                elif message["channel"] == stopping:
-                    return
-                elif message["channel"] == told:
-                    yield streams.last_words(message["data"])
-                    return
-                else:  # an empty chunk could end a chunked response: a change that tells this page nothing sends nothing
-                    told_page = "".join(_sse(name, data) for name, data in update(message["channel"], json.loads(message["data"])))
-                    if told_page:
-                        yield told_page
+                if not messages:
+                    yield "".join(idle() if idle else ()) or ": keep-alive\n\n"
+                    continue
+                told_page = []
+                for message in messages:
+                    if message.channel == mine:
+                        told_page.append(sse("operator", fragments.operator_event(message.json)))
+                    elif message.channel == signed_out:
+                        yield "".join(told_page) + "event: signed-out\ndata: {}\n\n"
+                        return
+                    elif message.channel == told:
+                        yield "".join(told_page) + streams.last_words(message.data)
+                        return
+                    else:
+                        told_page.extend(update(message))
+                if told_page:  # an empty chunk could end a chunked response: a change that tells this page nothing sends nothing
+                    yield "".join(told_page)
+                    wrote = time.monotonic()
+        except fanout.Stopping:
+            return
+        except fanout.FellBehind as exc:
+            current_app.logger.warning("live updates on %s of %s ended: %s; the page reconnects", channels[0], username, exc)
+            yield f"retry: {RECONNECT_MS}\n\n"
         except RedisError as exc:
             # Redis went away (restart, failover): end the stream; the browser reconnects
             # after RECONNECT_MS and gets a fresh snapshot, so no update is missed.
             current_app.logger.warning("live updates on %s interrupted: %s", channels[0], exc)
         finally:
-            pubsub.close()
+            listener.close()
 
     response = Response(stream_with_context(events()), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -430,40 +448,50 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
 class _Arrivals:
     """The incoming calls a page has been told of. A room the page has not seen, neither outgoing nor
     ended, is news: an `incoming` event `{"room": {…}, "html": the line saying so}` (static/incoming.js).
-    A call routed to a team is not: it is offered to its operators instead (`operator` events)."""
+    A call routed to a team is not: it is offered to its operators instead (`operator` events).
 
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
+    Args:
+        locale: the reader's language (`str(get_locale())`, read once: per message it cost more than the rest).
+    """
+
+    def __init__(self, locale: str) -> None:
+        self.locale, self.seen = locale, set()
 
     def reset(self, live: list[dict[str, Any]]) -> None:
         """The page has just been shown these rooms (`rooms.live`): none of them is news."""
         self.seen = {room["id"] for room in live}
 
-    def news(self, room: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-        """`("incoming", …)` once for a room (as published on `rooms.LIST_CHANNEL`) that is news, else nothing."""
-        if (room["id"] in self.seen or room.get("direction") == "outgoing" or room.get("status") == "ended"
+    def news(self, message: fanout.Message) -> Iterator[str]:
+        """The `incoming` event (SSE text, made once per process and language) once for a room published on
+        `rooms.LIST_CHANNEL` (`message`) that is news; else nothing."""
+        room = message.json.get("room")
+        if (not room or room["id"] in self.seen or room.get("direction") == "outgoing" or room.get("status") == "ended"
                 or room.get("team")):
             return
         self.seen.add(room["id"])
-        yield "incoming", {"room": room, "html": fragments.incoming(room)}
+        yield message.once(("incoming", self.locale),
+                           lambda: sse("incoming", {"room": room, "html": fragments.incoming(room)}))
 
 
 @bp.get("/events")
 def list_events():
     """SSE for the room list: `snapshot` is `{"rooms": [...], "html": {"room": <li>… of each}}`, each `update` is
-    `{"type": "room", "room": {…}, "html": its <li>}`, and a new incoming call is also an `incoming` event."""
-    r, arrivals = current_app.redis, _Arrivals()
+    `{"type": "room", "room": {…}, "html": its <li>}`, and a new incoming call is also an `incoming` event.
+    Every list page of the process in one language is sent the same update, rendered once."""
+    r, arrivals = current_app.redis, _Arrivals(str(get_locale()))
 
     def snapshot() -> dict[str, Any]:
         live = rooms.live(r)
         arrivals.reset(live)
         return {"rooms": live, "html": {"room": "".join(fragments.room_item(room) for room in live)}}
 
-    def update(_channel: str, event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    def update(message: fanout.Message) -> Iterator[str]:
+        event = message.json
         if not event.get("room"):  # a room that expired as it was published
             return
-        yield "update", dict(event, html=fragments.room_item(event["room"]))
-        yield from arrivals.news(event["room"])
+        yield message.once(("update", arrivals.locale),
+                           lambda: sse("update", dict(event, html=fragments.room_item(event["room"]))))
+        yield from arrivals.news(message)
 
     return live_stream((rooms.LIST_CHANNEL,), snapshot, update)
 
@@ -473,7 +501,7 @@ def room_events(room_id: str):
     """SSE for one room: `snapshot` as `/state` plus `html` (`fragments.room_snapshot`), then `update` events of
     type room, participant, message or caption, each with its `html`; and, from the room list, an `incoming`
     event when another call comes in (so a room page needs no second stream to hear of it)."""
-    shown, arrivals = {"room": _room_or_404(room_id)}, _Arrivals()
+    shown, arrivals = {"room": _room_or_404(room_id)}, _Arrivals(str(get_locale()))
     r = current_app.redis
 
     def snapshot() -> dict[str, Any] | None:
@@ -484,12 +512,13 @@ def room_events(room_id: str):
         shown["room"] = found["room"]
         return dict(found, html=fragments.room_snapshot(found))
 
-    def update(channel: str, event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-        if channel == rooms.LIST_CHANNEL:
-            yield from arrivals.news(event["room"]) if event.get("room") else ()
+    def update(message: fanout.Message) -> Iterator[str]:
+        if message.channel == rooms.LIST_CHANNEL:
+            yield from arrivals.news(message)
             return
+        event = message.json
         if event.get("type") == "room":
             shown["room"] = event["room"]
-        yield "update", fragments.with_html(event, shown["room"])
+        yield sse("update", fragments.with_html(event, shown["room"]))
 
     return live_stream((rooms.channel(room_id), rooms.LIST_CHANNEL), snapshot, update)

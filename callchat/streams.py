@@ -23,8 +23,9 @@ the message is the setting that closed it (`PROCESS_CAP` or `USER_CAP`). Keys:
                                            by each new stream
 
 A stream whose process died (no `release`) stays in its user's set until the key expires, but
-nobody listens on its channel any more (PUBSUB NUMSUB), so the next stream past the cap drops it
-instead of closing a page that is still open.
+nobody listens on its channel any more (PUBSUB NUMSUB: 1 while its process, whose one subscription
+carries every stream's channel, `callchat.fanout`, serves it; 0 after), so the next stream past the
+cap drops it instead of closing a page that is still open.
 """
 
 from __future__ import annotations

@@ -11,26 +11,31 @@ import json
 import logging
 import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app import create_app
-from callchat import streams
-from callchat.devstack import free_port
+from callchat import fanout, operators, rooms, shutdown, streams, users
+from callchat.devstack import free_port, wait_for
 from callchat.settings import SettingError
-from tests.conftest import ADMIN, OPERATOR, SECRET_KEY, TWILIO_NUMBER, ChatUser, ServedApp, start_procfile
+from callchat.redis_server import redis_server_binary, wait_until_up
+from tests.conftest import (ADMIN, CALLER, OPERATOR, SECRET_KEY, TWILIO_NUMBER, ChatUser, ServedApp, client_signed_in_as,
+                            start_procfile, start_redis)
 
 #: Where the screenshot of a page closed by STREAMS_PER_USER goes; people look at it after a run.
 SCREENSHOT = Path(os.environ.get("SCREENSHOT_DIR", "/tmp")) / "callchat-too-many-pages.png"
 
 
 class Page:
-    """One open page's live stream, at `base` (a web process), read block by block as EventSource does."""
+    """One open page's live stream, at `base` (a web process), read block by block as EventSource does:
+    room `room_id`'s page, or the room list when None."""
 
-    def __init__(self, user: ChatUser, room_id: str, base: str | None = None) -> None:
-        self.response = user.http.get(f"{base or user.base}/rooms/{room_id}/events", stream=True, timeout=10)
+    def __init__(self, user: ChatUser, room_id: str | None, base: str | None = None) -> None:
+        path = f"/rooms/{room_id}/events" if room_id else "/rooms/events"
+        self.response = user.http.get(f"{base or user.base}{path}", stream=True, timeout=10)
         assert self.response.status_code == 200, self.response.text
         self.lines = self.response.iter_lines(decode_unicode=True)
         assert self.next()["event"] == "snapshot"
@@ -50,6 +55,17 @@ class Page:
         """True when the next block is the update showing `text` as a message."""
         block = self.next()
         return block is not None and block.get("event") == "update" and json.loads(block["data"])["message"]["body"] == text
+
+    def until(self, event: str) -> dict[str, Any] | None:
+        """The data (JSON) of the next `event` block, the blocks before it skipped; None when the stream ended first."""
+        while (block := self.next()) is not None:
+            if block.get("event") == event:
+                return json.loads(block["data"])
+        return None
+
+    def rest(self) -> list[str]:
+        """The names of the events left until the stream ends (a read timeout fails the test if it does not)."""
+        return [block.get("event", "") for block in iter(self.next, None)]
 
     def close(self) -> None:
         self.response.close()
@@ -230,3 +246,83 @@ def test_a_timeline_event_reaches_each_page_in_its_readers_language(stack, pages
             break
     assert update["event"]["what"] == "captions-off"
     assert "typist さんが字幕をオフにしました" in update["html"]
+
+
+def test_a_web_process_subscribes_once_for_all_its_pages_and_hands_every_change_to_each(stack, pages):
+    """Issue 14: Redis writes a change once per web process (one subscription, fanned out in memory), not once
+    per open page; the process unsubscribes from a channel once its last page listening to it has gone."""
+    users.create(stack.redis, "reader", "operator", "reader-password")
+    reader = stack.signed_in("reader", "reader-password")
+    pages += [Page(reader, None) for _ in range(3)] + [Page(stack.user, None)]
+    readers = (users.signed_out_channel("reader"), operators.channel("reader"))  # heard by the reader's 3 pages
+    assert stack.redis.pubsub_numsub(*readers) == [(channel, 1) for channel in readers], "one subscriber: this process"
+
+    room_id = stack.call_in()
+    told = [page.until("incoming") for page in pages]
+    assert all(t and t["room"]["id"] == room_id and f'href="/rooms/{room_id}"' in t["html"] for t in told), told
+    assert all(t == told[0] for t in told), "every list page is told alike"
+
+    assert shutdown.end_streams(stack.app) == 4
+    assert all(set(page.rest()) <= {"update"} for page in pages), "every stream ended, with no event of its own"
+    wait_for(lambda: stack.redis.pubsub_numsub(*readers) == [(channel, 0) for channel in readers], 10,
+             "the process to unsubscribe from the reader's channels")
+
+
+def test_a_listener_that_does_not_take_its_messages_falls_behind_alone(redis_client):
+    """A page whose network does not drain (its stream is stuck writing) must not hold up the others: past
+    fanout.QUEUE_MESSAGES waiting, it is ended (its page reconnects to a fresh snapshot); the rest hear everything."""
+    process = fanout.Fanout(redis_client)
+    slow, fast = process.listen([rooms.LIST_CHANNEL]), process.listen([rooms.LIST_CHANNEL, "after"])
+    heard: list[str] = []
+
+    def hear(count: int) -> None:
+        while len(heard) < count:
+            got = fast.get(5)
+            assert got, f"heard {len(heard)} of {count}"
+            heard.extend(message.data for message in got)
+
+    try:
+        for n in range(fanout.QUEUE_MESSAGES):
+            redis_client.publish(rooms.LIST_CHANNEL, str(n))
+        hear(fanout.QUEUE_MESSAGES)
+        redis_client.publish(rooms.LIST_CHANNEL, "one too many")
+        redis_client.publish("after", "handed out after the one too many")
+        hear(fanout.QUEUE_MESSAGES + 2)
+        assert heard == [str(n) for n in range(fanout.QUEUE_MESSAGES)] + ["one too many", "handed out after the one too many"]
+        with pytest.raises(fanout.FellBehind):
+            slow.get(0)
+    finally:
+        slow.close()
+        fast.close()
+    wait_for(lambda: not redis_client.pubsub_channels(), 10, "both channels to be unsubscribed")
+
+
+def test_live_pages_come_back_after_a_redis_restart(tmp_path):
+    """The process's one subscription is lost with Redis: its pages end (they reconnect, as EventSource does), and a
+    page opened once Redis is back subscribes on a new connection and hears changes again."""
+    proc, url = start_redis(tmp_path)
+    room_id = "CA" + "f7" * 16
+
+    def open_page(app) -> Any:
+        rooms.create(app.redis, room_id, CALLER, "Polly.Mizuki", "ja-JP", 3600)
+        users.create(app.redis, "typist", "operator", "typist-password")
+        stream = (chunk.decode() for chunk in client_signed_in_as(app).get(f"/rooms/{room_id}/events", buffered=False).response)
+        assert "event: snapshot" in next(stream)
+        return stream
+
+    try:
+        app = create_app({"TESTING": True, "REDIS_URL": url, "SECRET_KEY": SECRET_KEY})
+        before = open_page(app)
+        proc.kill()
+        proc.wait(10)
+        assert all("event: update" not in chunk for chunk in before), "the page's stream ends"
+
+        proc = subprocess.Popen([redis_server_binary(), "--port", url.rsplit(":", 1)[1].split("/")[0], "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+        wait_until_up(url)
+        after = open_page(app)  # Redis is empty again: the room and the user anew
+        rooms.update(app.redis, room_id, status="live")
+        assert '"status": "live"' in next(chunk for chunk in after if "event: update" in chunk)
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -19,8 +19,8 @@ from markupsafe import Markup
 from redis import Redis
 
 from blueprints.admin import bp
-from blueprints.rooms import live_stream
-from callchat import operators, rooms, routing
+from blueprints.rooms import live_stream, sse
+from callchat import fanout, operators, rooms, routing
 
 #: Seconds between two renderings of the board sent to one page, at least: changes in between are sent together.
 COALESCE_SECONDS = 1.0
@@ -96,20 +96,20 @@ class _Coalesced:
         self.shown, self.at, now = board(self.r), time.monotonic(), time.time()
         return {"html": {"board": render(self.shown, now)}, "now": now}
 
-    def _send(self) -> Iterator[tuple[str, Any]]:
+    def _send(self) -> Iterator[str]:
         found, self.at, self.pending = board(self.r), time.monotonic(), False
         if found != self.shown:
             self.shown, now = found, time.time()
-            yield "update", {"type": "board", "html": render(found, now), "now": now}
+            yield sse("update", {"type": "board", "html": render(found, now), "now": now})
 
-    def update(self, _channel: str, _event: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    def update(self, _message: fanout.Message) -> Iterator[str]:
         """Something changed: send the board now, or mark it to send once COALESCE_SECONDS have passed."""
         if time.monotonic() - self.at >= COALESCE_SECONDS:
             yield from self._send()
         else:
             self.pending = True
 
-    def idle(self) -> Iterator[tuple[str, Any]]:
+    def idle(self) -> Iterator[str]:
         """Nothing published for a while: send a pending change, or read the board again every REFRESH_SECONDS."""
         waited = time.monotonic() - self.at
         if (self.pending and waited >= COALESCE_SECONDS) or waited >= REFRESH_SECONDS:
