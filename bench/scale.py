@@ -19,7 +19,7 @@ WEB_CONCURRENCY=2 gunicorn processes.
 
 1. 2 workers start; the virtual phones call in, 100 at a time; every room goes live when
    its caller reaches the loop, and the workers run each room's set-up jobs (watch_caller,
-   the first announce_next) and, once a minute, its check_room.
+   the first announce_next) and, once a minute, the rooms sweep (check_rooms).
 2. Idle: once the workers have caught up, for `--idle` seconds (at least check_room's 60 s)
    nothing is typed: what the waiting rooms cost, in loop fetches (`…/wait`) and
    `GET Calls/{sid}` a second (from the simulator's timeline and journal), jobs a second (from
@@ -31,7 +31,7 @@ WEB_CONCURRENCY=2 gunicorn processes.
    waiting when the workers start, the cores each process used meanwhile, the workers' CPU
    per message, and the jobs they ran per message (their log). Each run carries the watchdogs
    of the one before (30 s after each message) and every room's check_room once a minute.
-4. Redis `used_memory` (INFO memory): at the start, with the rooms live (after the idle
+4. Redis `used_memory` less its client and AOF buffers (INFO memory): at the start, with the rooms live (after the idle
    window), with the first batch queued; per live room and per queued message, also counting
    only callchat's own keys (MEMORY USAGE) and naming the largest kinds of keys. Then every
    caller hangs up, retention passes, and the memory is compared with the start, listing what
@@ -74,7 +74,10 @@ TEXT = "少々お待ちください。"
 
 
 def used_memory(r: Redis) -> int:
-    return int(r.info("memory")["used_memory"])
+    """Redis's used_memory less its clients' and the AOF's buffers (INFO memory: `mem_clients_normal`,
+    `mem_aof_buffer`): connections belong to processes, not to rooms, and come and go with the workers."""
+    info = r.info("memory")
+    return int(info["used_memory"]) - int(info.get("mem_clients_normal", 0)) - int(info.get("mem_aof_buffer", 0))
 
 
 def clients(r: Redis) -> int:
@@ -325,7 +328,7 @@ def _table(d: dict) -> Table:
                        f"cores used: {cpu['cores']}")
     keys_delta = sum(d["live"]["bytes"].values()) - sum(d["start"]["bytes"].values())
     table.add("4 scale", "Redis memory per live room", f"{(d['live_bytes'] - d['start_bytes']) / d['rooms'] / 1024:.2f} KiB",
-              note=f"used_memory; all keys' MEMORY USAGE {keys_delta / d['rooms'] / 1024:.2f} KiB, of which the room's own "
+              note=f"used_memory less client and AOF buffers; all keys' MEMORY USAGE {keys_delta / d['rooms'] / 1024:.2f} KiB, of which the room's own "
                    f"keys {d['room_own_bytes'] / d['rooms'] / 1024:.2f} KiB; largest: {by_kind(d['live'], 3)}")
     table.add("4 scale", "Redis memory per queued message", f"{d['per_message_bytes'] / 1024:.2f} KiB",
               note=f"its own keys {d['per_message_own_bytes'] / 1024:.2f} KiB; the rest its announce_next job "
@@ -333,7 +336,7 @@ def _table(d: dict) -> Table:
     after = d["after"]
     table.add("4 scale", f"Redis memory after every room ended + {RETENTION} s retention, vs start",
               f"{(d['after_bytes'] - d['start_bytes']) / 1024 / 1024:+.1f} MiB",
-              note=f"used_memory; all keys' MEMORY USAGE "
+              note=f"used_memory less client and AOF buffers; all keys' MEMORY USAGE "
                    f"{(sum(after['bytes'].values()) - sum(d['start']['bytes'].values())) / 1024:+.0f} KiB, "
                    f"room keys left: {sum(v for k, v in after['keys'].items() if k.startswith('room'))}, "
                    f"Redis clients {d['start_clients']} -> {d['after_clients']}; left: {by_kind(after, 3)}; "

@@ -6,15 +6,18 @@ unset, no worker). wrk loads `POST /voice/incoming` (signed, a new call every re
 - none: no page is open;
 - rooms: 200 room pages are open, each on its own live room, a lone caller's
   (`GET /rooms/<id>/events`);
-  the calls wrk makes are other rooms, so these streams only hold a connection, a greenlet
-  and a Redis pub/sub connection each, and get a keep-alive every 15 s;
-- list: 200 room-list pages are open (`GET /rooms/events`); every new call is published to
-  all of them (200 SSE events per webhook), as operators watching the list would see;
-- list-50: 50 room-list pages, fewer than one web worker's Redis connection pool holds
-  (redis-py's default, 100 per process: each open stream keeps one pub/sub connection).
+  the calls wrk makes are other rooms, so these streams only hold a connection and a greenlet
+  each, get a keep-alive every 15 s, and (room pages hear of incoming calls) every room-list change;
+- list: 200 room-list pages are open (`GET /rooms/events`); every new call reaches all of
+  them (200 SSE events per webhook), as operators watching the list would see;
+- list-50: 50 room-list pages.
 
-A stream the server ends at once (no Redis connection left) is counted as not opened; a
-browser would reconnect it every 2 s, which this does not do.
+Since issue 14 a web process holds one Redis subscription for all its pages (`callchat.fanout`):
+Redis sends each change once per process, which hands it to its pages in memory. Before, each
+page held a pub/sub connection of its own, and Redis wrote each change to every one.
+
+A stream the server ends at once is counted as not opened; a browser would reconnect it every
+2 s, which this does not do.
 
 A reader thread keeps every stream drained, as a browser does, and counts the events.
 Each is run flat out (64 connections) and paced (16 connections, 50 ms pauses); Redis is
