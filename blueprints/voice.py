@@ -90,7 +90,8 @@ def _on_the_line(room: dict, jobs) -> bool:
         return False
     log.info("room %s: the caller CallSid %s is on the line", room["id"], room["id"])
     q = current_app.task_queue
-    q.enqueue(watch_caller, room["id"], retry=WATCH_RETRY, pipeline=jobs)
+    if room["direction"] == "incoming":  # an outgoing call's status callback is its attempt's (`jobs.attempts`)
+        q.enqueue(watch_caller, room["id"], retry=WATCH_RETRY, pipeline=jobs)
     q.enqueue(caption_caller, room["id"], pipeline=jobs)
     return True
 

@@ -310,7 +310,8 @@ def redis_contents(r, bookkeeping: bool = True) -> str:
 
     With `bookkeeping=False`, what a refused request may rightly change is left out: rate-limit
     counters (Flask-Limiter's `LIMITS:` keys), an API token's last use, and audit entries that
-    record the refusal itself (`REFUSAL_AUDIT`). Reads in two round trips (pipelined).
+    record the refusal itself (`REFUSAL_AUDIT`). A room's `seen_at` is always left out: its caller's waiting
+    loop sets it whenever Twilio fetches it, whatever a test does. Reads in two round trips (pipelined).
     """
     keys = sorted(k for k in r.keys("*") if bookkeeping or not (k.startswith("LIMITS:") or k.endswith(":recent")))
     with r.pipeline(transaction=False) as p:
@@ -323,6 +324,8 @@ def redis_contents(r, bookkeeping: bool = True) -> str:
     for key, value, ttl, kind in zip(keys, found[0::3], found[1::3], found[2::3]):
         if not bookkeeping and key == audit.STREAM:
             value = repr([f for _, f in r.xrange(key) if f.get("action") not in REFUSAL_AUDIT]).encode()
+        elif key.startswith("room:{") and key.endswith("}") and kind == "hash":  # a room: its call's loop sets seen_at
+            value = repr(sorted((k, v) for k, v in r.hgetall(key).items() if k != "seen_at")).encode()
         elif not bookkeeping and key.startswith("apitoken:") and kind == "hash":
             fields = sorted((k, v) for k, v in r.hgetall(key).items() if k != "last_used_at")
             if not fields:  # API_TOKEN's record holds only its last use
