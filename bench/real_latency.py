@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (Table, Typist, callers, cpu_by_role, cpu_share, deliveries, dev_stack, machine,  # noqa: E402
-                          message_states, ms, open_rooms, percentile, save, wait_for)
+                          message_states, ms, open_rooms, percentile, queue_idle, save, wait_for)
 
 TEXT = "少々お待ちください。"
 #: Seconds after the last message is typed that every message has to be spoken in.
@@ -45,6 +45,7 @@ def run(rooms: int = 200, every: float = 10.0, minutes: float = 2.0, rest_delay:
     with dev_stack(settings, workers=1) as stack:
         print(f"  {rooms} callers call in", flush=True)
         room_ids = open_rooms(stack, callers(rooms, block=61))
+        queue_idle(stack.redis)  # the rooms' set-up jobs (status callbacks, captions) are done before typing starts
         pool = [Typist(stack, room_ids[0]) for _ in range(typists)]
         rounds = int(minutes * 60 / every)
         # Room i types at i * every / rooms seconds past each round's start: a steady rooms / every messages a second.
