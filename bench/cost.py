@@ -19,8 +19,8 @@ say what it cost:
 - typed -> heard: from the chat POST being sent to the caller's phone hearing the words.
 
 Traffic that comes with time rather than with messages (PERIODIC: a lone caller's loop fetch
-every WAIT_SECONDS, check_room's `GET Calls/{sid}` every CHECK_AFTER) is counted apart, per
-room and minute. The set-up says what a room costs before its first message.
+every WAIT_SECONDS, check_room's `GET Calls/{sid}` every CHECK_AFTER for a call that has not
+fetched its loop meanwhile, i.e. a conference's) is counted apart, per room and minute. The set-up says what a room costs before its first message.
 
     .venv/bin/python bench/cost.py [--messages 6]
 """
@@ -251,10 +251,11 @@ def _table(per_message: dict[str, list[dict]], setup: dict[str, dict], periodic:
                   f"Every leg stays billed until the call ends. Not counted here: {_kinds(a['periodic'])} (periodic)")
     for mode in MODES:
         p = periodic[mode]
-        expected = (60 / WAIT_SECONDS if mode == "lone" else 0, 60 / CHECK_AFTER)
+        # A lone caller's loop fetches prove its call is up, so the rooms sweep asks Twilio only about conferences.
+        expected = (60 / WAIT_SECONDS, 0) if mode == "lone" else (0, 60 / CHECK_AFTER)
         table.add("3 cost", f"per room and minute, waiting: loop fetches + GET Calls, {LABELS[mode]}",
                   f"{expected[0]:g} + {expected[1]:g}", "0 + 0", "",
-                  f"WAIT_SECONDS {WAIT_SECONDS}, CHECK_AFTER {CHECK_AFTER} (check_room); seen in this run: "
+                  f"WAIT_SECONDS {WAIT_SECONDS}, CHECK_AFTER {CHECK_AFTER} (check_rooms); seen in this run: "
                   f"{p['loop_fetches']} + {p['get_calls']} in {p['minutes']:.1f} min")
     return table
 

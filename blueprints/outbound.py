@@ -111,11 +111,13 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
     if not twilio_params.is_sid(call_sid, "CA"):
         abort(400, description="CallSid is missing or is not a call's SID (CA and 32 hex digits).")
     cfg, r = current_app.config, current_app.redis
-    if rooms.create(r, call_sid, call["to"], call["voice"], call["language"], cfg["ROOM_MAX_SECONDS"],
-                    direction="outgoing", captions=cfg["CAPTIONS"]):
+    created = rooms.create(r, call_sid, call["to"], call["voice"], call["language"], cfg["ROOM_MAX_SECONDS"],
+                           direction="outgoing", captions=cfg["CAPTIONS"])
+    if created:
         calls.open_room(r, call["id"], call_sid)
         timeline.record(r, call_sid, "call-opened", number=numbers.redact(call["to"]), call_id=call["id"])
-        ensure_checking(current_app.task_queue)  # the sweep checks on every live room (jobs.rooms.check_rooms)
+        if created == rooms.FIRST_LIVE:  # the rooms sweep (jobs.rooms.check_rooms) stops when no room is live
+            ensure_checking(current_app.task_queue)
         log.info("call %s: CallSid %s answered; room opened", call["id"], call_sid)
     wait_url = urls.for_request(urls.WAIT, room_id=call_sid)
     said = notice("connect", call["language"], cfg["CONNECT_NOTICE"])

@@ -62,8 +62,9 @@ def incoming():
                            cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"], captions=cfg["CAPTIONS"], team=team)
     log.info("incoming call CallSid %s from %s (%s)%s", call_sid, numbers.redact(request.form.get("From", "")),
              "new room" if created else "repeat", f" for team {team}" if team else "")
+    if created == rooms.FIRST_LIVE:  # the rooms sweep stops when no room is live: start it again
+        ensure_checking(current_app.task_queue)
     if created:
-        ensure_checking(current_app.task_queue)  # usually one ZSCORE: the sweep runs already
         if team:
             routing.enqueue(r, call_sid, team, time.time())
             timeline.record(r, call_sid, "queued", team=team)

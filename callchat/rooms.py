@@ -191,12 +191,16 @@ redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[1])
 redis.call('PUBLISH', ARGV[5], '{"type": "participant", "participant": ' .. ARGV[4] .. '}')
 publish_room(KEYS[1], {ARGV[6]})
+if redis.call('ZCARD', KEYS[2]) == 1 then return 2 end
 return 1
 """)
 
+#: What `create` returns: the room existed already; it was created; it was created and is the only live room.
+EXISTED, CREATED, FIRST_LIVE = 0, 1, 2
+
 
 def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int,
-           direction: str = "incoming", captions: bool = True, team: str = "") -> bool:
+           direction: str = "incoming", captions: bool = True, team: str = "") -> int:
     """Open a room for a call, unless it exists (Twilio may repeat a webhook): one Redis round trip.
 
     Args:
@@ -211,7 +215,8 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
             team's queue from now), or "" when anyone may.
 
     Returns:
-        True if the room was created, False if it already existed.
+        EXISTED (0, false) if it already existed; CREATED, or FIRST_LIVE if no other room is live (whoever
+        checks on live rooms may have stopped: `jobs.rooms.ensure_checking`).
     """
     now = repr(time.time())  # as redis-py stores a float, so the published room equals `get`'s
     fields = {"id": room_id, "caller": caller, "direction": direction, "call_sid": room_id, "conference_sid": "",
@@ -224,7 +229,7 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
                               ensure_ascii=False)
     args = [ttl, now, room_id, caller_entry, channel(room_id), LIST_CHANNEL] + [v for pair in fields.items() for v in pair]
     # One step, so that no reader ever sees half a room.
-    return bool(_eval(r, _CREATE, 3, key(room_id), LIVE, key(room_id, ":participants"), *args))
+    return int(_eval(r, _CREATE, 3, key(room_id), LIVE, key(room_id, ":participants"), *args))
 
 
 def publish_room(r: Redis, room_id: str) -> dict[str, Any] | None:

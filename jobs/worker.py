@@ -53,8 +53,9 @@ import jobs.notices  # noqa: F401
 import jobs.rooms  # noqa: F401
 import jobs.sessions  # noqa: F401
 import twilio.rest.api.v2010.account  # noqa: F401  (twilio-python loads it lazily, ~42 ms, at a worker's first job)
-from callchat import logs, redis_client, settings
+from callchat import logs, redis_client, rooms, settings
 from jobs import config
+from jobs.rooms import ensure_checking
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +201,18 @@ class Worker(SimpleWorker):
             self._free_dead_scheduler_locks()
         if super().should_run_maintenance_tasks:
             super().run_maintenance_tasks()  # cleans the registries and, after the first run, takes a free lock
+            self._keep_rooms_checked()
         elif self._scheduling_elsewhere():
             self.scheduler.acquire_locks(auto_start=True)
+
+    def _keep_rooms_checked(self) -> None:
+        """Schedule the rooms sweep (`jobs.rooms.ensure_checking`) if rooms are live and none is scheduled: a sweep
+        job lost with a killed worker would otherwise stay lost until no room is live and a new call comes."""
+        try:
+            if self.connection.zcard(rooms.LIVE):
+                ensure_checking(self.queues[0])
+        except RedisError as exc:
+            self.log.warning("could not check the rooms sweep: %s", exc)
 
     def _start_scheduler(self, *args, **kwargs) -> None:  # noqa: D102 (rq's, after the scheduler check)
         self._free_dead_scheduler_locks()

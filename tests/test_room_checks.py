@@ -31,3 +31,12 @@ def test_one_sweep_checks_every_live_room_and_stops_when_none_is_left(stack):
     third = stack.call_in("+819012340003")
     assert _scheduled(stack) == [CHECKS_JOB], "the next room starts it again"
     assert rooms.get(stack.redis, third)["status"] == "live"
+
+
+def test_a_worker_restarts_a_lost_sweep_while_rooms_are_live(stack, stack_config):
+    from jobs.worker import Worker
+    stack.call_in(CALLER)
+    stack.queue.scheduled_job_registry.remove(CHECKS_JOB, delete_job=True)  # lost, e.g. with a killed worker
+    assert _scheduled(stack) == []
+    Worker([stack.queue], connection=stack.queue.connection).run_maintenance_tasks()
+    assert _scheduled(stack) == [CHECKS_JOB]
