@@ -238,11 +238,14 @@ def publish_room(r: Redis, room_id: str) -> dict[str, Any] | None:
     Returns:
         The room, or None if it is gone (nothing published).
     """
-    room = get(r, room_id)
-    if room:
-        _publish(r, room_id, {"type": "room", "room": room})
-        r.publish(LIST_CHANNEL, json.dumps({"type": "room", "room": room}, ensure_ascii=False))
-    return room
+    return _as_dict(_eval(r, _PUBLISH_ROOM, 1, key(room_id), channel(room_id), LIST_CHANNEL))
+
+
+# The room as it is now, published on its channel and the room list's (the same event as every other script's).
+_PUBLISH_ROOM = _lua("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return publish_room(KEYS[1], {ARGV[1], ARGV[2]})
+""")
 
 
 def get(r: Redis, room_id: str) -> dict[str, Any] | None:
@@ -698,7 +701,9 @@ def owes_typing_notice(r: Redis, room_id: str, since: float, pause: float) -> bo
     return bool(r.set(key(room_id, ":noticed"), 1, nx=True, px=max(int(pause * 1000), 1)))
 
 
-# If messages wait in the queue (KEYS[1]) and no nudge is recent (KEYS[2]), take one for ARGV[1] ms: 1, else 0.
+# The waiting loop's safety net against an `announce_next` lost to a crash: if messages wait in the queue (KEYS[1])
+# and no nudge is recent (KEYS[2]), take one for ARGV[1] ms (1, else 0); at most one a period, so that a backlog
+# of jobs does not feed itself.
 _NUDGE = """
 if redis.call('LLEN', KEYS[1]) == 0 then return 0 end
 if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then return 1 end
@@ -706,19 +711,11 @@ return 0
 """
 
 
-def needs_nudge(r: Redis, room_id: str, every_seconds: float) -> bool:
-    """True if messages wait in the room's queue and the room was not nudged in the last `every_seconds`.
-
-    A lone caller's waiting loop uses it as a safety net (an `announce_next` lost to a
-    crash), at most once per period, so that a backlog of jobs does not feed itself.
-    """
-    return bool(_eval(r, _NUDGE, 2, key(room_id, ":queue"), key(room_id, ":nudged"), int(every_seconds * 1000)))
-
-
 def loop_state(r: Redis, room_id: str,
                nudge_seconds: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int, bool]:
     """What a lone caller's loop fetch needs, in one Redis round trip: the room, its caller, how many messages
-    wait, and `needs_nudge`; and the room's `seen_at` is set to now (the call is up: `unseen`).
+    wait, and whether to nudge the queue (`_NUDGE`, at most once every `nudge_seconds`); and the room's `seen_at`
+    is set to now (the call is up: `unseen`).
 
     Returns:
         `(room or None, the caller as a participant or None, messages queued, whether to nudge the queue)`.
