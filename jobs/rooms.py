@@ -11,8 +11,8 @@ its waiting loop meanwhile (a lone caller's call fetches it every 30 s: it is up
 One sweep for all rooms, not a scheduled job per room: an RQ job hash is about 1.5 KiB, more than
 the room itself, and a room's memory is what limits how many one Redis plan holds (issue 14).
 The sweep schedules its own next run (job id CHECKS_JOB) while rooms are live, and stops when none
-is (no job is left in Redis); `ensure_checking` starts it again if it is missing (each new room's
-call asks, `voice.incoming`).
+is (no job is left in Redis); `ensure_checking` starts it again if it is missing (asked by the call
+that opens the only live room, `voice.incoming`, and by each worker's maintenance).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def check_rooms() -> int:
     live = r.zrange(rooms.LIVE, 0, -1)
     if not live:
         return 0
-    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
+    _schedule_sweep(q)
     for room_id in live:
         acted = look_after(cfg, r, room_id)
         if acted:
@@ -183,5 +183,10 @@ def ensure_checking(q) -> bool:
     """
     if q.connection.zscore(q.scheduled_job_registry.key, CHECKS_JOB) is not None:
         return False
-    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
+    _schedule_sweep(q)
     return True
+
+
+def _schedule_sweep(q) -> None:
+    """The next `check_rooms` in CHECK_AFTER s (job id CHECKS_JOB: at most one is scheduled)."""
+    q.enqueue_in(timedelta(seconds=CHECK_AFTER), check_rooms, job_id=CHECKS_JOB)
