@@ -111,8 +111,8 @@ def _open_chat_room(call: dict, call_sid: str) -> Response:
     if not twilio_params.is_sid(call_sid, "CA"):
         abort(400, description="CallSid is missing or is not a call's SID (CA and 32 hex digits).")
     cfg, r = current_app.config, current_app.redis
-    created = rooms.create(r, call_sid, call["to"], call["voice"], call["language"], cfg["ROOM_MAX_SECONDS"],
-                           direction="outgoing", captions=cfg["CAPTIONS"])
+    created, _ = rooms.create(r, call_sid, call["to"], call["voice"], call["language"], cfg["ROOM_MAX_SECONDS"],
+                              direction="outgoing", captions=cfg["CAPTIONS"])
     if created:
         calls.open_room(r, call["id"], call_sid)
         timeline.record(r, call_sid, "call-opened", number=numbers.redact(call["to"]), call_id=call["id"])

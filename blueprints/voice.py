@@ -57,9 +57,8 @@ def incoming():
     if cfg["MASKING_BACKEND"] == "builtin" and request.form.get("To") in builtin.pool(cfg):
         return _masked_call(call_sid, request.form.get("To", ""), request.form.get("From", ""))
     r = current_app.redis
-    team = operators.team_for_number(r, request.form.get("To", ""))
-    created = rooms.create(r, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"],
-                           cfg["SAY_LANGUAGE"], cfg["ROOM_MAX_SECONDS"], captions=cfg["CAPTIONS"], team=team)
+    created, team = rooms.create(r, call_sid, request.form.get("From", ""), cfg["SAY_VOICE"], cfg["SAY_LANGUAGE"],
+                                 cfg["ROOM_MAX_SECONDS"], captions=cfg["CAPTIONS"], called=request.form.get("To", ""))
     log.info("incoming call CallSid %s from %s (%s)%s", call_sid, numbers.redact(request.form.get("From", "")),
              "new room" if created else "repeat", f" for team {team}" if team else "")
     if created == rooms.FIRST_LIVE:  # the rooms sweep stops when no room is live: start it again

@@ -59,6 +59,7 @@ from redis.commands.core import Script
 
 from callchat import captions as _captions, timeline as _timeline
 from callchat.i18n import stored
+from callchat.operators import NUMBERS as TEAM_NUMBERS
 
 LIVE = "rooms:live"
 ENDED = "rooms:ended"
@@ -179,28 +180,39 @@ def _as_message(flat: list[str] | None) -> dict[str, Any] | None:
     return message
 
 
-# Atomically, unless the room exists (Twilio may repeat a webhook): the room hash, its place among the live rooms,
-# its caller as its first participant, and both told to the room's page and the room list.
-# KEYS: room, rooms:live, participants. ARGV: ttl (s), now, room id, participant JSON, room channel, list channel, fields…
+# Atomically, unless the room exists (Twilio may repeat a webhook): the room's team (looked up by the number called,
+# unless given), the room hash, its place among the live rooms, its caller as its first participant, and both told to
+# the room's page and the room list.
+# KEYS: room, rooms:live, participants, team numbers. ARGV: ttl (s), now, room id, participant JSON, room channel,
+# list channel, team (or ""), number called (or ""), how many room fields follow, the room's fields…, then a team's.
 _CREATE = _lua("""
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('HGET', KEYS[1], 'team') or ''} end
+local team = ARGV[7]
+if team == '' and ARGV[8] ~= '' then team = redis.call('HGET', KEYS[4], ARGV[8]) or '' end
+local last = 9 + tonumber(ARGV[9])
+local fields = {unpack(ARGV, 10, last)}
+if team ~= '' then
+  fields[#fields + 1] = 'team'
+  fields[#fields + 1] = team
+  for i = last + 1, #ARGV do fields[#fields + 1] = ARGV[i] end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[1])
 redis.call('PUBLISH', ARGV[5], '{"type": "participant", "participant": ' .. ARGV[4] .. '}')
 publish_room(KEYS[1], {ARGV[6]})
-if redis.call('ZCARD', KEYS[2]) == 1 then return 2 end
-return 1
+if redis.call('ZCARD', KEYS[2]) == 1 then return {2, team} end
+return {1, team}
 """)
 
-#: What `create` returns: the room existed already; it was created; it was created and is the only live room.
+#: What `create` returns first: the room existed already; it was created; it was created and is the only live room.
 EXISTED, CREATED, FIRST_LIVE = 0, 1, 2
 
 
 def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: int,
-           direction: str = "incoming", captions: bool = True, team: str = "") -> int:
+           direction: str = "incoming", captions: bool = True, team: str = "", called: str = "") -> tuple[int, str]:
     """Open a room for a call, unless it exists (Twilio may repeat a webhook): one Redis round trip.
 
     Args:
@@ -212,24 +224,28 @@ def create(r: Redis, room_id: str, caller: str, voice: str, language: str, ttl: 
         direction: `incoming` (they called the Twilio number) or `outgoing` (a typist called them).
         captions: whether what the phone parties say is captioned (the CAPTIONS setting).
         team: the team whose operators answer it (`callchat.routing`; its caller waits in the
-            team's queue from now), or "" when anyone may.
+            team's queue from now), or "": the team of the number `called`, if any (`operators.team_for_number`,
+            read in the same step).
+        called: the Twilio number called (E.164), or "".
 
     Returns:
-        EXISTED (0, false) if it already existed; CREATED, or FIRST_LIVE if no other room is live (whoever
-        checks on live rooms may have stopped: `jobs.rooms.ensure_checking`).
+        (how, team): how is EXISTED (0, false) if it already existed; CREATED, or FIRST_LIVE if no other room is
+        live (whoever checks on live rooms may have stopped: `jobs.rooms.ensure_checking`). team is the room's team
+        (the one it was given when it existed already), or "".
     """
     now = repr(time.time())  # as redis-py stores a float, so the published room equals `get`'s
     fields = {"id": room_id, "caller": caller, "direction": direction, "call_sid": room_id, "conference_sid": "",
               "status": "waiting",
               "mode": "call", "conference_started": "", "voice": voice, "language": language,
               "captions": "on" if captions else "off", "created_at": now, "ended_at": ""}
-    if team:
-        fields.update(team=team, queued_at=now, owner="", helpers="", outcome="waiting")
+    team_fields = {"queued_at": now, "owner": "", "helpers": "", "outcome": "waiting"}  # with `team`, if it has one
     caller_entry = json.dumps({"call_sid": room_id, "label": "caller", "number": caller, "status": "connecting"},
                               ensure_ascii=False)
-    args = [ttl, now, room_id, caller_entry, channel(room_id), LIST_CHANNEL] + [v for pair in fields.items() for v in pair]
+    args = [ttl, now, room_id, caller_entry, channel(room_id), LIST_CHANNEL, team, called, 2 * len(fields),
+            *(v for pair in fields.items() for v in pair), *(v for pair in team_fields.items() for v in pair)]
     # One step, so that no reader ever sees half a room.
-    return int(_eval(r, _CREATE, 3, key(room_id), LIVE, key(room_id, ":participants"), *args))
+    how, team = _eval(r, _CREATE, 4, key(room_id), LIVE, key(room_id, ":participants"), TEAM_NUMBERS, *args)
+    return int(how), team
 
 
 def publish_room(r: Redis, room_id: str) -> dict[str, Any] | None:

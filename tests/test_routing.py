@@ -161,3 +161,15 @@ def test_a_caller_nobody_answers_leaves_a_message_with_its_transcript(stack, des
     assert (room["status"], room["outcome"], room["transcript"]) == ("ended", "voicemail", MESSAGE)
     assert room["recording_url"] == stack.sim.recordings(room_id)[0]["url"] and float(room["recording_seconds"]) > 2
     assert routing.figures(stack.redis)["missed"] == 1
+
+
+def test_twilio_repeating_a_team_calls_webhook_still_sends_the_caller_to_the_queue(stack, desk):
+    """The room's team is read in the step that creates the room; a repeat reads the room's own team."""
+    desk.team("support", ["op-a"])
+    sid = "CA" + "7e" * 16
+    params = {"CallSid": sid, "AccountSid": stack.app.config["TWILIO_ACCOUNT_SID"], "From": CALLERS[0],
+              "To": TWILIO_NUMBER, "CallStatus": "ringing", "ApiVersion": "2010-04-01", "Direction": "inbound"}
+    queue = f"/voice/rooms/{sid}/queue"
+    first, repeat = (stack.twilio_post("/voice/incoming", params) for _ in range(2))
+    assert queue in first.text and queue in repeat.text, (first.text, repeat.text)
+    assert routing.position(stack.redis, sid, "support") == 1, "queued once"
