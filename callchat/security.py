@@ -9,6 +9,7 @@ so a page left open through a long call can still send.
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 #: The Content-Security-Policy of every response (w3.org/TR/CSP3): scripts and styles only from
 #: callchat's own files (no inline script, no `style=` attribute), no plugins, no <base>, and no
@@ -56,7 +57,21 @@ def init_app(app: Flask) -> None:
         app.config.update({f"{prefix}_HTTPONLY": True, f"{prefix}_SAMESITE": "Lax", f"{prefix}_SECURE": secure})
     app.config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_NAME
     app.config["WTF_CSRF_TIME_LIMIT"] = None
+    app.session_interface = CookieSessionInterface()
     app.after_request(add_headers)
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, opened without building the cookie's signer when there is no cookie.
+
+    Twilio's webhooks never carry one, and building itsdangerous's serializer was about 3% of a new call's CPU
+    (bench/request_cpu.py, issue 14). What a request gets is Flask's own: an empty session.
+    """
+
+    def open_session(self, app: Flask, request) -> SecureCookieSession | None:  # noqa: D102 (Flask's)
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def add_headers(response: Response) -> Response:
