@@ -33,8 +33,9 @@ bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 KEEPALIVE_SECONDS = 15
 #: Milliseconds a browser waits before reconnecting a dropped stream.
 RECONNECT_MS = 2000
-#: Seconds a stream waits after writing updates before it writes again: what comes meanwhile goes in one write
-#: (a busy call centre's room list changes many times a second; each write to each page costs the web process).
+#: Seconds between a stream's writes of updates, each at its own moment of the window: what comes meanwhile goes in
+#: one write (a busy call centre's room list changes many times a second; each write to each page costs the web
+#: process), and a process's streams write one after another, not all at once.
 BATCH_SECONDS = 0.1
 #: A message's client id: the page sends `crypto.randomUUID()` (36 characters) or 32 hex digits.
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
