@@ -7,6 +7,7 @@ fed from Redis pub/sub, so any web process can serve any page.
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from typing import Any, Callable, Iterable, Iterator
@@ -32,8 +33,9 @@ bp = Blueprint("rooms", __name__, url_prefix="/rooms")
 KEEPALIVE_SECONDS = 15
 #: Milliseconds a browser waits before reconnecting a dropped stream.
 RECONNECT_MS = 2000
-#: Seconds a stream waits after writing updates before it writes again: what comes meanwhile goes in one write
-#: (a busy call centre's room list changes many times a second; each write to each page costs the web process).
+#: Seconds between a stream's writes of updates, each at its own moment of the window: what comes meanwhile goes in
+#: one write (a busy call centre's room list changes many times a second; each write to each page costs the web
+#: process), and a process's streams write one after another, not all at once.
 BATCH_SECONDS = 0.1
 #: A message's client id: the page sends `crypto.randomUUID()` (36 characters) or 32 hex digits.
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -345,12 +347,20 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: Callable[[fanout.Message], Iterable[str]],
+def _joined(parts: list[str | bytes]) -> bytes:
+    """SSE texts (`sse`, or its UTF-8 bytes as made once for many pages) as one UTF-8 chunk."""
+    return b"".join(part if isinstance(part, bytes) else part.encode() for part in parts)
+
+
+def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
+                update: Callable[[fanout.Message], Iterable[str | bytes]],
                 idle: Callable[[], Iterable[str]] | None = None, idle_seconds: float = KEEPALIVE_SECONDS) -> Response:
-    """An SSE response: one `snapshot` event, then what `update(message)` gives (SSE text, `sse`) for each message
-    published on `channels`, and what `idle()` gives whenever nothing was published for `idle_seconds` (s; a
-    keep-alive comment when it gives nothing). Updates are written at most once every BATCH_SECONDS: those that
-    come meanwhile are sent together, in one write.
+    """An SSE response: one `snapshot` event, then what `update(message)` gives (SSE text, `sse`, or its UTF-8
+    bytes) for each message published on `channels`, and what `idle()` gives whenever nothing was published for
+    `idle_seconds` (s; a keep-alive comment when it gives nothing). Updates are written at most once every
+    BATCH_SECONDS, at a moment of the window chosen at random for each stream: those that come meanwhile are sent
+    together, in one write, and a web process's streams do not all write at once (a webhook's greenlet would wait
+    behind every one of them).
 
     The channels are heard through the web process's one subscription (`callchat.fanout`): `update` gets the
     `fanout.Message` every page of the process shares, so what pages alike send can be made once
@@ -394,14 +404,25 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: 
         raise
     listener = listening[0]
 
-    def events() -> Iterator[str]:
+    wait = min(KEEPALIVE_SECONDS, grace / 3, idle_seconds)
+    turn = random.uniform(0, BATCH_SECONDS)  # this page's moment in every batching window
+
+    def take() -> list[fanout.Message]:
+        """What was published since the last write, taken at this page's next turn: the process's pages write at
+        moments spread over the window, not all at once (a webhook's greenlet then never waits behind them all)."""
+        time.sleep(BATCH_SECONDS - (time.monotonic() - turn) % BATCH_SECONDS)  # a greenlet's sleep under gevent
+        messages = listener.get(timeout=0)
+        if not messages and (messages := listener.get(timeout=wait)):  # was idle: wait for the turn after this one
+            time.sleep(BATCH_SECONDS - (time.monotonic() - turn) % BATCH_SECONDS)
+            messages += listener.get(timeout=0)
+        return messages
+
+    def events() -> Iterator[str | bytes]:
         try:
             yield f"retry: {RECONNECT_MS}\n" + sse("snapshot", snapshot())
-            renewed = wrote = time.monotonic()
+            renewed = time.monotonic()
             while True:
-                if (batching := BATCH_SECONDS - (time.monotonic() - wrote)) > 0:
-                    time.sleep(batching)  # a greenlet's sleep under gunicorn's gevent workers
-                messages = listener.get(timeout=min(KEEPALIVE_SECONDS, grace / 3, idle_seconds))
+                messages = take()
                 if time.monotonic() - renewed >= grace / 3:
                     # Renewed only once a write got through: a page that went away fails at the write instead
                     # (the server raises, the stream ends, `end` drops its presence), and does not keep its
@@ -412,21 +433,20 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any], update: 
                 if not messages:
                     yield "".join(idle() if idle else ()) or ": keep-alive\n\n"
                     continue
-                told_page = []
+                told_page: list[str | bytes] = []
                 for message in messages:
                     if message.channel == mine:
                         told_page.append(sse("operator", fragments.operator_event(message.json)))
                     elif message.channel == signed_out:
-                        yield "".join(told_page) + "event: signed-out\ndata: {}\n\n"
+                        yield _joined(told_page) + b"event: signed-out\ndata: {}\n\n"
                         return
                     elif message.channel == told:
-                        yield "".join(told_page) + streams.last_words(message.data)
+                        yield _joined(told_page) + streams.last_words(message.data).encode()
                         return
                     else:
                         told_page.extend(update(message))
                 if told_page:  # an empty chunk could end a chunked response: a change that tells this page nothing sends nothing
-                    yield "".join(told_page)
-                    wrote = time.monotonic()
+                    yield _joined(told_page)
         except fanout.Stopping:
             return
         except fanout.FellBehind as exc:
@@ -456,21 +476,29 @@ class _Arrivals:
 
     def __init__(self, locale: str) -> None:
         self.locale, self.seen = locale, set()
+        self._incoming = ("incoming", locale)  # `Message.once` keys, made once per page, not per message
+        self.update = ("update", locale)
 
     def reset(self, live: list[dict[str, Any]]) -> None:
         """The page has just been shown these rooms (`rooms.live`): none of them is news."""
         self.seen = {room["id"] for room in live}
 
-    def news(self, message: fanout.Message) -> Iterator[str]:
-        """The `incoming` event (SSE text, made once per process and language) once for a room published on
-        `rooms.LIST_CHANNEL` (`message`) that is news; else nothing."""
-        room = message.json.get("room")
-        if (not room or room["id"] in self.seen or room.get("direction") == "outgoing" or room.get("status") == "ended"
-                or room.get("team")):
-            return
-        self.seen.add(room["id"])
-        yield message.once(("incoming", self.locale),
-                           lambda: sse("incoming", {"room": room, "html": fragments.incoming(room)}))
+    def news(self, message: fanout.Message) -> tuple[bytes, ...]:
+        """The `incoming` event (SSE text in UTF-8, made once per process and language) for a room published on
+        `rooms.LIST_CHANNEL` (`message`) that is news, the first time; else ()."""
+        room_id = message.once("news", lambda: _news_of(message.json.get("room")))
+        if room_id is None or room_id in self.seen:
+            return ()
+        self.seen.add(room_id)
+        return (message.once(self._incoming, lambda: sse("incoming", {
+            "room": message.json["room"], "html": fragments.incoming(message.json["room"])}).encode()),)
+
+
+def _news_of(room: dict[str, Any] | None) -> str | None:
+    """The id of a published room that is news to a page that has not seen it (see `_Arrivals`), else None."""
+    if (not room or room.get("direction") == "outgoing" or room.get("status") == "ended" or room.get("team")):
+        return None
+    return room["id"]
 
 
 @bp.get("/events")
@@ -485,13 +513,14 @@ def list_events():
         arrivals.reset(live)
         return {"rooms": live, "html": {"room": "".join(fragments.room_item(room) for room in live)}}
 
-    def update(message: fanout.Message) -> Iterator[str]:
-        event = message.json
+    def rendered(event: dict[str, Any]) -> bytes:
         if not event.get("room"):  # a room that expired as it was published
-            return
-        yield message.once(("update", arrivals.locale),
-                           lambda: sse("update", dict(event, html=fragments.room_item(event["room"]))))
-        yield from arrivals.news(message)
+            return b""
+        return sse("update", dict(event, html=fragments.room_item(event["room"]))).encode()
+
+    def update(message: fanout.Message) -> tuple[bytes, ...]:
+        piece = message.once(arrivals.update, lambda: rendered(message.json))
+        return (piece, *arrivals.news(message)) if piece else ()
 
     return live_stream((rooms.LIST_CHANNEL,), snapshot, update)
 
@@ -512,7 +541,7 @@ def room_events(room_id: str):
         shown["room"] = found["room"]
         return dict(found, html=fragments.room_snapshot(found))
 
-    def update(message: fanout.Message) -> Iterator[str]:
+    def update(message: fanout.Message) -> Iterator[str | bytes]:
         if message.channel == rooms.LIST_CHANNEL:
             yield from arrivals.news(message)
             return

@@ -268,6 +268,30 @@ def test_a_web_process_subscribes_once_for_all_its_pages_and_hands_every_change_
              "the process to unsubscribe from the reader's channels")
 
 
+def test_list_pages_writing_at_their_own_moments_each_hear_every_change_in_order(stack, pages):
+    """Issue 14: a web process's list pages write at moments spread over the batching window (each its own), not
+    all at once; every page still hears every change, in the order published, and each new call once as news."""
+    users.create(stack.redis, "reader", "operator", "reader-password")
+    pages += [Page(stack.signed_in("reader", "reader-password"), None), Page(stack.user, None)]
+    created = [f"CA{n:032x}" for n in range(30)]
+    for room_id in created:  # a burst: several batches' worth, written to each page at its own moments
+        rooms.create(stack.redis, room_id, CALLER, "Polly.Mizuki", "ja-JP", 3600)
+    rooms.update(stack.redis, created[0], status="live")
+
+    told = []
+    for page in pages:
+        heard: dict[str, list[tuple[str, str]]] = {"update": [], "incoming": []}
+        while len(heard["update"]) < len(created) + 1:
+            block = page.next()
+            assert block is not None, heard
+            room = json.loads(block["data"])["room"]
+            heard[block["event"]].append((room["id"], room["status"]))
+        assert heard["update"] == [(room_id, "waiting") for room_id in created] + [(created[0], "live")]
+        assert heard["incoming"] == [(room_id, "waiting") for room_id in created], "each new call is news once"
+        told.append(heard)
+    assert told[0] == told[1]
+
+
 def test_a_listener_that_does_not_take_its_messages_falls_behind_alone(redis_client):
     """A page whose network does not drain (its stream is stuck writing) must not hold up the others: past
     fanout.QUEUE_MESSAGES waiting, it is ended (its page reconnects to a fresh snapshot); the rest hear everything."""
