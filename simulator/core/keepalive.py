@@ -54,7 +54,8 @@ class KeepAliveHandler(WSGIRequestHandler):
     def run_wsgi(self) -> None:
         """Answer one request; the body is read through a stream limited to its
         Content-Length, so werkzeug's clean-up after the answer cannot read into the next
-        request, and the connection stays open only if the body was read to its end."""
+        request; what the app left unread is read and dropped, and if that fails the
+        connection closes."""
         raw = self.rfile
         body = self._framed_body()
         self._keep = body is not None
@@ -65,7 +66,10 @@ class KeepAliveHandler(WSGIRequestHandler):
         finally:
             self.rfile = raw
         if body is not None and not body.is_exhausted:
-            self.close_connection = True
+            try:
+                body.exhaust()  # what the app left unread: the next request line follows it
+            except Exception:  # the client went away (ClientDisconnected) or stalled (timeout)
+                self.close_connection = True
 
     def send_header(self, keyword: str, value: str) -> None:
         """werkzeug's ``Connection: close`` is left out while the connection is kept."""

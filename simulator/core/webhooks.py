@@ -6,7 +6,8 @@ hundreds of webhooks a second to the same app, and a new TCP connection (and req
 machinery) for each cost it more than all else it does for a message. A connection idle
 for :data:`REUSE_SECONDS` or more is closed rather than reused, well within the time an
 app server keeps an idle connection (gunicorn: 2 s), so a request never meets a connection
-the app is closing; one the app answered with ``Connection: close`` (werkzeug's server) is
+the app is closing, and one the app has closed meanwhile is seen so (readable) and
+replaced; one the app answered with ``Connection: close`` (werkzeug's server) is
 never reused. A connection that fails is closed, and the webhook fails with 11200 as it
 always did.
 """
@@ -26,6 +27,7 @@ from urllib.parse import urldefrag, urlencode, urlsplit
 import certifi
 from requests.utils import get_encoding_from_headers, requote_uri
 from twilio.request_validator import RequestValidator
+from urllib3.util.wait import wait_for_read
 
 __all__ = ["WebhookResult", "send", "sign"]
 
@@ -205,8 +207,8 @@ def _decoded(content: bytes, response: http.client.HTTPResponse) -> bytes:
 
 
 def _take(key: tuple[str, str, int]) -> http.client.HTTPConnection:
-    """An idle connection to ``key`` used less than REUSE_SECONDS ago, else a new one
-    (not connected yet)."""
+    """An idle connection to ``key`` used less than REUSE_SECONDS ago that the app has not
+    closed, else a new one (not connected yet)."""
     stale = []
     found = None
     with _idle_lock:
@@ -214,7 +216,7 @@ def _take(key: tuple[str, str, int]) -> http.client.HTTPConnection:
         now = time.monotonic()
         while pool:
             used_at, connection = pool.pop()
-            if now - used_at < REUSE_SECONDS:
+            if now - used_at < REUSE_SECONDS and not _dropped(connection):
                 found = connection
                 break
             stale.append(connection)
@@ -226,6 +228,11 @@ def _take(key: tuple[str, str, int]) -> http.client.HTTPConnection:
     if scheme == "https":
         return http.client.HTTPSConnection(host, port, timeout=CONNECT_TIMEOUT, context=_tls_context())
     return http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT)
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """True if the app closed this idle connection (or sent something unasked): readable now."""
+    return connection.sock is None or wait_for_read(connection.sock, timeout=0.0)
 
 
 def _give(key: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:
