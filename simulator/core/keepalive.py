@@ -16,6 +16,7 @@ answers nothing more.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from typing import Any
@@ -38,8 +39,11 @@ class KeepAliveHandler(WSGIRequestHandler):
     timeout = IDLE_SECONDS  # a socket timeout: an idle (or stalled) connection is dropped
 
     def setup(self) -> None:
-        """Register the connection with the server, for :func:`close_all`."""
+        """Register the connection with the server, for :func:`close_all`. TCP_NODELAY:
+        werkzeug writes an answer's headers and body apart, and on a kept connection Nagle's
+        algorithm would hold the body until the client's delayed ACK (40 ms)."""
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with _LOCK:
             self.server.open_connections.add(self.connection)
 
@@ -70,6 +74,12 @@ class KeepAliveHandler(WSGIRequestHandler):
                 body.exhaust()  # what the app left unread: the next request line follows it
             except Exception:  # the client went away (ClientDisconnected) or stalled (timeout)
                 self.close_connection = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """werkzeug's request log line, built only if it will be written (``python -m
+        simulator`` sets the werkzeug logger to WARNING)."""
+        if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
+            super().log_request(code, size)
 
     def send_header(self, keyword: str, value: str) -> None:
         """werkzeug's ``Connection: close`` is left out while the connection is kept."""

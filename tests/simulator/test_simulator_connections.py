@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 
 import pytest
 
@@ -55,6 +56,9 @@ def test_rest_requests_share_one_connection_even_when_the_app_leaves_a_body_unre
     third = connection.getresponse()
     assert third.status == 200 and "calls" in third.read().decode()
     assert connection.sock is socket_used and not first.will_close
+    kept = list(server._server.open_connections)
+    assert kept and all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in kept), \
+        "an answer's body is not held back by Nagle's algorithm on a kept connection"
     connection.close()
 
 
