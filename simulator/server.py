@@ -12,14 +12,14 @@ import threading
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, render_template
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from .calls.responses import bp as calls_bp
 from .conferences.responses import bp as conferences_bp
 from .control import backend as control
 from .control.responses import bp as control_bp
 from .control.timing import bp as timing_bp
-from .core import chaos, ledger, rest
+from .core import chaos, keepalive, ledger, rest
 from .core.clock import MODES
 from .core.kernel import Kernel
 from .numbers import backend as numbers
@@ -141,15 +141,16 @@ class SimulatorServer:
 
     def _bind(self) -> None:
         """Listen on host:port (0: a free one); the simulator's public_url defaults to it."""
-        self._server = make_server(self.host, self.port, self.app, threaded=True)
+        self._server = keepalive.make_server(self.host, self.port, self.app)
         self.port = self._server.server_port
         self.config.setdefault("public_url", self.url)
 
     def stop(self) -> None:
-        """Stop serving and drop every call silently."""
+        """Stop serving, close every open connection, and drop every call silently."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            keepalive.close_all(self._server)
             self._server = None
         with self.kernel.lock:
             control.reset(self.kernel)

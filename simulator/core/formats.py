@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from functools import lru_cache
 
 import phonenumbers
 
@@ -33,9 +34,11 @@ def formatted(number: str) -> str:
     return number
 
 
+@lru_cache(maxsize=8192)
 def country(number: str | None) -> str:
     """The ISO 3166-1 alpha-2 country of an E.164 number, from its calling code
-    (``+81…`` -> ``JP``, ``+1…`` -> ``US``); "" if unknown or not E.164."""
+    (``+81…`` -> ``JP``, ``+1…`` -> ``US``); "" if unknown or not E.164. Remembered per
+    number: every voice request of a call asks again, and parsing is not cheap."""
     try:
         parsed = phonenumbers.parse(number or "")
     except phonenumbers.NumberParseException:

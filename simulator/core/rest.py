@@ -161,7 +161,7 @@ def init_app(app: Flask) -> None:
                 "status": None, "response_content_type": None, "response_body": None,
                 "received_at": received_at, "responded_at": None,
                 "fault": fault["kind"] if fault else None}
-            timeline.journal(found, g.sim_exchange)
+            timeline.exchange(g.sim_world, g.sim_exchange)
         if fault is None or fault["kind"] in ("delay", "drop-after"):
             return None  # applied as usual; the answer is delayed or lost in `_rest_journal`
         if fault["kind"] == "drop-before":

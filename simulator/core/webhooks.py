@@ -1,13 +1,33 @@
-"""Sending one signed webhook request, the way Twilio sends it."""
+"""Sending one signed webhook request, the way Twilio sends it.
+
+Requests go out on persistent HTTP/1.1 connections (RFC 9112 section 9.3), shared by every
+thread of the simulator, one pool per scheme, host and port: a busy simulator sends
+hundreds of webhooks a second to the same app, and a new TCP connection (and requests'
+machinery) for each cost it more than all else it does for a message. A connection idle
+for :data:`REUSE_SECONDS` or more is closed rather than reused, well within the time an
+app server keeps an idle connection (gunicorn: 2 s), so a request never meets a connection
+the app is closing, and one the app has closed meanwhile is seen so (readable) and
+replaced; one the app answered with ``Connection: close`` (werkzeug's server) is
+never reused. A connection that fails is closed, and the webhook fails with 11200 as it
+always did.
+"""
 
 from __future__ import annotations
 
+import http.client
+import socket
+import ssl
+import threading
+import time
 import uuid
+import zlib
 from dataclasses import dataclass
-from urllib.parse import urlencode, urldefrag
+from urllib.parse import urldefrag, urlencode, urlsplit
 
-import requests
+import certifi
+from requests.utils import get_encoding_from_headers, requote_uri
 from twilio.request_validator import RequestValidator
+from urllib3.util.wait import wait_for_read
 
 __all__ = ["WebhookResult", "send", "sign"]
 
@@ -18,6 +38,10 @@ USER_AGENT = "TwilioProxy/1.1"
 # app validating against request.url reproduces the exact URL that was signed.
 QUERY_SAFE = "!$'()*,/:;?@"
 HTTP_RETRIEVAL_FAILURE = 11200  # Twilio error code
+#: A pooled connection idle this many real seconds or more is closed instead of reused.
+REUSE_SECONDS = 1.0
+#: Idle connections kept per scheme, host and port at most.
+MAX_IDLE = 64
 
 
 @dataclass
@@ -73,7 +97,8 @@ def send(url: str, method: str, params: dict[str, str], auth_token: str,
 
     POST sends ``params`` form-encoded; GET appends them to the query string and
     signs the whole URL with no params. A ``#fragment`` (Twilio's connection
-    overrides) is stripped and ignored. Redirects are not followed.
+    overrides) is stripped and ignored. Redirects are not followed. It goes out on a
+    pooled persistent connection (see the module docstring).
 
     Args:
         url: The app's URL, http or https.
@@ -93,6 +118,8 @@ def send(url: str, method: str, params: dict[str, str], auth_token: str,
         "User-Agent": USER_AGENT,
         "I-Twilio-Idempotency-Token": idempotency_token or str(uuid.uuid4()),
         "Accept": "*/*",
+        "Accept-Encoding": "gzip, deflate",
+        "Connection": "keep-alive",
     }
     if method == "GET":
         if params:
@@ -105,19 +132,122 @@ def send(url: str, method: str, params: dict[str, str], auth_token: str,
         data = urlencode(params)
     result = WebhookResult(url=url, method=method, params=dict(params))
     try:
-        response = requests.request(method, url, data=data, headers=headers,
-                                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                                    allow_redirects=False)
-    except requests.RequestException as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
+        status, content_type, content = _exchange(method, url, data, headers)
+    except (OSError, http.client.HTTPException, ValueError, zlib.error) as exc:
+        result.error = f"{type(exc).__name__}: {exc or 'no answer'} ({method} {url})"
         result.error_code = HTTP_RETRIEVAL_FAILURE
         return result
-    result.status = response.status_code
-    result.content_type = response.headers.get("Content-Type", "")
-    result.content = response.content
-    charset = response.encoding if "charset=" in result.content_type.lower() else "utf-8"
-    result.body = response.content.decode(charset or "utf-8", "replace")
-    if not 200 <= response.status_code < 300:
-        result.error = f"HTTP {response.status_code} from {method} {url}"
+    result.status, result.content_type, result.content = status, content_type, content
+    charset = get_encoding_from_headers({"content-type": content_type}) if "charset=" in content_type.lower() else None
+    try:
+        result.body = content.decode(charset or "utf-8", "replace")
+    except LookupError:  # an unknown charset
+        result.body = content.decode("utf-8", "replace")
+    if not 200 <= status < 300:
+        result.error = f"HTTP {status} from {method} {url}"
         result.error_code = HTTP_RETRIEVAL_FAILURE
     return result
+
+
+# ---- persistent connections -------------------------------------------------------------
+
+_idle: dict[tuple[str, str, int], list[tuple[float, http.client.HTTPConnection]]] = {}
+_idle_lock = threading.Lock()
+_tls: ssl.SSLContext | None = None
+
+
+def _exchange(method: str, url: str, body: str | None, headers: dict[str, str]) -> tuple[int, str, bytes]:
+    """Send one request on a pooled connection and read the whole answer.
+
+    Returns:
+        (HTTP status, Content-Type ("" if none), the body as bytes, gzip or deflate
+        content-coding undone).
+
+    Raises:
+        OSError: connecting, sending or reading failed or timed out (CONNECT_TIMEOUT,
+            READ_TIMEOUT).
+        http.client.HTTPException: the answer was not HTTP, or cut short.
+        ValueError: the URL is not http(s) with a host.
+    """
+    parts = urlsplit(requote_uri(url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url}")
+    key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    connection = _take(key)
+    try:
+        if connection.sock is None:
+            connection.connect()  # within CONNECT_TIMEOUT
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection.sock.settimeout(READ_TIMEOUT)  # each read from now on
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body=None if body is None else body.encode(), headers=headers)
+        response = connection.getresponse()
+        content = response.read()
+    except BaseException:
+        connection.close()
+        raise
+    if response.will_close:
+        connection.close()
+    else:
+        _give(key, connection)
+    return response.status, response.getheader("Content-Type", ""), _decoded(content, response)
+
+
+def _decoded(content: bytes, response: http.client.HTTPResponse) -> bytes:
+    """The body with a gzip or deflate Content-Encoding undone (we accept those two)."""
+    coding = (response.getheader("Content-Encoding") or "").strip().lower()
+    if coding == "gzip":
+        return zlib.decompress(content, 16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        try:
+            return zlib.decompress(content)
+        except zlib.error:  # raw deflate, without the zlib header
+            return zlib.decompress(content, -zlib.MAX_WBITS)
+    return content
+
+
+def _take(key: tuple[str, str, int]) -> http.client.HTTPConnection:
+    """An idle connection to ``key`` used less than REUSE_SECONDS ago that the app has not
+    closed, else a new one (not connected yet)."""
+    stale = []
+    found = None
+    with _idle_lock:
+        pool = _idle.get(key, [])
+        now = time.monotonic()
+        while pool:
+            used_at, connection = pool.pop()
+            if now - used_at < REUSE_SECONDS and not _dropped(connection):
+                found = connection
+                break
+            stale.append(connection)
+    for connection in stale:
+        connection.close()
+    if found is not None:
+        return found
+    scheme, host, port = key
+    if scheme == "https":
+        return http.client.HTTPSConnection(host, port, timeout=CONNECT_TIMEOUT, context=_tls_context())
+    return http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT)
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """True if the app closed this idle connection (or sent something unasked): readable now."""
+    return connection.sock is None or wait_for_read(connection.sock, timeout=0.0)
+
+
+def _give(key: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:
+    """Put a connection whose answer was read in full back in ``key``'s pool."""
+    with _idle_lock:
+        pool = _idle.setdefault(key, [])
+        if len(pool) < MAX_IDLE:
+            pool.append((time.monotonic(), connection))
+            return
+    connection.close()
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificates checked against certifi's bundle, as requests checks them."""
+    global _tls
+    if _tls is None:
+        _tls = ssl.create_default_context(cafile=certifi.where())
+    return _tls

@@ -124,6 +124,39 @@ def sim(server, request):
         check_journal(client)
 
 
+class KeepAliveApp:
+    """An app that keeps its connections open (the simulator's own keep-alive server) and records, for
+    each webhook, the client's port (one port: one connection) and whether its signature is valid."""
+
+    def __init__(self) -> None:
+        from simulator.core import keepalive
+        self.hits: list[dict] = []
+        self.app = Flask("keep_alive_app")
+        self.app.add_url_rule("/<path:path>", "any", self._handle, methods=["GET", "POST"])
+        self.server = keepalive.make_server("127.0.0.1", 0, self.app)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handle(self, path: str):
+        self.hits.append({"port": request.environ["REMOTE_PORT"], "valid": RequestValidator(AUTH_TOKEN).validate(
+            request.url, request.form, request.headers.get("X-Twilio-Signature", ""))})
+        return "<Response><Say>はい</Say></Response>", 200, {"Content-Type": "text/xml"}
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection: the port refuses from now on."""
+        from simulator.core import keepalive
+        self.server.shutdown()
+        self.server.server_close()
+        keepalive.close_all(self.server)
+
+
+@pytest.fixture
+def keep_alive_app():
+    app = KeepAliveApp()
+    yield app
+    app.stop()
+
+
 @pytest.fixture
 def twilio(server):
     return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=SimulatorHttpClient(server.url))
