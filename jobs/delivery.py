@@ -13,8 +13,9 @@ and a few `deliver_ready` jobs (*drains*) each take ready rooms one after anothe
                             for that long at most) and, once done, removes it only if its score is still
                             the one it set: a room marked meanwhile stays due, and is taken again.
     announce:drains   zset  drain job id -> when its registration lapses (DRAIN_TTL_SECONDS after it was
-                            started or last took a room). Marking drops lapsed drains and starts one (an
-                            RQ job, created by the same script) while fewer are live than
+                            started or last took a room). A drain is live while its RQ job is queued, or
+                            started and not lapsed. Marking drops the others and starts one (an RQ job,
+                            created by the same script) while fewer are live than
                             min(rooms due, the RQ workers listening on the queue, at least 1): more worker
                             dynos, more drains. A drain that finds nothing ready leaves in the same script
                             as its empty take, so no room is ever ready with no drain to take it.
@@ -24,9 +25,9 @@ and a few `deliver_ready` jobs (*drains*) each take ready rooms one after anothe
                             the room and the room is due again after RETRY's intervals (1, 5, 15 s), at most
                             that many times; then it is left until it is marked again.
 
-If every drain died with rooms still due, the next mark, the rooms sweep (`jobs.rooms.check_rooms`) or
-a worker's maintenance (`jobs.worker`) starts one again (`ensure_draining`) once their registrations
-have lapsed. The rare paths keep their own RQ jobs: Twilio's backoff (`announce_next` with `tries`,
+If every drain died with rooms still due (a killed dyno), each worker dyno's pool (`jobs.pool`, once a
+second), the rooms sweep (`jobs.rooms.check_rooms`) and the next mark start one again (`ensure_draining`)
+once their registrations have lapsed. The rare paths keep their own RQ jobs: Twilio's backoff (`announce_next` with `tries`,
 scheduled), `check_delivery`, `check_claim`.
 """
 
@@ -46,6 +47,7 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from callchat.rooms import _eval
 from jobs import announce, config, queue, state
+from jobs.lease import LEASE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -53,28 +55,38 @@ READY, DRAINS, HOLDING, RETRIES = "announce:ready", "announce:drains", "announce
 #: Seconds a drain takes rooms before it hands over to a new drain job (RQ's job timeout is 180 s; a worker's
 #: shutdown grace 20 s: a drain in flight at SIGTERM ends within this plus one delivery).
 DRAIN_SECONDS = 5.0
-#: Seconds a drain's registration outlives its last take (a delivery takes at most TWILIO_TIMEOUT_SECONDS, 10 s;
-#: one that takes longer only lets a mark start one more drain).
-DRAIN_TTL_SECONDS = 10.0
-#: Seconds a room taken by a drain is not due to others (if that drain dies, the room is due again after this).
-ROOM_LEASE_SECONDS = 15.0
+#: Seconds a running drain's registration outlives its last take: a drain not heard of for that long is taken
+#: for dead (a killed dyno; `jobs.pool` looks every second). One only slow (Twilio takes up to
+#: TWILIO_TIMEOUT_SECONDS, 10 s) lets one more drain start, which is harmless.
+DRAIN_TTL_SECONDS = 4.0
+#: Seconds a room taken by a drain is not due to other drains: if that drain dies, its room is due again after
+#: this, when the slot's lease (LEASE_SECONDS) has lapsed too and `announce_next` finds the orphan. A drain
+#: slower than this on one room only lets a second `announce_next` look at the room, which is harmless.
+ROOM_LEASE_SECONDS = LEASE_SECONDS + 1
 #: RQ's retries of a drain job that failed or whose worker died (at once: it resumes the room it held).
 DRAIN_RETRY = Retry(max=3)
 
 # Redis's clock, in every script: web and worker dynos' clocks may differ.
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
-# Mark a room ready (ARGV[1], '' for none) and start a drain if too few are live: drop lapsed drains; if fewer
-# remain than min(rooms due, workers listening or 1), create RQ job ARGV[2] (fields ARGV[5]..., created now
-# ARGV[4]) as RQ's enqueue does (the job hash, RPUSH on its queue, the queue in rq:queues) and register it.
-# KEYS: ready, drains, workers by queue, the job's key, the queue's key, rq:queues. ARGV[3]: registration (s).
-# Returns 1 if a drain job was started.
+# Mark a room ready (ARGV[1], '' for none) and start a drain if too few are live: a drain is live while its RQ
+# job (key prefix ARGV[5]) waits in the queue, or runs and its registration has not lapsed; others are dropped.
+# If fewer are live than min(rooms due, workers listening or 1), create RQ job ARGV[2] (fields ARGV[6]...,
+# created now: ARGV[4]) as RQ's enqueue does (the job hash, RPUSH on its queue, the queue in rq:queues) and
+# register it. KEYS: ready, drains, workers by queue, the job's key, the queue's key, rq:queues. ARGV[3]:
+# registration (s). Returns 1 if a drain job was started.
 _MARK = _NOW + """
 if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], 'LT', now, ARGV[1]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local wanted = math.min(redis.call('ZCOUNT', KEYS[1], '-inf', now), math.max(redis.call('SCARD', KEYS[3]), 1))
-if redis.call('ZCARD', KEYS[2]) >= wanted then return 0 end
-redis.call('HSET', KEYS[4], 'created_at', ARGV[4], 'enqueued_at', ARGV[4], unpack(ARGV, 5))
+if wanted == 0 then return 0 end
+local drains, live = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), 0
+for i = 1, #drains, 2 do
+  local status = redis.call('HGET', ARGV[5] .. drains[i], 'status')
+  if status == 'queued' or (status == 'started' and tonumber(drains[i + 1]) > now) then live = live + 1
+  else redis.call('ZREM', KEYS[2], drains[i]) end
+end
+if live >= wanted then return 0 end
+redis.call('HSET', KEYS[4], 'created_at', ARGV[4], 'enqueued_at', ARGV[4], unpack(ARGV, 6))
 redis.call('RPUSH', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[6], KEYS[5])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
@@ -148,7 +160,8 @@ def _mark_args(q, room_id: str) -> tuple:
     """`_MARK`'s keys and args (6 keys), with a new job id for the drain it may start."""
     job_id = uuid.uuid4().hex
     return (READY, DRAINS, WORKERS_BY_QUEUE_KEY % q.name, q.job_class.key_for(job_id), q.key, q.redis_queues_keys,
-            room_id, job_id, DRAIN_TTL_SECONDS, utcformat(now()), *_job_fields(q))
+            room_id, job_id, DRAIN_TTL_SECONDS, utcformat(now()), q.job_class.redis_job_namespace_prefix,
+            *_job_fields(q))
 
 
 def mark_ready(q, room_id: str, pipeline=None) -> None:
