@@ -567,7 +567,8 @@ if room['mode'] == 'call' then
   local caller = redis.call('HGET', KEYS[5], ARGV[5])
   local held = caller and cjson.decode(caller)['held']
   if held == true or (type(held) == 'string' and held ~= '') then return {'held', flat} end
-elseif room['mode'] ~= 'conference' or (room['conference_started'] or '') == '' or (room['conference_sid'] or '') == '' then
+elseif room['mode'] ~= 'conference' or (room['conference_started'] or '') == ''
+    or (room['conference_sid'] or '') == '' then
   return {'not ready', flat}
 end
 if ARGV[6] == '1' and redis.call('EXISTS', KEYS[6]) == 1 then return {'backing off', flat} end

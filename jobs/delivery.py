@@ -27,8 +27,11 @@ and a few `deliver_ready` jobs (*drains*) each take ready rooms one after anothe
 
 If every drain died with rooms still due (a killed dyno), each worker dyno's pool (`jobs.pool`, once a
 second), the rooms sweep (`jobs.rooms.check_rooms`) and the next mark start one again (`ensure_draining`)
-once their registrations have lapsed. The rare paths keep their own RQ jobs: Twilio's backoff (`announce_next` with `tries`,
-scheduled), `check_delivery`, `check_claim`.
+once their registrations have lapsed. The rare paths keep their own RQ jobs: Twilio's backoff
+(`announce_next` with `tries`, scheduled), `check_delivery`, `check_claim`.
+
+Drains may run on every worker at once when many rooms are due; other jobs still run within about
+DRAIN_SECONDS, since a drain that hands over queues its successor behind them.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import threading
 from callchat import rooms
 from callchat.devstack import wait_for
 from jobs import announce, delivery
-from tests.conftest import GREETING, start_procfile_worker, stop_procfile_worker
+from tests.conftest import GREETING, stop_procfile_worker
 from tests.test_worker_kill import start_crash_worker
 
 ROOMS = 6
@@ -65,7 +65,8 @@ def test_a_message_typed_while_its_room_is_being_drained_is_not_lost(stack):
     assert taken[0] == room_id
     assert announce.announce_next(room_id) is None  # …finds nothing to say yet…
     assert stack.user.say(room_id, "間に合いました").status_code == 202  # …the typist sends a message…
-    assert delivery._step(stack.redis, "drain-on-the-room", (taken[0], taken[1], True), take=False) is None  # …it is done
+    done = (taken[0], taken[1], True)
+    assert delivery._step(stack.redis, "drain-on-the-room", done, take=False) is None  # …and is done with it
     stack.run_jobs()  # the queued drain: the room is still due, marked after that take
     assert states(stack, room_id) == ["speaking"], "handed to Twilio without any nudge"
     stack.sim.set_clock("auto")
