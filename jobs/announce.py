@@ -9,6 +9,9 @@ follows twilio.com/docs/voice/api/conference-resource#update-a-conference-resour
 sends `announcement-end` (or `announcement-fail`) to the conference status callback, which
 enqueues `announce_next` again. When a second phone party answers (mode `moving`), the same
 job moves the caller's call into the conference once no message is being spoken.
+
+"Enqueue" (`enqueue_announce`) marks the room ready: `announce_next` runs inside a drain job that
+delivers every ready room in turn (`jobs.delivery`), not as an RQ job per message (issue 14).
 """
 
 from __future__ import annotations
