@@ -26,8 +26,8 @@ and a few `deliver_ready` jobs (*drains*) each take ready rooms one after anothe
                             that many times; then it is left until it is marked again.
 
 If every drain died with rooms still due (a killed dyno), each worker dyno's pool (`jobs.pool`, once a
-second), the rooms sweep (`jobs.rooms.check_rooms`) and the next mark start one again (`ensure_draining`)
-once their registrations have lapsed. The rare paths keep their own RQ jobs: Twilio's backoff
+second), a worker's maintenance (`jobs.worker`), the rooms sweep (`jobs.rooms.check_rooms`) and the next
+mark start one again (`ensure_draining`) once their registrations have lapsed. The rare paths keep their own RQ jobs: Twilio's backoff
 (`announce_next` with `tries`, scheduled), `check_delivery`, `check_claim`.
 
 Drains may run on every worker at once when many rooms are due; other jobs still run within about
