@@ -9,6 +9,9 @@ follows twilio.com/docs/voice/api/conference-resource#update-a-conference-resour
 sends `announcement-end` (or `announcement-fail`) to the conference status callback, which
 enqueues `announce_next` again. When a second phone party answers (mode `moving`), the same
 job moves the caller's call into the conference once no message is being spoken.
+
+"Enqueue" (`enqueue_announce`) marks the room ready: `announce_next` runs inside a drain job that
+delivers every ready room in turn (`jobs.delivery`), not as an RQ job per message (issue 14).
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from callchat import rooms, urls
 from callchat.twilio_client import CALL_OVER, retry_after
-from jobs import backoff, config, queue, state, twilio
+from jobs import backoff, config, delivery, queue, state, twilio
 from jobs.lease import LEASE_SECONDS, Lease
 from jobs.rooms import end_room
 
 log = logging.getLogger(__name__)
 
-#: Retries of `announce_next` when Twilio cannot be reached (seconds between tries).
+#: Retries of a room's delivery that raised (seconds between tries; `jobs.delivery` keeps the count).
 RETRY = Retry(max=3, interval=[1, 5, 15])
 
 #: Seconds after a lost answer before checking whether Twilio fetched the message.
@@ -73,14 +76,15 @@ def _watchdog(cfg, message: dict) -> float:
 
 
 def enqueue_announce(q, room_id: str, pipeline=None) -> None:
-    """Enqueue `announce_next(room_id)` with the module's retry policy.
+    """Have `announce_next(room_id)` run soon: mark the room ready for a drain (`jobs.delivery.mark_ready`, which
+    starts a drain job only if too few run), in one Redis round trip.
 
     Args:
         q: the RQ `Queue`.
         room_id: the room (`CA…`).
         pipeline: a pipeline on `q`'s connection to add it to (sent when its owner executes it), or None: now.
     """
-    q.enqueue(announce_next, room_id, retry=RETRY, pipeline=pipeline)
+    delivery.mark_ready(q, room_id, pipeline=pipeline)
 
 
 def request_move(r, q, room_id: str) -> bool:
@@ -120,24 +124,25 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     """
     cfg = config()
     r = state(cfg)
-    room = rooms.get(r, room_id)
-    if not room or room["status"] != "live":
-        return None
-    if room["mode"] == "moving":
+    # One round trip: the room is live, its mode takes a message, a lone caller is not held (a held caller hears
+    # hold music; resuming them delivers: `jobs.controls.set_held`), Twilio did not ask to wait (then the scheduled
+    # retry delivers, with its backoff, as `tries`), no orphan; then the claim (`rooms.Gate`).
+    gate = rooms.Gate(check_backoff=not tries)
+    message = rooms.claim_next(r, room_id, hold_seconds=LEASE_SECONDS, gate=gate)
+    if gate.outcome == "move":
         _move_caller(cfg, r, room_id)
         return None
-    if room["mode"] != "call" and not (room["mode"] == "conference" and room["conference_started"]
-                                       and room["conference_sid"]):
+    if gate.outcome == "orphan":  # its claimer died: take it back unless Twilio has it, then claim as usual
+        _recover(cfg, r, room_id)
+        message = rooms.claim_next(r, room_id, hold_seconds=LEASE_SECONDS)
+        if message is None:
+            follow_up(cfg, r, room_id)
+            return None
+    elif message is None:
+        if gate.outcome == "busy" and gate.speaking and gate.slot_left <= LEASE_SECONDS:
+            _check_claim_in(cfg, room_id, gate.speaking, gate.slot_left + 1)  # `follow_up`, from what the gate saw
         return None
-    if room["mode"] == "call" and (rooms.participant(r, room_id, room_id) or {}).get("held"):
-        return None  # a held caller hears hold music; resuming them delivers (`jobs.controls.set_held`)
-    if not tries and rooms.backing_off(r, room_id):
-        return None  # Twilio asked to wait: the scheduled retry delivers, with its backoff
-    _recover(cfg, r, room_id)
-    message = rooms.claim_next(r, room_id, hold_seconds=LEASE_SECONDS)
-    if message is None:
-        follow_up(cfg, r, room_id)  # e.g. RQ's retry of a job killed right after its claim
-        return None
+    room = gate.room
     watchdog = _watchdog(cfg, message)
     # No timer per message (issue 14: each was an RQ job of its own, 1.5 KiB and a job's bookkeeping). If this job
     # dies before Twilio has the message, its lease lapses: RQ's retry of this job (the worker pool hands it back),

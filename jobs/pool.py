@@ -6,7 +6,8 @@ no fork per job), so that as many jobs as there are workers wait on Twilio at on
 respawns a worker that died and hands that worker's job back at once (`hand_back`), as RQ's
 forking worker did when its work horse died (RQ's registry cleanup would find it only after the
 job's timeout + 60 s); every RESCUE_SECONDS it puts back on the queue a job that a worker took
-off it but never started (`rescue`: a dyno killed while its idle workers waited for jobs).
+off it but never started (`rescue`: a dyno killed while its idle workers waited for jobs), and starts
+a drain if rooms are due to be delivered and every drain died (`jobs.delivery.ensure_draining`).
 
 SIGTERM or SIGINT to the pool stops it: it passes SIGINT on to each worker (each finishes its
 job in flight, `jobs.worker`), respawns none, and exits once all have; a worker still running
@@ -27,6 +28,7 @@ from rq.queue import Queue
 from rq.utils import now
 from rq.worker_pool import ForkProcess, WorkerData, WorkerPool, run_worker
 
+from jobs.delivery import ensure_draining
 from jobs.worker import SHUTDOWN_GRACE_SECONDS, Worker
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,8 @@ class Pool(WorkerPool):
             self._rescued_at = time.monotonic()
             for queue in self.queues:
                 rescue(queue, self._seen)
+                if self._stopping_since is None:
+                    ensure_draining(queue)  # rooms due and every drain dead (a killed dyno): one round trip
 
     def request_stop(self, signum=None, frame=None) -> None:  # noqa: D102 (rq's, starting the STOP_SECONDS clock)
         if self._stopping_since is None:

@@ -156,12 +156,14 @@ def check_rooms() -> int:
         How many rooms' calls Twilio is asked about.
     """
     from jobs.announce import look_after  # here: jobs.announce imports this module
+    from jobs.delivery import ensure_draining
     cfg = config()
     q, r = queue(cfg), state(cfg)
     live = r.zrange(rooms.LIVE, 0, -1)
     if not live:
         return 0
     _schedule_sweep(q)
+    ensure_draining(q)  # rooms due with every drain dead (a killed dyno)
     for room_id in live:
         acted = look_after(cfg, r, room_id)
         if acted:

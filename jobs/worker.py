@@ -48,6 +48,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 import jobs
 import jobs.announce  # noqa: F401
 import jobs.attempts  # noqa: F401
+import jobs.delivery  # noqa: F401
 import jobs.dial_owner  # noqa: F401
 import jobs.notices  # noqa: F401
 import jobs.rooms  # noqa: F401
@@ -55,6 +56,7 @@ import jobs.sessions  # noqa: F401
 import twilio.rest.api.v2010.account  # noqa: F401  (twilio-python loads it lazily, ~42 ms, at a worker's first job)
 from callchat import logs, redis_client, rooms, settings
 from jobs import config
+from jobs.delivery import ensure_draining
 from jobs.rooms import ensure_checking
 
 log = logging.getLogger(__name__)
@@ -207,10 +209,12 @@ class Worker(SimpleWorker):
 
     def _keep_rooms_checked(self) -> None:
         """Schedule the rooms sweep (`jobs.rooms.ensure_checking`) if rooms are live and none is scheduled: a sweep
-        job lost with a killed worker would otherwise stay lost until no room is live and a new call comes."""
+        job lost with a killed worker would otherwise stay lost until no room is live and a new call comes; and
+        start a drain if rooms are due and every drain died (`jobs.delivery.ensure_draining`)."""
         try:
             if self.connection.zcard(rooms.LIVE):
                 ensure_checking(self.queues[0])
+                ensure_draining(self.queues[0])
         except RedisError as exc:
             self.log.warning("could not check the rooms sweep: %s", exc)
 

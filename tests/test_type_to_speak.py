@@ -158,13 +158,14 @@ def test_an_owner_who_answers_during_the_greeting_still_hears_what_is_typed(stac
 
 def test_the_waiting_loop_nudges_a_stuck_message_at_most_once_per_period(stack):
     """Bug (bench/scale.py): every loop fetch of a room with a queued message enqueued another
-    announce_next, so a backlog of jobs fed itself (7 jobs per message delivered)."""
+    announce_next, so a backlog of jobs fed itself (7 jobs per message delivered). Since issue 14's drain
+    the room is marked ready and one drain job (`jobs.delivery.deliver_ready`) delivers it."""
     room_id = stack.call_in()
     rooms.add_message(stack.redis, room_id, "say", "stuck", "Polly.Mizuki", "ja-JP")  # its job was lost
     loop = {"CallSid": room_id, "From": CALLER, "To": TWILIO_NUMBER, "CallStatus": "in-progress"}
     for _ in range(5):
         assert stack.twilio_post(f"/voice/rooms/{room_id}/wait", loop).status_code == 200
-    assert [job.func_name for job in stack.queue.jobs] == ["jobs.announce.announce_next"]
+    assert [job.func_name for job in stack.queue.jobs] == ["jobs.delivery.deliver_ready"], "one drain, one job"
     stack.settle()
     assert [h["text"] for h in announcements(stack.sim.phone(CALLER))] == ["stuck"]
 
