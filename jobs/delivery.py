@@ -15,9 +15,10 @@ and a few `deliver_ready` jobs (*drains*) each take ready rooms one after anothe
     announce:drains   zset  drain job id -> when its registration lapses (DRAIN_TTL_SECONDS after it was
                             started or last took a room). A drain is live while its RQ job is queued, or
                             started and not lapsed. Marking drops the others and starts one (an RQ job,
-                            created by the same script) while fewer are live than
-                            min(rooms due, the RQ workers listening on the queue, at least 1): more worker
-                            dynos, more drains. A drain that finds nothing ready leaves in the same script
+                            created by the same script) while fewer are free (live and not delivering a
+                            room, see announce:holding) than rooms are due, and fewer are live than the RQ
+                            workers listening on the queue (at least 1): more worker dynos, more drains; a
+                            drain waiting on Twilio for one room does not hold the next room up. A drain that finds nothing ready leaves in the same script
                             as its empty take, so no room is ever ready with no drain to take it.
     announce:holding  hash  drain job id -> the room it is delivering: RQ's retry of a drain whose worker
                             died (the pool hands its job back, `jobs.pool.hand_back`) takes that room first.
@@ -74,21 +75,25 @@ _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2])
 
 # Mark a room ready (ARGV[1], '' for none) and start a drain if too few are live: a drain is live while its RQ
 # job (key prefix ARGV[5]) waits in the queue, or runs and its registration has not lapsed; others are dropped.
-# If fewer are live than min(rooms due, workers listening or 1), create RQ job ARGV[2] (fields ARGV[6]...,
-# created now: ARGV[4]) as RQ's enqueue does (the job hash, RPUSH on its queue, the queue in rq:queues) and
-# register it. KEYS: ready, drains, workers by queue, the job's key, the queue's key, rq:queues. ARGV[3]:
+# If fewer drains are free (live and not delivering a room: a drain waiting on Twilio for one room must not hold
+# the next one up) than rooms are due, and fewer are live than workers listen (or 1), create RQ job ARGV[2]
+# (fields ARGV[6]..., created now: ARGV[4]) as RQ's enqueue does (the job hash, RPUSH on its queue, the queue
+# in rq:queues) and register it. KEYS: ready, drains, workers by queue, the job's key, the queue's key,
+# rq:queues, holding. ARGV[3]:
 # registration (s). Returns 1 if a drain job was started.
 _MARK = _NOW + """
 if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], 'LT', now, ARGV[1]) end
-local wanted = math.min(redis.call('ZCOUNT', KEYS[1], '-inf', now), math.max(redis.call('SCARD', KEYS[3]), 1))
-if wanted == 0 then return 0 end
-local drains, live = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), 0
+local due = redis.call('ZCOUNT', KEYS[1], '-inf', now)
+if due == 0 then return 0 end
+local drains, live, free = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), 0, 0
 for i = 1, #drains, 2 do
   local status = redis.call('HGET', ARGV[5] .. drains[i], 'status')
-  if status == 'queued' or (status == 'started' and tonumber(drains[i + 1]) > now) then live = live + 1
+  if status == 'queued' or (status == 'started' and tonumber(drains[i + 1]) > now) then
+    live = live + 1
+    if redis.call('HEXISTS', KEYS[7], drains[i]) == 0 then free = free + 1 end
   else redis.call('ZREM', KEYS[2], drains[i]) end
 end
-if live >= wanted then return 0 end
+if live >= math.max(redis.call('SCARD', KEYS[3]), 1) or free >= due then return 0 end
 redis.call('HSET', KEYS[4], 'created_at', ARGV[4], 'enqueued_at', ARGV[4], unpack(ARGV, 6))
 redis.call('RPUSH', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[6], KEYS[5])
@@ -160,9 +165,10 @@ def _build_fields(q) -> tuple:
 
 
 def _mark_args(q, room_id: str) -> tuple:
-    """`_MARK`'s keys and args (6 keys), with a new job id for the drain it may start."""
+    """`_MARK`'s keys and args (7 keys), with a new job id for the drain it may start."""
     job_id = uuid.uuid4().hex
     return (READY, DRAINS, WORKERS_BY_QUEUE_KEY % q.name, q.job_class.key_for(job_id), q.key, q.redis_queues_keys,
+            HOLDING,
             room_id, job_id, DRAIN_TTL_SECONDS, utcformat(now()), q.job_class.redis_job_namespace_prefix,
             *_job_fields(q))
 
@@ -176,9 +182,9 @@ def mark_ready(q, room_id: str, pipeline=None) -> None:
         pipeline: a pipeline on `q`'s connection to add it to (sent when its owner executes it), or None: now.
     """
     if pipeline is not None:  # EVAL, not EVALSHA: redis-py sends SCRIPT EXISTS before a pipeline's registered script
-        pipeline.eval(_MARK, 6, *_mark_args(q, room_id))
+        pipeline.eval(_MARK, 7, *_mark_args(q, room_id))
     else:
-        _eval(q.connection, _MARK, 6, *_mark_args(q, room_id))
+        _eval(q.connection, _MARK, 7, *_mark_args(q, room_id))
 
 
 def ensure_draining(q) -> bool:
@@ -190,7 +196,7 @@ def ensure_draining(q) -> bool:
     Returns:
         True if a drain job was started.
     """
-    return bool(_eval(q.connection, _MARK, 6, *_mark_args(q, "")))
+    return bool(_eval(q.connection, _MARK, 7, *_mark_args(q, "")))
 
 
 def _step(r, me: str, last: tuple[str, str, bool] | None, take: bool = True) -> tuple[str, str] | None:

@@ -151,3 +151,25 @@ def test_a_drain_costs_three_redis_round_trips_per_message(stack, report_figure)
     assert per_message <= 3
     stack.sim.set_clock("auto")
     stack.settle()
+
+
+def test_a_drain_waiting_on_twilio_for_one_room_does_not_hold_up_the_next_room(redis_url):
+    """With workers free, a room marked ready while every live drain is delivering another room gets a drain of its
+    own: on real Twilio a drain waits 100–300 ms on each REST request (bench/real_latency.py: p99 163 ms before)."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from callchat.settings import QUEUE_NAME
+
+    r = Redis.from_url(redis_url)
+    q = Queue(QUEUE_NAME, connection=r)
+    for name in ("one", "two"):  # two workers listen on the queue, as a dyno's pool does
+        SimpleWorker([q], connection=r, name=name).register_birth()
+    first, second = "CA" + "a1" * 16, "CA" + "b2" * 16
+    delivery.mark_ready(q, first)
+    [drain] = q.job_ids
+    assert delivery._step(r, drain, None)[0] == first.encode(), "the drain is now delivering the first room"
+    delivery.mark_ready(q, second)
+    assert len(q.job_ids) == 2, "a second drain for the second room"
+    delivery.mark_ready(q, second)
+    assert len(q.job_ids) == 2, "but not a third: the second drain is free for it"
