@@ -1,63 +1,124 @@
 """The Twilio REST client, optionally pointed at another base URL (the simulator).
 
-`TWILIO_API_BASE` replaces the scheme and host of every `https://*.twilio.com`
-request, so the same code reaches real Twilio or any Twilio-compatible server.
-Each client remembers the `Retry-After` of its last answer (`retry_after`), which
-twilio-python's `TwilioRestException` does not carry.
+twilio-python's `Client` sends its requests through an `http_client` of our choosing
+(github.com/twilio/twilio-python/blob/main/advanced-examples/custom-http-client.md). Ours,
+`PooledHttpClient`, sends them with urllib3's connection pool directly: twilio-python's default,
+`TwilioHttpClient`, goes through a `requests.Session`, which re-reads the proxy environment
+and builds a cookie jar for every request (3.2 ms of a worker's CPU per Twilio request against
+2.0 ms, issue 14; bench/twilio_request_cost.py).
+
+`TWILIO_API_BASE` replaces the scheme and host of every `https://*.twilio.com` request, so the same
+code reaches real Twilio or any Twilio-compatible server. Each client remembers the `Retry-After`
+of its last answer (`retry_after`), which twilio-python's `TwilioRestException` does not carry.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
+import urllib.request
 from functools import lru_cache
 from typing import Any, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import certifi
+import urllib3
+from requests import exceptions as requests_errors
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
+from twilio.http import HttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
-
-class RetryAfterHttpClient(TwilioHttpClient):
-    """A `TwilioHttpClient` that keeps the last answer's `Retry-After` header (RFC 9110 section 10.2.3).
-
-    Attributes:
-        last_retry_after: seconds the last answer asked to wait (delay-seconds form only), or None.
-    """
-
-    last_retry_after: float | None = None
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any):  # noqa: D102 (inherited)
-        self.last_retry_after = None
-        response = super().request(method, url, *args, **kwargs)
-        value = (response.headers or {}).get("Retry-After", "")
-        self.last_retry_after = float(value) if value.strip().isdigit() else None
-        return response
+#: Connections kept open per host (twilio-python's own default for its requests adapter).
+POOL_SIZE = 8
 
 
-class RebasedHttpClient(RetryAfterHttpClient):
-    """A `RetryAfterHttpClient` that sends every request to `base_url` instead of `*.twilio.com`.
+class PooledHttpClient(HttpClient):
+    """A twilio-python `HttpClient` on urllib3's `PoolManager`: keep-alive connections, TLS checked against certifi's CAs.
+
+    - Sends no request twice: urllib3's retries and redirects are off, as in twilio-python's client.
+    - Raises what twilio-python's `TwilioHttpClient` raises, requests' exceptions, so callers tell a lost answer
+      the same way: `requests.exceptions.Timeout` (connect or read timeout) or `requests.exceptions.ConnectionError`
+      (refused, reset, dropped mid-answer).
+    - An HTTPS proxy is taken from `HTTPS_PROXY`/`https_proxy` once, when the client is made (`NO_PROXY` is not
+      consulted).
 
     Args:
-        base_url: scheme and host (and optional port), e.g. `http://127.0.0.1:5100`.
-            The request's path and query are kept as twilio-python built them.
+        base_url: scheme and host (and optional port) to send every `*.twilio.com` request to instead,
+            e.g. `http://127.0.0.1:5100`; the path and query are kept as twilio-python built them. None: Twilio.
+        timeout: seconds to wait to connect, and then for each read of the answer.
+
+    Attributes:
+        last_retry_after: seconds the last answer of this thread (or greenlet) asked to wait, from its `Retry-After`
+            (RFC 9110 section 10.2.3, delay-seconds form only), or None.
     """
 
-    def __init__(self, base_url: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        parts = urlsplit(base_url)
-        self._scheme, self._netloc = parts.scheme, parts.netloc
+    def __init__(self, base_url: str | None = None, timeout: float = 10) -> None:
+        super().__init__(logging.getLogger("twilio.http_client"), False, timeout)
+        parts = urlsplit(base_url) if base_url else None
+        self._rebase = (parts.scheme, parts.netloc) if parts else None
+        proxy = urllib.request.getproxies().get("https")
+        options = {"maxsize": POOL_SIZE, "retries": False, "ca_certs": certifi.where()}
+        self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self._last = threading.local()
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any):  # noqa: D102 (inherited)
+    @property
+    def last_retry_after(self) -> float | None:  # noqa: D102 (documented on the class)
+        return getattr(self._last, "retry_after", None)
+
+    def request(self, method: str, url: str, params: Mapping[str, Any] | None = None,
+                data: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+                auth: tuple[str, str] | None = None, timeout: float | None = None,
+                allow_redirects: bool = False) -> Response:
+        """Send one request and return twilio-python's `Response` (status, text, headers), whatever its status.
+
+        Args:
+            method: `GET`, `POST`, `DELETE`…; url: the `https://….twilio.com/…` URL twilio-python built;
+            params: query parameters (a list value repeats the name); data: the form fields (the same), or the JSON
+                body when `headers` says `Content-Type: application/json`; headers: as twilio-python sets them;
+            auth: (username, password) for HTTP Basic auth (RFC 7617); timeout: seconds, or None: the client's;
+            allow_redirects: ignored, a redirect is returned as it is (twilio-python never asks to follow one).
+
+        Raises:
+            requests.exceptions.Timeout: no connection or no answer within `timeout`.
+            requests.exceptions.ConnectionError: the connection failed or dropped before a whole answer came.
+        """
+        self._last.retry_after = None
         parts = urlsplit(url)
-        if parts.hostname and parts.hostname.endswith(".twilio.com"):
-            url = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
-        return super().request(method, url, *args, **kwargs)
+        if self._rebase and parts.hostname and parts.hostname.endswith(".twilio.com"):
+            url = urlunsplit((*self._rebase, parts.path, parts.query, parts.fragment))
+        if params:
+            url += ("&" if parts.query else "?") + urlencode(params, doseq=True)
+        headers = dict(headers or {})
+        if auth:
+            headers.update(urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}"))
+        body = None
+        if data and headers.get("Content-Type", "").endswith("json"):  # application/json, application/scim+json
+            body = json.dumps(data)
+        elif data:
+            body = urlencode(data, doseq=True)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.logger.isEnabledFor(logging.INFO):
+            self.log_request({"method": method, "url": url, "params": None, "headers": headers})
+        try:
+            answer = self._pool.request(method.upper(), url, body=body, headers=headers, redirect=False,
+                                        timeout=timeout or self.timeout)
+        except urllib3.exceptions.TimeoutError as exc:
+            raise requests_errors.Timeout(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise requests_errors.ConnectionError(exc) from exc
+        value = answer.headers.get("Retry-After", "")
+        self._last.retry_after = float(value) if value.strip().isdigit() else None
+        response = Response(answer.status, answer.data.decode("utf-8"), answer.headers)
+        if self.logger.isEnabledFor(logging.INFO):
+            self.log_response(answer.status, response)
+        return response
 
 
 @lru_cache(maxsize=8)
 def _client(account_sid: str, auth_token: str, api_base: str, timeout: int) -> Client:
-    http_client = RebasedHttpClient(api_base, timeout=timeout) if api_base else RetryAfterHttpClient(timeout=timeout)
-    return Client(account_sid, auth_token, http_client=http_client)
+    return Client(account_sid, auth_token, http_client=PooledHttpClient(api_base or None, timeout=timeout))
 
 
 def twilio_client(settings: Mapping[str, Any]) -> Client:
