@@ -716,8 +716,10 @@ def hold_slot(r: Redis, room_id: str, holder: str | int, hold_seconds: float) ->
     Returns:
         True if `holder` still held the slot; False if it had lapsed or passed on (nothing changed).
     """
-    return bool(r.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-                       "return 0", 1, key(room_id, ":speaking"), str(holder), int(hold_seconds * 1000)))
+    return bool(_eval(r, _HOLD, 1, key(room_id, ":speaking"), str(holder), int(hold_seconds * 1000)))
+
+
+_HOLD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
 
 def back_off(r: Redis, room_id: str, seconds: float) -> None:
