@@ -105,7 +105,7 @@ def request_move(r, q, room_id: str) -> bool:
     return True
 
 
-def announce_next(room_id: str, tries: int = 0) -> int | None:
+def announce_next(room_id: str, tries: int = 0, hold: list | None = None) -> int | None:
     """Deliver the room's next queued message, unless one is being delivered; or move the caller.
 
     Any number of these may run at once: `rooms.claim_next` lets one through. The slot is a
@@ -118,6 +118,8 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     Args:
         room_id: the room (`CA…`, also the conference FriendlyName).
         tries: tries so far that Twilio did not take (for the backoff).
+        hold: a list to append `(message id, seconds)` to once Twilio has the message, for the caller to hold the
+            slot that long (a drain does it in its next step's round trip, `jobs.delivery`); None: held here.
 
     Returns:
         The id of the message handed to Twilio, or None if there was nothing to do.
@@ -171,7 +173,10 @@ def announce_next(room_id: str, tries: int = 0) -> int | None:
     except (RequestException, TwilioException) as exc:
         return _find_out(cfg, r, room_id, message["id"], tries, exc)
     # Twilio has it: the slot is held until its end (`spoken`, `announcement-end`) or the watchdog.
-    rooms.hold_slot(r, room_id, message["id"], 2 * watchdog)
+    if hold is None:
+        rooms.hold_slot(r, room_id, message["id"], 2 * watchdog)
+    else:  # within milliseconds: the lease just ended leaves the slot a second or more
+        hold.append((message["id"], 2 * watchdog))
     if tries:
         rooms.back_off(r, room_id, 0)  # Twilio takes messages again: the next one needs no retry
     log.info("delivering message %s in room %s (mode %s, ConferenceSid %s)", message["id"], room_id, room["mode"],

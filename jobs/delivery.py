@@ -49,6 +49,7 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now, utcformat
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from callchat import rooms
 from callchat.rooms import _eval
 from jobs import announce, config, queue, state
 from jobs.lease import LEASE_SECONDS
@@ -101,14 +102,16 @@ redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
 return 1
 """
 
-# A drain's step: finish its last room (ARGV[4]: remove it unless it was marked since, i.e. its score is no
-# longer ARGV[5]; ARGV[6] '1': it went well, its failures are forgotten), then take the next: the room this drain
-# held when its worker died (a retry of it), else the ready room due first. ARGV[7] '0': take none and leave.
-# With nothing to take it leaves (its registration goes) in this same script. KEYS: ready, drains, holding,
-# retries. ARGV: drain id, room lease (s), registration (s), last room, its score, ok, take.
-# Returns {room, its score as stored} or false.
+# A drain's step: hold the last room's slot for the message handed to Twilio (`rooms.hold_slot`: KEYS[5], the
+# slot, for ARGV[9] ms if holder ARGV[8] still has it; ARGV[8] '': none), finish its last room (ARGV[4]: remove
+# it unless it was marked since, i.e. its score is no longer ARGV[5]; ARGV[6] '1': it went well, its failures
+# are forgotten), then take the next: the room this drain held when its worker died (a retry of it), else the
+# ready room due first. ARGV[7] '0': take none and leave. With nothing to take it leaves (its registration goes)
+# in this same script. KEYS: ready, drains, holding, retries, last room's slot. ARGV: drain id, room lease (s),
+# registration (s), last room, its score, ok, take, holder, hold (ms). Returns {room, its score as stored} or false.
 _TAKE = _NOW + """
 local me = ARGV[1]
+if ARGV[8] ~= '' and redis.call('GET', KEYS[5]) == ARGV[8] then redis.call('PEXPIRE', KEYS[5], ARGV[9]) end
 if ARGV[4] ~= '' then
   if redis.call('ZSCORE', KEYS[1], ARGV[4]) == ARGV[5] then redis.call('ZREM', KEYS[1], ARGV[4]) end
   if ARGV[6] == '1' then redis.call('HDEL', KEYS[4], ARGV[4]) end
@@ -199,11 +202,14 @@ def ensure_draining(q) -> bool:
     return bool(_eval(q.connection, _MARK, 7, *_mark_args(q, "")))
 
 
-def _step(r, me: str, last: tuple[str, str, bool] | None, take: bool = True) -> tuple[str, str] | None:
-    """`_TAKE`: finish `last` (room, score, ok) and take the next ready room; returns (room, score) or None."""
+def _step(r, me: str, last: tuple[str, str, bool] | None, hold: list | None = None, take: bool = True) -> tuple[str, str] | None:
+    """`_TAKE`: hold the last room's slot as `hold` asks (`[(message id, seconds)]` or []), finish `last` (room,
+    score, ok) and take the next ready room; returns (room, score) or None."""
     room, score, ok = last or ("", "", False)
-    taken = _eval(r, _TAKE, 4, READY, DRAINS, HOLDING, RETRIES, me, ROOM_LEASE_SECONDS, DRAIN_TTL_SECONDS, room,
-                  score, "1" if ok else "0", "1" if take else "0")
+    holder, seconds = hold.pop() if hold else ("", 0)
+    taken = _eval(r, _TAKE, 5, READY, DRAINS, HOLDING, RETRIES, rooms.key(room, ":speaking"), me, ROOM_LEASE_SECONDS,
+                  DRAIN_TTL_SECONDS, room, score, "1" if ok else "0", "1" if take else "0", holder,
+                  int(seconds * 1000))
     return (taken[0], taken[1]) if taken else None
 
 
@@ -232,20 +238,20 @@ def deliver_ready() -> int:
     """
     cfg = config()
     r, me = state(cfg), get_current_job().id
-    started, delivered, last = time.monotonic(), 0, None
+    started, delivered, last, hold = time.monotonic(), 0, None, []
     while time.monotonic() - started < DRAIN_SECONDS:
-        taken = _step(r, me, last)
+        taken = _step(r, me, last, hold)
         if taken is None:
             return delivered
         room_id, score = taken
         try:
-            delivered += announce.announce_next(room_id) is not None
+            delivered += announce.announce_next(room_id, hold=hold) is not None
             last = (room_id, score, True)
         except (JobTimeoutException, ShutDownImminentException):
             raise
         except Exception as exc:  # noqa: BLE001 (one room's failure must not stop the others')
             _failed(r, room_id, exc)
             last = (room_id, score, False)
-    _step(r, me, last, take=False)  # leave, then let a new drain go on if rooms are still due
+    _step(r, me, last, hold, take=False)  # leave, then let a new drain go on if rooms are still due
     ensure_draining(queue(cfg))
     return delivered
