@@ -238,10 +238,10 @@ def transcribed(room_id: str):
 @bp.post(urls.SPEAK)
 def speak(room_id: str, msg_id: int):
     """A lone caller's call was redirected here to hear one message: `<Say>`/`<Play>` it, then report back."""
-    message = rooms.get_message(current_app.redis, room_id, msg_id)
+    message, first = rooms.fetch_message(current_app.redis, room_id, msg_id)
     if message is None:
         abort(404, description="No such message.")
-    if not rooms.mark_fetched(current_app.redis, room_id, msg_id):  # given up on, or fetched already
+    if not first:  # given up on, or fetched already
         return _keep_waiting(room_id)
     return _twiml(twiml.speak(message, urls.for_request(urls.SPOKEN, room_id=room_id, msg_id=msg_id)))
 
@@ -379,10 +379,10 @@ def _announcement_done(room_id: str, event: str, form) -> None:
 @bp.post(urls.ANNOUNCE)
 def announce(room_id: str, msg_id: int):
     """Twilio fetches this AnnounceUrl: answer with the message's `<Say>` or `<Play>`."""
-    message = rooms.get_message(current_app.redis, room_id, msg_id)
+    message, first = rooms.fetch_message(current_app.redis, room_id, msg_id)
     if message is None:
         abort(404, description="No such message.")
-    if not rooms.mark_fetched(current_app.redis, room_id, msg_id):  # given up on, or fetched already
+    if not first:  # given up on, or fetched already
         return _twiml(twiml.silence())
     return _twiml(twiml.announcement(message))
 

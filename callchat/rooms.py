@@ -758,15 +758,29 @@ def orphan(r: Redis, room_id: str) -> dict[str, Any] | None:
     return None if r.exists(key(room_id, ":speaking")) else speaking(r, room_id)
 
 
-def mark_fetched(r: Redis, room_id: str, msg_id: int | str) -> bool:
-    """Record that Twilio fetched a speaking message's TwiML; True only the first time.
+def fetch_message(r: Redis, room_id: str, msg_id: int | str) -> tuple[dict[str, Any] | None, bool]:
+    """Twilio fetched a message's TwiML (`urls.SPEAK`, `urls.ANNOUNCE`): the message, and whether this is the first
+    fetch of it while speaking (its `fetched_at` is recorded then), in one Redis round trip.
 
-    The message is spoken at most once: only the first fetch gets its `<Say>`/`<Play>`
-    (a resent request that Twilio had applied after all gets silence).
+    The message is spoken at most once: only the first fetch gets its `<Say>`/`<Play>` (a resent request that
+    Twilio had applied after all gets silence).
+
+    Returns:
+        `(message or None if there is none, True only for the first fetch while it is speaking)`.
     """
-    return bool(r.eval("if redis.call('HGET', KEYS[1], 'state') ~= 'speaking' then return 0 end "
-                       "return redis.call('HSETNX', KEYS[1], 'fetched_at', ARGV[1])", 1, _msg_key(room_id, msg_id),
-                       time.time()))
+    first, flat = _eval(r, _FETCH, 1, _msg_key(room_id, msg_id), time.time())
+    message = _as_dict(flat)
+    if message is not None:
+        message["id"] = int(message["id"])
+    return message, bool(first)
+
+
+# Record the first fetch of a speaking message (KEYS[1]) at ARGV[1]; returns {1 if it was the first, its hash}.
+_FETCH = """
+local first = 0
+if redis.call('HGET', KEYS[1], 'state') == 'speaking' then first = redis.call('HSETNX', KEYS[1], 'fetched_at', ARGV[1]) end
+return {first, redis.call('HGETALL', KEYS[1])}
+"""
 
 
 def typing(r: Redis, room_id: str, pause: float) -> float | None:

@@ -313,7 +313,7 @@ def check_delivery(room_id: str, msg_id: int, tries: int = 1) -> bool:
     """After a request whose answer was lost: resend the message only if Twilio never fetched it.
 
     Twilio fetches the SPEAK or ANNOUNCE URL as soon as it applies the request, and only the
-    first fetch is spoken (`rooms.mark_fetched`), so the message is spoken at most once.
+    first fetch is spoken (`rooms.fetch_message`), so the message is spoken at most once.
 
     Args:
         room_id: the room (`CA…`).

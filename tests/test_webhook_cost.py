@@ -72,7 +72,7 @@ def test_speaking_a_message_costs_at_most_three_round_trips_per_webhook(stack, r
         message = rooms.claim_next(stack.redis, sid, 60)
         speak = _trips(stack, redis_round_trips, _path(urls.SPEAK, room_id=sid, msg_id=message["id"]), _call(sid, "in-progress"))
         spoken = _trips(stack, redis_round_trips, _path(urls.SPOKEN, room_id=sid, msg_id=message["id"]), _call(sid, "in-progress"))
-    assert speak <= 3, "Twilio fetches the <Say>"
+    assert speak == 1, "Twilio fetches the <Say>: the message and its first fetch in one script"
     assert spoken <= 3, "…then says it was said"
     assert rooms.get_message(stack.redis, sid, message["id"])["state"] == "spoken"
     assert stack.queue.count, "the next message may go: announce_next is queued"
@@ -89,7 +89,7 @@ def test_an_announcement_costs_at_most_three_round_trips_per_webhook(stack, redi
         ended = dict(fetch, StatusCallbackEvent="announcement-end", SequenceNumber=str(seq), CallSid="",
                      AnnounceUrl=urls.absolute(stack.url, urls.ANNOUNCE, room_id=sid, msg_id=message["id"]))
         done = _trips(stack, redis_round_trips, _path(urls.CONFERENCE_STATUS), ended)
-    assert announce <= 3, "Twilio fetches the AnnounceUrl"
+    assert announce == 1, "Twilio fetches the AnnounceUrl: the message and its first fetch in one script"
     assert done <= 3, "announcement-end"
     assert rooms.get_message(stack.redis, sid, message["id"])["state"] == "spoken"
 
