@@ -96,22 +96,25 @@ def _on_the_line(room: dict, jobs) -> bool:
     return True
 
 
-def _keep_waiting(room_id: str, just_spoke: bool = False) -> Response:
+def _keep_waiting(room_id: str, spoken: int | None = None) -> Response:
     """What a lone caller's call does next: join the conference if a second party answered, else wait.
 
-    At most three Redis round trips in the usual case (issue 14): the room, its caller and the nudge
-    check in one; going live in one; every job enqueued in one.
+    At most three Redis round trips in the usual case (issue 14): the message just spoken finished, the room, its
+    caller and the nudge check in one; going live in one; every job enqueued in one.
 
     Args:
         room_id: the room (`CA…`).
-        just_spoke: a message was just spoken, so the next one may go.
+        spoken: the message just spoken (Twilio fetched `urls.SPOKEN`): it is marked spoken, and the next may go.
 
     Returns:
         TwiML: `<Hangup/>` if the room is over, the conference if the caller moves there, hold music
         while the caller is on hold (`jobs.controls.set_held`), else the waiting loop.
     """
     r, q = current_app.redis, current_app.task_queue
-    room, caller, queued, nudge = rooms.loop_state(r, room_id, NUDGE_SECONDS)
+    room, caller, queued, nudge, finished = rooms.loop_state(r, room_id, NUDGE_SECONDS, spoken=spoken)
+    if finished:
+        log.info("room %s: message %s spoken to CallSid %s", room_id, spoken, request.form.get("CallSid", "-"))
+    just_spoke = spoken is not None
     if room is None or room["status"] == "ended":
         return _twiml(twiml.hang_up())
     with q.connection.pipeline() as jobs:
@@ -249,9 +252,7 @@ def speak(room_id: str, msg_id: int):
 @bp.post(urls.SPOKEN)
 def spoken(room_id: str, msg_id: int):
     """The message's `<Say>`/`<Play>` finished: mark it spoken, let the next one go, keep waiting."""
-    if rooms.finish(current_app.redis, room_id, msg_id, "spoken"):
-        log.info("room %s: message %s spoken to CallSid %s", room_id, msg_id, request.form.get("CallSid", "-"))
-    return _keep_waiting(room_id, just_spoke=True)
+    return _keep_waiting(room_id, spoken=msg_id)
 
 
 @bp.post(urls.CALLER_STATUS)

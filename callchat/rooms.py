@@ -814,24 +814,31 @@ return 0
 """
 
 
-def loop_state(r: Redis, room_id: str,
-               nudge_seconds: float) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int, bool]:
+def loop_state(r: Redis, room_id: str, nudge_seconds: float, spoken: int | str | None = None
+               ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int, bool, bool]:
     """What a lone caller's loop fetch needs, in one Redis round trip: the room, its caller, how many messages
     wait, and whether to nudge the queue (`_NUDGE`, at most once every `nudge_seconds`); and the room's `seen_at`
     is set to now (the call is up: `unseen`).
 
+    Args:
+        spoken: a message id to `finish` as spoken first, in the same round trip (Twilio's fetch after its `<Say>`).
+
     Returns:
-        `(room or None, the caller as a participant or None, messages queued, whether to nudge the queue)`.
+        `(room or None, the caller as a participant or None, messages queued, whether to nudge the queue,
+        whether this finished message `spoken`)`.
     """
     with r.pipeline(transaction=False) as p:
+        if spoken is not None:  # EVAL in a pipeline, as below
+            p.eval(_FINISH, 3, key(room_id, ":speaking"), _msg_key(room_id, spoken), key(room_id, ":queue"),
+                   str(spoken), "spoken", "", "", time.time(), channel(room_id))
         p.hgetall(key(room_id))
         p.hget(key(room_id, ":participants"), room_id)
         p.llen(key(room_id, ":queue"))
         # EVAL, not EVALSHA: redis-py sends SCRIPT EXISTS before a pipeline with a registered script (one more trip).
         p.eval(_NUDGE, 2, key(room_id, ":queue"), key(room_id, ":nudged"), int(nudge_seconds * 1000))
         p.eval(_SEEN, 1, key(room_id), time.time())
-        room, caller, queued, nudge, _ = p.execute()
-    return room or None, json.loads(caller) if caller else None, int(queued), bool(nudge)
+        *done, room, caller, queued, nudge, _ = p.execute()
+    return room or None, json.loads(caller) if caller else None, int(queued), bool(nudge), bool(done and done[0])
 
 
 # Record when the room's call last fetched its TwiML (`seen_at`), unless the room is gone (no key without a TTL).
