@@ -41,8 +41,8 @@ class PooledHttpClient(HttpClient):
     - Raises what twilio-python's `TwilioHttpClient` raises, requests' exceptions, so callers tell a lost answer
       the same way: `requests.exceptions.Timeout` (connect or read timeout) or `requests.exceptions.ConnectionError`
       (refused, reset, dropped mid-answer).
-    - An HTTPS proxy is taken from `HTTPS_PROXY`/`https_proxy` once, when the client is made (`NO_PROXY` is not
-      consulted).
+    - Requests to Twilio itself go through the HTTPS proxy in `HTTPS_PROXY`/`https_proxy`, if any, read once when
+      the client is made (`NO_PROXY` is not consulted); requests to `base_url` never do.
 
     Args:
         base_url: scheme and host (and optional port) to send every `*.twilio.com` request to instead,
@@ -58,7 +58,7 @@ class PooledHttpClient(HttpClient):
         super().__init__(logging.getLogger("twilio.http_client"), False, timeout)
         parts = urlsplit(base_url) if base_url else None
         self._rebase = (parts.scheme, parts.netloc) if parts else None
-        proxy = urllib.request.getproxies().get("https")
+        proxy = None if base_url else urllib.request.getproxies().get("https")  # for Twilio itself only
         options = {"maxsize": POOL_SIZE, "retries": False, "ca_certs": certifi.where()}
         self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
         self._last = threading.local()

@@ -619,7 +619,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_GET = do_PUT = do_POST
+            do_GET = do_PUT = do_CONNECT = do_POST  # CONNECT: a proxy's tunnel, refused (204, not 200)
 
             def log_message(self, *args: Any) -> None:
                 """Quiet: the test reads `received`."""
