@@ -16,8 +16,8 @@ from typing import Any
 
 from flask import current_app, render_template, template_rendered
 from flask_babel import get_locale, get_translations
-from jinja2 import Environment
 from flask_login import current_user
+from jinja2 import Environment
 from markupsafe import Markup
 
 from callchat import captions, operators, rooms, routing, timeline
@@ -93,7 +93,8 @@ def _rendered_list_piece(template: str, room_json: str, locale: str) -> str:
 
 def _list_piece(template: str, room: dict[str, Any]) -> str:
     """The macro of `template` (a partial `templates/rooms/_<name>.html` defining `<name>(room)`) called with `room`
-    in the reader's language, or as rendered before."""
+    in the reader's language, or as rendered before. It is called with the app's Jinja globals (`url_for`, `_`)
+    but not Flask's context processors (`current_user`, `csrf_token`, ...): `room` is all it may use besides."""
     with _list_pieces_lock:  # one render of a piece, even when two pages ask at once
         return _rendered_list_piece(template, json.dumps(room, sort_keys=True), str(get_locale()))
 
