@@ -63,6 +63,9 @@ from bench.common import (BIN, ROOT, SETTINGS, Process, Table, base_env, childre
 from bench.webhooks import PACED_CONNECTIONS, PAUSE_MS, new_calls  # noqa: E402
 from callchat import rooms  # noqa: E402
 
+#: Bytes of a stream's previous read looked at again with the next: an event's name ("event: signed-out") split
+#: across two reads is still counted, once.
+TAIL = len(b"event: signed-out") - 1
 #: A `retry:` field: how long EventSource waits before reconnecting, in ms.
 RETRY = re.compile(rb"^retry: (\d+)$", re.M)
 #: (name, page, streams): what is open while wrk loads /voice/incoming.
@@ -86,6 +89,7 @@ class Streams:
         self.selector = selectors.DefaultSelector()
         self.slot: dict[socket.socket, int] = {}  # each open connection's page
         self.received = [bytearray() for _ in paths]  # the start (status, snapshot) of each page's latest connection
+        self.tails = [bytes(TAIL)] * len(paths)  # the last TAIL bytes each page's connection sent (zeros at first)
         self.ended = [False] * len(paths)  # the latest connection ended (server closed it, or never answered 200)
         self.stopped = [False] * len(paths)  # a browser would not reconnect (refused, `closed`, `signed-out`)
         self.snapshots = [0] * len(paths)
@@ -104,7 +108,7 @@ class Streams:
         s.sendall(f"GET {self.paths[i]} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAccept: text/event-stream\r\n"
                   f"{cookie}Connection: close\r\n\r\n".encode())
         s.setblocking(False)
-        self.received[i], self.ended[i] = bytearray(), False
+        self.received[i], self.ended[i], self.tails[i] = bytearray(), False, bytes(TAIL)
         self.slot[s] = i
         self.selector.register(s, selectors.EVENT_READ)
 
@@ -127,13 +131,20 @@ class Streams:
                 buffer = self.received[i]
                 if len(buffer) < 1 << 16:  # keep the start (status, snapshot), count the rest
                     buffer += data
-                self.snapshots[i] += data.count(b"event: snapshot")
-                self.updates += data.count(b"event: update")
-                self.closed_events += data.count(b"event: closed")
-                if b"event: closed" in data or b"event: signed-out" in data:
+                seen = self.tails[i] + data  # an event's name may be split across two reads
+                self.tails[i] = seen[-TAIL:]
+                self.snapshots[i] += self._count(seen, b"event: snapshot")
+                self.updates += self._count(seen, b"event: update")
+                self.closed_events += self._count(seen, b"event: closed")
+                if b"event: closed" in seen or b"event: signed-out" in seen:
                     self.stopped[i] = True
                 for retry in RETRY.findall(data):
                     self.retry_ms[i] = int(retry)
+
+    @staticmethod
+    def _count(seen: bytes, name: bytes) -> int:
+        """How many times `name` ends in the latest read: `seen` is the TAIL bytes before it, then it."""
+        return seen[TAIL - len(name) + 1:].count(name)
 
     def _end(self, s: socket.socket, i: int) -> None:
         """The server closed page `i`'s connection: reconnect it later, as EventSource would, or not."""

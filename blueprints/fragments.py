@@ -14,9 +14,10 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from flask import current_app, render_template
-from flask_babel import get_locale
+from flask import current_app, render_template, template_rendered
+from flask_babel import get_locale, get_translations
 from flask_login import current_user
+from jinja2 import Environment
 from markupsafe import Markup
 
 from callchat import captions, operators, rooms, routing, timeline
@@ -57,15 +58,43 @@ def room_snapshot(snapshot: dict[str, Any]) -> dict[str, Markup]:
 #: (50 operators' pages took half the web processes' CPU rendering the same <li> again).
 LIST_PIECES_KEPT = 512
 _list_pieces_lock = threading.Lock()
+#: The gettext callables the i18n extension installs (jinja.palletsprojects.com/en/stable/extensions/#i18n-extension).
+_GETTEXT = ("gettext", "ngettext", "pgettext", "npgettext")
+
+
+def _jinja_in(locale: str) -> Environment:
+    """The app's Jinja environment with the request's language (`locale`) bound in: an overlay whose gettext
+    callables are that language's translations, made once per process and language. Rendered through it, a
+    list piece skips what `render_template` and Flask-Babel's per-call lookups cost (each list change is rendered
+    by every web process as it happens, while the webhooks wait): its templates are compiled for it, once."""
+    app = current_app._get_current_object()
+    languages = app.extensions.setdefault("callchat.list_pieces", {})
+    found = languages.get(locale)
+    if found is None:
+        translations = get_translations()
+        bound = Environment(extensions=["jinja2.ext.i18n"])  # only to make the callables, with Jinja's own wrappers
+        bound.install_gettext_callables(translations.ugettext, translations.ungettext, newstyle=True,
+                                        pgettext=translations.upgettext, npgettext=translations.unpgettext)
+        found = app.jinja_env.overlay(cache_size=50)  # its own cache: its templates see its globals, not the app's
+        found.globals = {**app.jinja_env.globals, **{name: bound.globals[name] for name in _GETTEXT}}
+        languages[locale] = found
+    return found
 
 
 @lru_cache(maxsize=LIST_PIECES_KEPT)
 def _rendered_list_piece(template: str, room_json: str, locale: str) -> str:
-    return render_template(template, room=json.loads(room_json))
+    partial = _jinja_in(locale).get_template(template)
+    room = json.loads(room_json)
+    html = str(getattr(partial.module, template.rsplit("/_", 1)[1].removesuffix(".html"))(room))
+    app = current_app._get_current_object()  # signalled as `render_template` does (tests count renders)
+    template_rendered.send(app, _async_wrapper=app.ensure_sync, template=partial, context={"room": room})
+    return html
 
 
 def _list_piece(template: str, room: dict[str, Any]) -> str:
-    """`template` (a partial whose only variable is `room`) rendered in the reader's language, or as rendered before."""
+    """The macro of `template` (a partial `templates/rooms/_<name>.html` defining `<name>(room)`) called with `room`
+    in the reader's language, or as rendered before. It is called with the app's Jinja globals (`url_for`, `_`)
+    but not Flask's context processors (`current_user`, `csrf_token`, ...): `room` is all it may use besides."""
     with _list_pieces_lock:  # one render of a piece, even when two pages ask at once
         return _rendered_list_piece(template, json.dumps(room, sort_keys=True), str(get_locale()))
 

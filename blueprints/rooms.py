@@ -354,13 +354,15 @@ def _joined(parts: list[str | bytes]) -> bytes:
 
 def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
                 update: Callable[[fanout.Message], Iterable[str | bytes]],
-                idle: Callable[[], Iterable[str]] | None = None, idle_seconds: float = KEEPALIVE_SECONDS) -> Response:
+                idle: Callable[[], Iterable[str]] | None = None, idle_seconds: float = KEEPALIVE_SECONDS,
+                superseded: Callable[[list[fanout.Message]], set[int]] | None = None) -> Response:
     """An SSE response: one `snapshot` event, then what `update(message)` gives (SSE text, `sse`, or its UTF-8
     bytes) for each message published on `channels`, and what `idle()` gives whenever nothing was published for
     `idle_seconds` (s; a keep-alive comment when it gives nothing). Updates are written at most once every
     BATCH_SECONDS, at a moment of the window chosen at random for each stream: those that come meanwhile are sent
     together, in one write, and a web process's streams do not all write at once (a webhook's greenlet would wait
-    behind every one of them).
+    behind every one of them). `superseded(messages)`, when given, names (by index) the messages of such a batch
+    that a later one of the same batch makes pointless: `update` is not asked for those.
 
     The channels are heard through the web process's one subscription (`callchat.fanout`): `update` gets the
     `fanout.Message` every page of the process shares, so what pages alike send can be made once
@@ -434,7 +436,10 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
                     yield "".join(idle() if idle else ()) or ": keep-alive\n\n"
                     continue
                 told_page: list[str | bytes] = []
-                for message in messages:
+                skipped = superseded(messages) if superseded and len(messages) > 1 else ()
+                for at, message in enumerate(messages):
+                    if at in skipped:
+                        continue
                     if message.channel == mine:
                         told_page.append(sse("operator", fragments.operator_event(message.json)))
                     elif message.channel == signed_out:
@@ -486,7 +491,7 @@ class _Arrivals:
     def news(self, message: fanout.Message) -> tuple[bytes, ...]:
         """The `incoming` event (SSE text in UTF-8, made once per process and language) for a room published on
         `rooms.LIST_CHANNEL` (`message`) that is news, the first time; else ()."""
-        room_id = message.once("news", lambda: _news_of(message.json.get("room")))
+        room_id = _news_id(message)
         if room_id is None or room_id in self.seen:
             return ()
         self.seen.add(room_id)
@@ -494,11 +499,15 @@ class _Arrivals:
             "room": message.json["room"], "html": fragments.incoming(message.json["room"])}).encode()),)
 
 
-def _news_of(room: dict[str, Any] | None) -> str | None:
-    """The id of a published room that is news to a page that has not seen it (see `_Arrivals`), else None."""
-    if (not room or room.get("direction") == "outgoing" or room.get("status") == "ended" or room.get("team")):
-        return None
-    return room["id"]
+def _news_id(message: fanout.Message) -> str | None:
+    """The id of the room published on `rooms.LIST_CHANNEL` (`message`) when it is news to a page that has not seen
+    it (see `_Arrivals`), else None; judged once per process."""
+    def judged() -> str | None:
+        room = message.json.get("room")
+        if not room or room.get("direction") == "outgoing" or room.get("status") == "ended" or room.get("team"):
+            return None
+        return room["id"]
+    return message.once("news", judged)
 
 
 @bp.get("/events")
@@ -522,7 +531,33 @@ def list_events():
         piece = message.once(arrivals.update, lambda: rendered(message.json))
         return (piece, *arrivals.news(message)) if piece else ()
 
-    return live_stream((rooms.LIST_CHANNEL,), snapshot, update)
+    return live_stream((rooms.LIST_CHANNEL,), snapshot, update, superseded=_superseded_rooms)
+
+
+def _superseded_rooms(messages: list[fanout.Message]) -> set[int]:
+    """The indexes of a list page's batch (`live_stream`) whose room a later message of the batch publishes again:
+    the page shows a room's latest state, so it is sent that one only (each piece replaces the room's <li>).
+    A change that is news (an incoming call, `_Arrivals`) is kept unless a later one is news too, so a call that
+    came in and ended within one batch is still announced."""
+    ids = [message.once("room id", lambda message=message: _room_id(message)) for message in messages]
+    listed = [room_id for room_id in ids if room_id]
+    if len(set(listed)) == len(listed):  # each room once: the usual batch, checked at the least cost
+        return set()
+    skipped, later_news = set(), {}  # later_news: {room id: whether a later change of it in the batch is news}
+    for at in range(len(messages) - 1, -1, -1):
+        if not (room_id := ids[at]):
+            continue
+        news = _news_id(messages[at]) is not None
+        if room_id in later_news and (later_news[room_id] or not news):
+            skipped.add(at)
+        later_news[room_id] = later_news.get(room_id, False) or news
+    return skipped
+
+
+def _room_id(message: fanout.Message) -> str | None:
+    """The id of the room a message on `rooms.LIST_CHANNEL` publishes; None for another channel's, or no room."""
+    room = message.json.get("room") if message.channel == rooms.LIST_CHANNEL else None
+    return room["id"] if room else None
 
 
 @bp.get("/<room_id>/events")
