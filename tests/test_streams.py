@@ -260,7 +260,7 @@ def test_a_web_process_subscribes_once_for_all_its_pages_and_hands_every_change_
     room_id = stack.call_in()
     told = [page.until("incoming") for page in pages]
     assert all(t and t["room"]["id"] == room_id and f'href="/rooms/{room_id}"' in t["html"] for t in told), told
-    assert all(t == told[0] for t in told), "every list page is told alike"
+    # Not necessarily alike: a page whose write took the room's next change too is told of the room as it is then.
 
     assert shutdown.end_streams(stack.app) == 4
     assert all(set(page.rest()) <= {"update"} for page in pages), "every stream ended, with no event of its own"
