@@ -125,7 +125,9 @@ def test_sigterm_to_the_worker_while_it_delivers_a_message(stack, tmp_path):
         for worker in (first, second):
             if worker is not None:
                 stop_procfile_worker(worker)
-        print(log.read_text()[-5000:])
+        text = log.read_text()
+        traceback_at = text.find("Traceback")
+        print(text[max(traceback_at - 2000, 0):traceback_at + 4000] if traceback_at >= 0 else text[-5000:])
     assert heard(stack).count("一つ目") == 1 and heard(stack).count("二つ目") == 1
     assert [m["state"] for m in stack.user.state(room_id)["messages"]] == ["spoken", "spoken"]
     assert "warm shut down requested" in log.read_text() and "Traceback" not in log.read_text()
