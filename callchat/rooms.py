@@ -769,10 +769,7 @@ def fetch_message(r: Redis, room_id: str, msg_id: int | str) -> tuple[dict[str, 
         `(message or None if there is none, True only for the first fetch while it is speaking)`.
     """
     first, flat = _eval(r, _FETCH, 1, _msg_key(room_id, msg_id), time.time())
-    message = _as_dict(flat)
-    if message is not None:
-        message["id"] = int(message["id"])
-    return message, bool(first)
+    return _as_message(flat), bool(first)
 
 
 # Record the first fetch of a speaking message (KEYS[1]) at ARGV[1]; returns {1 if it was the first, its hash}.
