@@ -826,8 +826,7 @@ def loop_state(r: Redis, room_id: str, nudge_seconds: float, spoken: int | str |
     """
     with r.pipeline(transaction=False) as p:
         if spoken is not None:  # EVAL in a pipeline, as below
-            p.eval(_FINISH, 3, key(room_id, ":speaking"), _msg_key(room_id, spoken), key(room_id, ":queue"),
-                   str(spoken), "spoken", "", "", time.time(), channel(room_id))
+            p.eval(_FINISH, 3, *_finish_args(room_id, spoken, "spoken"))
         p.hgetall(key(room_id))
         p.hget(key(room_id, ":participants"), room_id)
         p.llen(key(room_id, ":queue"))
@@ -889,9 +888,14 @@ def finish_next(r: Redis, room_id: str, msg_id: int | str, state: str, error_cod
         How many messages are queued in the room (0 or more) if this call finished the message, None if it
         was not speaking.
     """
-    done = _eval(r, _FINISH, 3, key(room_id, ":speaking"), _msg_key(room_id, msg_id), key(room_id, ":queue"),
-                 str(msg_id), state, str(error_code or ""), error, time.time(), channel(room_id))
+    done = _eval(r, _FINISH, 3, *_finish_args(room_id, msg_id, state, error_code, error))
     return int(done[0]) if done else None
+
+
+def _finish_args(room_id: str, msg_id: int | str, state: str, error_code: str | int = "", error: str = "") -> tuple:
+    """`_FINISH`'s keys (3) and arguments, finishing the message now (`finish_next`, `loop_state`)."""
+    return (key(room_id, ":speaking"), _msg_key(room_id, msg_id), key(room_id, ":queue"),
+            str(msg_id), state, str(error_code or ""), error, time.time(), channel(room_id))
 
 
 def requeue(r: Redis, room_id: str, msg_id: int | str) -> bool:
