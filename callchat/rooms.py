@@ -102,6 +102,11 @@ def _publish(r: Redis, room_id: str, event: dict[str, Any]) -> None:
 # Lua helpers every script below may start with (`_lua`): read a hash as a table, and publish a room
 # (as `get` returns it) or a message (as `get_message` returns it) as pub/sub events, from inside the script.
 _LUA_HELPERS = """
+local function hold_slot(slot, holder, ms)
+  -- a delivery slot (room:{id}:speaking) held ms milliseconds more, if holder still holds it (1, else 0)
+  if redis.call('GET', slot) == holder then return redis.call('PEXPIRE', slot, ms) end
+  return 0
+end
 local function as_table(flat)
   local t = {}
   for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
@@ -719,7 +724,7 @@ def hold_slot(r: Redis, room_id: str, holder: str | int, hold_seconds: float) ->
     return bool(_eval(r, _HOLD, 1, key(room_id, ":speaking"), str(holder), int(hold_seconds * 1000)))
 
 
-_HOLD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_HOLD = _lua("return hold_slot(KEYS[1], ARGV[1], ARGV[2])")
 
 
 def back_off(r: Redis, room_id: str, seconds: float) -> None:

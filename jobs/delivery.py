@@ -50,7 +50,7 @@ from rq.utils import now, utcformat
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from callchat import rooms
-from callchat.rooms import _eval
+from callchat.rooms import _eval, _lua
 from jobs import announce, config, queue, state
 from jobs.lease import LEASE_SECONDS
 
@@ -109,9 +109,9 @@ return 1
 # ready room due first. ARGV[7] '0': take none and leave. With nothing to take it leaves (its registration goes)
 # in this same script. KEYS: ready, drains, holding, retries, last room's slot. ARGV: drain id, room lease (s),
 # registration (s), last room, its score, ok, take, holder, hold (ms). Returns {room, its score as stored} or false.
-_TAKE = _NOW + """
+_TAKE = _lua(_NOW + """
 local me = ARGV[1]
-if ARGV[8] ~= '' and redis.call('GET', KEYS[5]) == ARGV[8] then redis.call('PEXPIRE', KEYS[5], ARGV[9]) end
+if ARGV[8] ~= '' then hold_slot(KEYS[5], ARGV[8], ARGV[9]) end
 if ARGV[4] ~= '' then
   if redis.call('ZSCORE', KEYS[1], ARGV[4]) == ARGV[5] then redis.call('ZREM', KEYS[1], ARGV[4]) end
   if ARGV[6] == '1' then redis.call('HDEL', KEYS[4], ARGV[4]) end
@@ -129,7 +129,7 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), room)
 redis.call('HSET', KEYS[3], me, room)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), me)
 return {room, redis.call('ZSCORE', KEYS[1], room)}
-"""
+""")
 
 # A room's delivery raised: due again after the next of ARGV[2]'s waits (JSON list, s), or, past the last,
 # no longer ready (its failures forgotten). KEYS: ready, retries. ARGV: room. Returns the wait, or -1.
