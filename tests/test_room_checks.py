@@ -14,9 +14,11 @@ def _scheduled(stack) -> list[str]:
 def test_one_sweep_checks_every_live_room_and_stops_when_none_is_left(stack):
     first, second = stack.call_in(CALLER), stack.call_in("+819012340002")
     assert _scheduled(stack).count(CHECKS_JOB) == 1, "one sweep for both rooms, no job per room"
+    stack.sim.set_clock("manual")  # the calls' waiting loops pause: no fetch refreshes seen_at before the sweep
     stack.redis.hset(rooms.key(second), "seen_at", 0)  # as if its waiting loop had not been fetched for long
     assert stack.release_scheduled("check_rooms") == 1
     stack.settle()
+    stack.sim.set_clock("real", speed=50)
     assert {rooms.get(stack.redis, sid)["status"] for sid in (first, second)} == {"live"}, "both calls still up"
     asked = {e["path"].rsplit("/", 1)[-1] for e in stack.sim.requests() if e["method"] == "GET" and "/Calls/" in e["path"]}
     assert asked == {f"{second}.json"}, "Twilio is asked only about the call that has not fetched its loop lately"
