@@ -47,11 +47,11 @@ def main() -> None:
         elif item == "cost":
             rows, data[item] = cost.run(messages=4 if q else 6)
         elif item == "scale":
-            rows, data[item] = scale.run(room_count=1000, batch=300, idle=60)  # the same in --quick (see scale.py)
+            rows, data[item] = scale.run(room_count=1000, batch=1000, idle=60)  # the same in --quick (see scale.py)
             if data[item].get("profile"):
-                extra.append(f"py-spy, RQ worker and its work horses, scale run with 1 worker:\n{data[item]['profile']}")
+                extra.append(f"py-spy, RQ worker and its work horses, a scale run of its own with 1 worker:\n{data[item]['profile']}")
             if data[item].get("simulator_profile"):
-                extra.append(f"py-spy, the simulator, scale run with 2 workers:\n{data[item]['simulator_profile']}")
+                extra.append(f"py-spy, the simulator, a scale run of its own with 2 workers:\n{data[item]['simulator_profile']}")
         elif item == "real-latency":
             rows, data[item] = real_latency.run(minutes=1 if q else 2)  # 200 rooms, a message each every 10 s, REST 150 ms
         else:

@@ -25,8 +25,8 @@ WEB_CONCURRENCY=2 gunicorn processes.
    `GET Calls/{sid}` a second (from the simulator's timeline and journal), jobs a second (from
    the workers' log), and the cores each process of `make run` used (/proc).
 3. For 1, 2 and 4 workers in turn: with no worker running, one message is typed into each
-   of `--batch` rooms that have none yet (through the chat endpoint); then the workers start,
-   and stop once those messages are spoken. The window opens once every pool has forked its
+   of the first `--batch` rooms (all of them by default; through the chat endpoint); then the
+   workers start, and stop once those messages are spoken. The window opens once every pool has forked its
    WORKER_CONCURRENCY workers: a dyno's start-up is paid once per deploy, so its CPU is reported
    apart, and only the messages handed to Twilio and the CPU spent after that count. Messages
    delivered per second = messages handed to Twilio (`speaking_at`, read from Redis) over the
@@ -34,6 +34,9 @@ WEB_CONCURRENCY=2 gunicorn processes.
    process used meanwhile, the workers' CPU per message, and the jobs they ran per message
    (their log). Each run carries the watchdogs
    of the one before (30 s after each message) and every room's check_room once a minute.
+   py-spy is not attached to a measured run (sampling at 250 Hz, it takes a share of the two
+   cores and made the runs it watched slower): two more runs of the same kind follow, one with
+   1 worker whose worker is profiled, one with 2 whose simulator is.
 4. Redis `used_memory` less its client and AOF buffers (INFO memory): at the start, with the rooms live (after the idle
    window), with the first batch queued; per live room and per queued message, also counting
    only callchat's own keys (MEMORY USAGE) and naming the largest kinds of keys. Then every
@@ -41,7 +44,7 @@ WEB_CONCURRENCY=2 gunicorn processes.
    is left (keys by kind, the longest TTL, keys without a TTL). `--wait-expiry` then waits out
    that TTL and measures again.
 
-    .venv/bin/python bench/scale.py [--rooms 1000] [--batch 300] [--workers 1 2 4] [--idle 60]
+    .venv/bin/python bench/scale.py [--rooms 1000] [--batch 1000] [--workers 1 2 4] [--idle 60]
 """
 
 from __future__ import annotations
@@ -219,7 +222,7 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, 
     start_cpu = cpu_by_role(procs.pid)["rq workers"]
     spy = None
     try:
-        if profile is not None and profile.name.startswith("profile-simulator"):
+        if profile is not None and profile.name.startswith("simulator_profile"):
             # Thousands of threads: a low rate, or py-spy cannot keep up.
             spy = py_spy(simulator_pid(stack.proc.pid), PROFILE_SECONDS, profile, rate=20)
         elif profile is not None:
@@ -244,7 +247,7 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, 
     return (len(handed) - 1) / (handed[-1] - handed[0]) if len(handed) > 1 else float("nan")
 
 
-def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 300, idle: float = 60,
+def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batch: int = 1000, idle: float = 60,
         wait_expiry: bool = False, profile_workers: bool = True) -> tuple[Table, dict]:
     data: dict = {"rooms": room_count, "rates": {}, "cpu": {}}
     with dev_stack(SETTINGS, processes=("redis", "web", "simulator")) as stack, \
@@ -271,28 +274,33 @@ def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batc
               f"{idle_figures['get_calls']:.1f} GET Calls/s, jobs/s {_per(idle_figures['jobs'])}; jobs waiting "
               f"{idle_figures['queued'][0]} -> {idle_figures['queued'][1]} (caught up: {idle_figures['caught_up']}); "
               f"cores used: {idle_figures['cores']}", flush=True)
-        data["batch"] = batch = min(batch, room_count // len(worker_counts))  # every run gets rooms of its own
+        # Each run types one message into each of the first `batch` rooms; the run before has spoken all of its own.
+        data["batch"] = batch = min(batch, room_count)
         for n, count in enumerate(worker_counts):
             before, before_rooms = used_memory(r), room_bytes(r, room_ids)
-            queued = type_messages(stack, room_ids[n * batch:(n + 1) * batch])
+            queued = type_messages(stack, room_ids[:batch])
             if n == 0:
                 data["per_message_bytes"] = (used_memory(r) - before) / len(queued)
                 data["per_message_own_bytes"] = (room_bytes(r, room_ids) - before_rooms) / len(queued)
                 data["queued"] = key_census(r)
-            profile = None
-            if profile_workers and n < 2:  # the worker in the first run, the simulator in the second
-                profile = folder / ("profile-worker.txt" if n == 0 else "profile-simulator.txt")
-            data["rates"][count] = rate = speak(stack, folder, count, queued, data["cpu"], profile=profile)
-            if profile is not None:
-                key = "profile" if n == 0 else "simulator_profile"
-                data[key] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN if n == 0 else SIMULATOR_BREAKDOWN)
-                print(f"  py-spy, {'the worker and its work horses' if n == 0 else 'the simulator'}, {count} worker(s):\n"
-                      f"{data[key]}", flush=True)
+            data["rates"][count] = rate = speak(stack, folder, count, queued, data["cpu"])
             cpu = data["cpu"][count]
             print(f"  {count} worker(s): {rate:.1f} delivered/s; {cpu['jobs_waiting']} jobs waiting at the start; "
                   f"{cpu['seconds']:.0f} s; cores used: {cpu['cores']}; worker CPU per message "
                   f"{cpu['worker_cpu_per_message'] * 1000:.1f} ms over {cpu['handed']} (start-up apart: "
                   f"{cpu['start_cpu']:.2f} s); jobs per message {_per(cpu['jobs_per_message'])}",
+                  flush=True)
+        # py-spy samples hundreds of times a second and takes a core's share meanwhile: it runs only in runs of
+        # its own after the measured ones (the worker with 1 worker dyno, the simulator with 2), whose rates and
+        # CPU are not reported.
+        for n, (key, what) in enumerate((("profile", "the worker and its work horses"),
+                                         ("simulator_profile", "the simulator")) if profile_workers else ()):
+            profile, profiled = folder / f"{key}.txt", {}
+            rate = speak(stack, folder, n + 1, type_messages(stack, room_ids[:batch]), profiled, profile=profile)
+            data.setdefault("profiled", {})[n + 1] = {"rate": rate, **profiled[n + 1]}
+            data[key] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN if n == 0 else SIMULATOR_BREAKDOWN)
+            print(f"  py-spy, {what}, {n + 1} worker(s) (a run of its own: {rate:.1f} delivered/s, worker CPU/message "
+                  f"{profiled[n + 1]['worker_cpu_per_message'] * 1000:.1f} ms while py-spy watched):\n{data[key]}",
                   flush=True)
         workers = start_workers(stack, 1, folder, name="end")  # runs the last watchdogs and checks
         try:
@@ -338,6 +346,11 @@ def _table(d: dict) -> Table:
                        f"{cpu['worker_cpu_per_message'] * 1000:.1f} ms after start-up ({cpu['start_cpu']:.2f} s of CPU); "
                        f"jobs/message: {_per(cpu['jobs_per_message'])}; "
                        f"cores used: {cpu['cores']}")
+    for workers, run in d.get("profiled", {}).items():
+        table.add("4 scale", f"… the same with py-spy watching the {'worker' if workers == 1 else 'simulator'} "
+                  f"(not a figure), {workers} worker(s)", f"{run['rate']:.1f}",
+                  note=f"a run of its own after the measured ones; worker CPU/message "
+                       f"{run['worker_cpu_per_message'] * 1000:.1f} ms; cores used: {run['cores']}")
     keys_delta = sum(d["live"]["bytes"].values()) - sum(d["start"]["bytes"].values())
     table.add("4 scale", "Redis memory per live room", f"{(d['live_bytes'] - d['start_bytes']) / d['rooms'] / 1024:.2f} KiB",
               note=f"used_memory less client and AOF buffers; all keys' MEMORY USAGE {keys_delta / d['rooms'] / 1024:.2f} KiB, of which the room's own "
@@ -346,9 +359,11 @@ def _table(d: dict) -> Table:
               note=f"its own keys {d['per_message_own_bytes'] / 1024:.2f} KiB; the rest its announce_next job "
                    f"(and any the waiting loop enqueued meanwhile); {d['batch']} messages")
     after = d["after"]
+    audit_growth = after["bytes"].get("audit", 0) - d["start"]["bytes"].get("audit", 0)
     table.add("4 scale", f"Redis memory after every room ended + {RETENTION} s retention, vs start",
               f"{(d['after_bytes'] - d['start_bytes']) / 1024 / 1024:+.1f} MiB",
-              note=f"used_memory less client and AOF buffers; all keys' MEMORY USAGE "
+              note=f"used_memory less client and AOF buffers; less the audit trail (an entry per typed message, "
+                   f"kept AUDIT_RETENTION_SECONDS, not a room's) {(d['after_bytes'] - d['start_bytes'] - audit_growth) / 1024 / 1024:+.1f} MiB; all keys' MEMORY USAGE "
                    f"{(sum(after['bytes'].values()) - sum(d['start']['bytes'].values())) / 1024:+.0f} KiB, "
                    f"room keys left: {sum(v for k, v in after['keys'].items() if k.startswith('room'))}, "
                    f"Redis clients {d['start_clients']} -> {d['after_clients']}; left: {by_kind(after, 3)}; "
@@ -363,7 +378,8 @@ def _table(d: dict) -> Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=300, help="messages each worker count speaks (one per room)")
+    parser.add_argument("--batch", type=int, default=1000,
+                        help="messages each worker count speaks, one per room (at most --rooms)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--idle", type=float, default=60,
                         help="seconds the waiting rooms are measured idle (at least check_room's 60 s)")
@@ -374,9 +390,9 @@ def main() -> None:
     table, data = run(args.rooms, tuple(args.workers), args.batch, args.idle, args.wait_expiry)
     text = table.render()
     if data.get("profile"):
-        text += f"\n\npy-spy, the RQ worker and its work horses (first run):\n{data['profile']}"
+        text += f"\n\npy-spy, the RQ worker and its work horses (a run of its own, 1 worker):\n{data['profile']}"
     if data.get("simulator_profile"):
-        text += f"\n\npy-spy, the simulator (second run):\n{data['simulator_profile']}"
+        text += f"\n\npy-spy, the simulator (a run of its own, 2 workers):\n{data['simulator_profile']}"
     print(text)
     print(f"\n(took {time.monotonic() - started:.0f} s; saved to {save('scale', text, {'machine': machine(), **data})})")
 
