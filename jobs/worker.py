@@ -39,7 +39,7 @@ import time
 
 from redis.exceptions import RedisError
 from requests.exceptions import RequestException
-from rq.exceptions import ShutDownImminentException
+from rq.exceptions import ShutDownImminentException, StopRequested
 from rq.scheduler import RQScheduler
 from rq.timeouts import UnixSignalDeathPenalty
 from rq.worker import SimpleWorker, WorkerStatus
@@ -110,6 +110,15 @@ def free_dead_scheduler_lock(connection, queue_name: str) -> bool:
     return bool(connection.eval(_FREE_DEAD_LOCK, 1, RQScheduler.get_locking_key(queue_name), stale_below_ms))
 
 
+def _in_logging(frame) -> bool:
+    """Whether a signal handler's interrupted `frame` (a frame object, or None) is inside the `logging` module."""
+    while frame is not None:
+        if frame.f_code.co_filename == logging.__file__:
+            return True
+        frame = frame.f_back
+    return False
+
+
 class JobTimeout(UnixSignalDeathPenalty):
     """RQ's job timeout (SIGALRM in the main thread, rq/timeouts.py), which also marks while a job's
     code runs (`running`), so that a shutdown interrupts a job, never RQ's bookkeeping around it."""
@@ -149,9 +158,14 @@ class Worker(SimpleWorker):
     def request_stop(self, signum, frame) -> None:  # noqa: D102 (rq's, with the stop flagged first)
         # When idle, RQ ends the work loop by raising StopRequested from this signal handler. Raised in the
         # middle of a log line, logging swallows it ("--- Logging error ---") and the worker ran on until
-        # SIGKILL, restarting its scheduler. Flagged, the loop ends at its next turn either way.
+        # SIGKILL, restarting its scheduler. Flagged, the loop ends at its next turn either way; and inside a
+        # log line it is not raised, or logging prints it with a traceback in the log.
         self._stop_requested = True
-        super().request_stop(signum, frame)
+        try:
+            super().request_stop(signum, frame)
+        except StopRequested:
+            if not _in_logging(frame):
+                raise
 
     def handle_warm_shutdown_request(self) -> None:  # noqa: D102 (rq's, arming the grace period when busy)
         super().handle_warm_shutdown_request()  # logs "warm shut down requested"

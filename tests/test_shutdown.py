@@ -212,3 +212,37 @@ def test_a_sigterm_whose_stop_is_swallowed_still_stops_an_idle_worker(redis_clie
         signal.signal(signal.SIGINT, handlers[0])
         signal.signal(signal.SIGTERM, handlers[1])
     assert worker._stop_requested, "the work loop ends at its next turn"
+
+
+def test_a_sigterm_landing_in_a_log_line_of_an_idle_worker_prints_no_traceback(redis_client, capsys):
+    """Bug: a SIGTERM that landed while an idle pool worker wrote a log line raised RQ's StopRequested inside
+    logging, which printed "--- Logging error ---" and a Traceback into the worker's log (seen once in CI, in
+    test_sigterm_to_the_worker_while_it_delivers_a_message). The stop is flagged; the loop ends at its next turn."""
+    import io
+    import logging
+    import os
+
+    from rq import Queue
+
+    from callchat import settings
+    from jobs.worker import Worker
+
+    worker = Worker([Queue(settings.QUEUE_NAME, connection=redis_client)], connection=redis_client)
+
+    class Stream(io.StringIO):
+        def write(self, text):  # the signal lands while the line is being written
+            os.kill(os.getpid(), signal.SIGTERM)
+            return super().write(text)
+
+    handler, logger = logging.StreamHandler(Stream()), logging.getLogger("callchat.test-sigterm")
+    logger.addHandler(handler)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, worker.request_stop)
+    try:
+        logger.warning("a line")
+    finally:
+        logger.removeHandler(handler)
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    assert worker._stop_requested, "the work loop ends at its next turn"
+    assert "Traceback" not in capsys.readouterr().err
