@@ -1,7 +1,8 @@
 // A new incoming call, told by the live stream (static/live.js: live:incoming), is noticed: a short beep,
 // the page title counts the calls ("(1) Incoming call · callchat"), the line saying so (with a link to the
-// room) goes into the page's assertive live region, and a desktop notification shows if the person allowed
-// them (the list page's button asks; nothing asks unprompted). The texts come from templates/base.html.
+// room) goes into the page's assertive live region, shown until the person dismisses it, and a desktop
+// notification shows if the person allowed them (the list page's button asks; nothing asks unprompted).
+// The texts come from templates/base.html.
 // A call offered to an operator (static/operator.js shows it) beeps the same way.
 "use strict";
 
@@ -34,10 +35,18 @@
     tone.stop(audio.currentTime + 0.4);
   }
 
+  // Dismissed, the notice goes until the next call (the row on the list page stays).
+  const dismiss = document.getElementById("incoming-dismiss");
+  dismiss.addEventListener("click", () => {
+    region.replaceChildren();
+    dismiss.hidden = true;
+  });
+
   document.addEventListener("live:incoming", (e) => {
     count += 1;
     document.title = region.dataset.title.replace("COUNT", count);
     region.innerHTML = e.detail.html;
+    dismiss.hidden = false;
     beep();
     if ("Notification" in window && Notification.permission === "granted") {
       const link = region.querySelector("a");

@@ -82,3 +82,23 @@ def test_the_list_page_asks_for_notifications_only_when_clicked(stack, page):
     ask.click()
     expect(ask).to_be_hidden()
     assert page.evaluate("window.asked") == 1
+
+
+def test_on_a_phone_the_notice_can_be_dismissed_and_gives_the_navigation_back(stack, noticing):
+    """Bug: at phone width the notice stayed over the header's navigation until the next page load."""
+    from playwright.sync_api import expect
+
+    noticing.set_viewport_size({"width": 390, "height": 844})
+    stack.sign_in_browser(noticing)
+    expect(noticing.locator("#empty")).to_be_visible()
+    room_id = stack.call_in(OTHER)
+    line = noticing.locator("#incoming")
+    expect(line).to_have_text(f"Incoming call from {OTHER}")
+    dismiss = noticing.get_by_role("button", name="Dismiss")
+    dismiss.click()
+    expect(line).to_be_empty()
+    expect(dismiss).to_be_hidden()
+    noticing.get_by_role("link", name="Phrases").click(timeout=2000)  # nothing covers it now
+    expect(noticing).to_have_url(f"{stack.url}/phrases")
+    noticing.go_back()
+    expect(noticing.locator(f"#rooms a[href='/rooms/{room_id}']")).to_be_visible()
