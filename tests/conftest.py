@@ -301,6 +301,23 @@ def redis_client(redis_url) -> Iterator[Redis]:
     client.flushall()
 
 
+@pytest.fixture
+def idle_worker(redis_client):
+    """An idle `jobs.worker.Worker` on the task queue, in this process; the SIGINT and SIGTERM handlers its signal
+    handling installs are put back afterwards."""
+    from rq import Queue
+
+    from callchat import settings
+    from jobs.worker import Worker
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        yield Worker([Queue(settings.QUEUE_NAME, connection=redis_client)], connection=redis_client)
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+
+
 #: Audit actions that record a refused attempt itself (a failed sign-in, a token's use): bookkeeping.
 REFUSAL_AUDIT = frozenset({"token-used", "signin-failed", "signin-limited"})
 

@@ -190,44 +190,25 @@ def test_sigterm_to_web_while_pages_are_open(stack, page, tmp_path, monkeypatch)
     assert heard(stack).count("再起動の前") == 1 and heard(stack).count("再起動の後") == 1
 
 
-def test_a_sigterm_whose_stop_is_swallowed_still_stops_an_idle_worker(redis_client):
+def test_a_sigterm_whose_stop_is_swallowed_still_stops_an_idle_worker(idle_worker):
     """Bug: idle, RQ stops by raising StopRequested from the SIGTERM handler; landing inside a log line,
     logging swallowed it ("--- Logging error ---") and the worker ran on, restarting its scheduler, until
     SIGKILL (seen in tests/test_worker_kill.py). The stop is now flagged before it is raised."""
-    from rq import Queue
     from rq.exceptions import StopRequested
 
-    from callchat import settings
-    from jobs.worker import Worker
-
-    queue = Queue(settings.QUEUE_NAME, connection=redis_client)
-    worker = Worker([queue], connection=redis_client)
-    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
-        try:
-            worker.request_stop(signal.SIGTERM, None)
-        except StopRequested:
-            pass  # what logging's handleError did: swallowed
-    finally:
-        signal.signal(signal.SIGINT, handlers[0])
-        signal.signal(signal.SIGTERM, handlers[1])
-    assert worker._stop_requested, "the work loop ends at its next turn"
+        idle_worker.request_stop(signal.SIGTERM, None)
+    except StopRequested:
+        pass  # what logging's handleError did: swallowed
+    assert idle_worker._stop_requested, "the work loop ends at its next turn"
 
 
-def test_a_sigterm_landing_in_a_log_line_of_an_idle_worker_prints_no_traceback(redis_client, capsys):
+def test_a_sigterm_landing_in_a_log_line_of_an_idle_worker_prints_no_traceback(idle_worker, capsys):
     """Bug: a SIGTERM that landed while an idle pool worker wrote a log line raised RQ's StopRequested inside
     logging, which printed "--- Logging error ---" and a Traceback into the worker's log (seen once in CI, in
     test_sigterm_to_the_worker_while_it_delivers_a_message). The stop is flagged; the loop ends at its next turn."""
     import io
     import logging
-    import os
-
-    from rq import Queue
-
-    from callchat import settings
-    from jobs.worker import Worker
-
-    worker = Worker([Queue(settings.QUEUE_NAME, connection=redis_client)], connection=redis_client)
 
     class Stream(io.StringIO):
         def write(self, text):  # the signal lands while the line is being written
@@ -236,13 +217,10 @@ def test_a_sigterm_landing_in_a_log_line_of_an_idle_worker_prints_no_traceback(r
 
     handler, logger = logging.StreamHandler(Stream()), logging.getLogger("callchat.test-sigterm")
     logger.addHandler(handler)
-    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, worker.request_stop)
+    signal.signal(signal.SIGTERM, idle_worker.request_stop)
     try:
         logger.warning("a line")
     finally:
         logger.removeHandler(handler)
-        signal.signal(signal.SIGINT, handlers[0])
-        signal.signal(signal.SIGTERM, handlers[1])
-    assert worker._stop_requested, "the work loop ends at its next turn"
+    assert idle_worker._stop_requested, "the work loop ends at its next turn"
     assert "Traceback" not in capsys.readouterr().err
