@@ -335,6 +335,8 @@ def test_of_a_list_pages_batch_only_each_rooms_latest_change_is_rendered_and_sen
              change("C", status="waiting", direction="outgoing"), change("C", status="live", direction="outgoing"),
              fanout.Message(rooms.LIST_CHANNEL, json.dumps({"type": "room", "room": None}))]
     assert _superseded_rooms(batch) == {0, 1, 6}, "A live is kept: news, and A's last change (ended) is not"
+
+
 def test_a_listener_that_does_not_take_its_messages_falls_behind_alone(redis_client):
     """A page whose network does not drain (its stream is stuck writing) must not hold up the others: past
     fanout.QUEUE_MESSAGES waiting, it is ended (its page reconnects to a fresh snapshot); the rest hear everything."""
