@@ -19,7 +19,7 @@ from markupsafe import Markup
 from redis import Redis
 
 from blueprints.admin import bp
-from blueprints.rooms import live_stream, sse
+from blueprints.rooms import live_stream, per_message, sse
 from callchat import fanout, operators, rooms, routing
 
 #: Seconds between two renderings of the board sent to one page, at least: changes in between are sent together.
@@ -121,5 +121,5 @@ def board_events():
     """SSE for the live board: `snapshot` is `{"html": {"board": …}, "now"}`, each `update` is
     `{"type": "board", "html": the whole partial, "now": Unix s}`, at most one every COALESCE_SECONDS."""
     stream = _Coalesced(current_app.redis)
-    return live_stream((operators.BOARD_CHANNEL, rooms.LIST_CHANNEL), stream.snapshot, stream.update,
+    return live_stream((operators.BOARD_CHANNEL, rooms.LIST_CHANNEL), stream.snapshot, per_message(stream.update),
                        idle=stream.idle, idle_seconds=COALESCE_SECONDS)
