@@ -418,13 +418,16 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
 
     wait = min(KEEPALIVE_SECONDS, grace / 3, idle_seconds)
     turn = random.uniform(0, BATCH_SECONDS)  # this page's moment in every batching window
+    beat = random.uniform(0, wait)  # and in every idle period: pages opened together do not idle in step
 
     def take() -> list[fanout.Message]:
         """What was published since the last write, taken at this page's next turn: the process's pages write at
-        moments spread over the window, not all at once (a webhook's greenlet then never waits behind them all)."""
+        moments spread over the window, not all at once (a webhook's greenlet then never waits behind them all).
+        With nothing published, it waits until this page's next beat (at most `wait` s), and gives []."""
         time.sleep(BATCH_SECONDS - (time.monotonic() - turn) % BATCH_SECONDS)  # a greenlet's sleep under gevent
         messages = listener.get(timeout=0)
-        if not messages and (messages := listener.get(timeout=wait)):  # was idle: wait for the turn after this one
+        idle_for = wait - (time.monotonic() - beat) % wait
+        if not messages and (messages := listener.get(timeout=idle_for)):  # was idle: wait for the turn after this one
             time.sleep(BATCH_SECONDS - (time.monotonic() - turn) % BATCH_SECONDS)
             messages += listener.get(timeout=0)
         return messages
@@ -432,7 +435,10 @@ def live_stream(channels: tuple[str, ...], snapshot: Callable[[], Any],
     def events() -> Iterator[str | bytes]:
         try:
             yield f"retry: {RECONNECT_MS}\n" + sse("snapshot", snapshot())
-            renewed = time.monotonic()
+            # The first renewal comes at a moment of its own within the period: pages opened together (a deploy
+            # reconnects every page at once) would otherwise renew together, every period, each a Redis round trip,
+            # while the webhooks wait behind them all.
+            renewed = time.monotonic() - random.uniform(0, grace / 3)
             while True:
                 messages = take()
                 if time.monotonic() - renewed >= grace / 3:

@@ -12,6 +12,8 @@ import logging
 import os
 import signal
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +293,19 @@ def test_list_pages_writing_at_their_own_moments_each_hear_every_change_in_order
         assert heard["update"] in (published, published[1:]), "in order; the first room's first state maybe left out"
         assert sorted(heard["incoming"]) == sorted(set(heard["incoming"])), "each new call is news once"
         assert {room_id for room_id, _ in heard["incoming"]} == set(created)
+
+
+def test_pages_opened_together_keep_their_operator_present_each_at_a_moment_of_its_own(stack, pages):
+    """Every page renews its operator's presence once a period (PRESENCE_GRACE_SECONDS / 3), a Redis round trip and
+    a write. Pages opened together (a deploy reconnects every page at once) do it at moments spread over the
+    period, not all at once, when the webhooks would wait behind every one of them (issue 14)."""
+    stack.app.config.update(PRESENCE_GRACE_SECONDS=3, STREAMS_PER_USER=20)  # a period of 1 s
+    with ThreadPoolExecutor(16) as pool:
+        pages += pool.map(lambda _: Page(stack.user, None), range(16))
+    time.sleep(3.5)  # each page has renewed twice or more; each expiry is its latest renewal + 3 s
+    expiries = [score for _, score in stack.redis.zrange(operators.presence_key(OPERATOR[0]), 0, -1, withscores=True)]
+    assert len(expiries) == 16
+    assert max(expiries) - min(expiries) >= 0.4, f"renewed within {max(expiries) - min(expiries):.2f} s of each other"
 
 
 def test_a_list_page_is_sent_only_a_rooms_latest_state_of_a_batch(stack, pages):
