@@ -57,8 +57,8 @@ from redis import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (BIN, ROOT, SETTINGS, Process, Table, base_env, children, finish, free_port, machine,  # noqa: E402
-                          median, ms, py_spy, ratio, save, sign, start_gunicorn, start_redis, summarize_profile, wait_for,
+from bench.common import (BIN, ROOT, SETTINGS, Process, Table, base_env, children, cpu_by_role, finish, free_port,  # noqa: E402
+                          machine, median, ms, py_spy, ratio, save, sign, start_gunicorn, start_redis, summarize_profile, wait_for,
                           wrk, write_bodies)
 from bench.webhooks import PACED_CONNECTIONS, PAUSE_MS, new_calls  # noqa: E402
 from callchat import rooms  # noqa: E402
@@ -251,10 +251,14 @@ def _load(seconds: float, rounds: int, connections: int, profile_streams: bool) 
                             bodies = folder / "calls.txt"
                             write_bodies(bodies, base + "/voice/incoming", new_calls(int(seconds * 4000)))
                             paced = mode == "paced"
+                            web_before, reader_before = cpu_by_role(web.pid)["gunicorn"], _own_cpu()
                             figures = wrk(base + "/voice/incoming", bodies, seconds,
                                           PACED_CONNECTIONS if paced else connections, pause_ms=PAUSE_MS if paced else 0)
+                            requests_ = max(1, figures["requests"])
                             figures.update(streams_opened=opened, streams_open_after=streams.open(),
-                                           events_per_request=streams.updates / max(1, figures["requests"]))
+                                           events_per_request=streams.updates / requests_,
+                                           web_cpu=(cpu_by_role(web.pid)["gunicorn"] - web_before) / requests_,
+                                           reader_cpu=(_own_cpu() - reader_before) / requests_)
                             with open(log, "rb") as f:
                                 f.seek(log_start)
                                 figures["pool_exhausted"] = f.read().count(b"Too many connections")
@@ -266,6 +270,8 @@ def _load(seconds: float, rounds: int, connections: int, profile_streams: bool) 
                               f"p50 {ms(figures['p50']):>9}  p99 {ms(figures['p99']):>9}  non-2xx {figures['non2xx']:5d}  "
                               f"streams open {opened}/{count} (after {figures['streams_open_after']})  "
                               f"SSE events/request {figures['events_per_request']:.0f}  "
+                              f"CPU/request: web {figures['web_cpu'] * 1000:.2f} ms, stream reader "
+                              f"{figures['reader_cpu'] * 1000:.2f} ms  "
                               f"'Too many connections' logged {figures['pool_exhausted']}", flush=True)
             profile = _profile(folder, web.pid, port, r, base, seconds, connections) if profile_streams else ""
         finally:
@@ -471,9 +477,16 @@ def _profile(folder: Path, master: int, port: int, r: Redis, base: str, seconds:
 PROFILE_BREAKDOWN = ("AsyncWorker.handle_request", "incoming (blueprints/voice.py)", "events (blueprints/rooms.py)")
 
 
+def _own_cpu() -> float:
+    """CPU seconds this process has used (its stream reader's, while the main thread waits for wrk)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _table(results: dict, connections: int) -> Table:
     table = Table()
-    keys = ("rps", "p50", "p99", "events_per_request", "streams_opened", "non2xx", "requests", "pool_exhausted")
+    keys = ("rps", "p50", "p99", "events_per_request", "streams_opened", "non2xx", "requests", "pool_exhausted",
+            "web_cpu", "reader_cpu")
     fig = {key: {k: median(r[k] for r in runs) for k in keys} for key, runs in results.items()}
     for mode, label in (("paced", f"paced ({PACED_CONNECTIONS} conns, {PAUSE_MS} ms pauses)"),
                         ("flat", f"flat out (wrk -c{connections})")):
@@ -488,7 +501,9 @@ def _table(results: dict, connections: int) -> Table:
                       ms(none["p99"]), ratio(f["p99"], none["p99"]),
                       f"baseline = none open; {f['streams_opened']:.0f}/{count} streams opened{failed}; "
                       f"p50 {ms(f['p50'])} vs {ms(none['p50'])}; {f['rps']:.0f} vs {none['rps']:.0f} req/s; "
-                      f"{f['events_per_request']:.0f} SSE events per webhook")
+                      f"{f['events_per_request']:.0f} SSE events per webhook; web CPU per webhook "
+                      f"{f['web_cpu'] * 1000:.2f} vs {none['web_cpu'] * 1000:.2f} ms (the bench's stream reader "
+                      f"{f['reader_cpu'] * 1000:.2f} ms, on the same cores)")
     return table
 
 
