@@ -352,15 +352,11 @@ def _joined(parts: list[str | bytes]) -> bytes:
     return b"".join(part if isinstance(part, bytes) else part.encode() for part in parts)
 
 
-def per_message(update: Callable[[fanout.Message], Iterable[str | bytes]],
-                superseded: Callable[[list[fanout.Message]], set[int]] | None = None
-                ) -> Callable[[list[fanout.Message]], bytes]:
+def per_message(update: Callable[[fanout.Message], Iterable[str | bytes]]) -> Callable[[list[fanout.Message]], bytes]:
     """A `live_stream` composer that sends what `update(message)` gives (SSE text, `sse`, or its UTF-8 bytes) for
-    each message of a batch, in order. `superseded(messages)`, when given, names (by index) the messages of a
-    batch that a later one of the same batch makes pointless: `update` is not asked for those."""
+    each message of a batch, in order."""
     def compose(messages: list[fanout.Message]) -> bytes:
-        skipped = superseded(messages) if superseded and len(messages) > 1 else ()
-        return _joined([piece for at, message in enumerate(messages) if at not in skipped for piece in update(message)])
+        return _joined([piece for message in messages for piece in update(message)])
     return compose
 
 
