@@ -168,6 +168,11 @@ class Streams:
         return all(self.snapshots[i] or self._ended(i) and (self.stopped[i] or not self.reconnect)
                    for i in range(len(self.paths)))
 
+    def coming_back(self) -> int:
+        """How many pages a browser would open again: their latest connection ended, with no `closed` or
+        `signed-out` event and not refused."""
+        return sum(self._ended(i) and not self.stopped[i] for i in range(len(self.paths)))
+
     def open(self) -> int:
         """How many pages are open now and had their snapshot on this connection."""
         return sum(b"event: snapshot" in self.received[i] and not self._ended(i) for i in range(len(self.paths)))
@@ -307,7 +312,7 @@ def crowd(ref: str | None = None, people: int = CROWD_PEOPLE, pages: int = CROWD
             `git archive` to a temporary folder; None: this checkout.
 
     Returns:
-        {"code", "pages", "open" (when timing started), "open_after", "reconnects" and "closed_events" (while
+        {"code", "pages", "open" and "stopped" (ended by a cap or refused; when timing started), "open_after", "reconnects" and "closed_events" (while
         timing), and per kind ("webhook", "chat post", "healthz"): {"median", "max" (s, failed ones included, each
         at most CROWD_TIMEOUT), "failed", "tried"}}.
     """
@@ -340,12 +345,15 @@ def crowd(ref: str | None = None, people: int = CROWD_PEOPLE, pages: int = CROWD
                     wait_for(streams.settled, 300, f"{people * pages} pages to open")
                 except AssertionError as exc:
                     print(f"  {exc}; timing anyway", flush=True)
-                waiting = people * pages - streams.open()  # closed by a cap (or never served): they come back
+                # Pages ended without a last word (never served, or a later reconnect): they come back. A page
+                # closed by a cap with `event: closed`, or refused, does not (static/live.js closes its source).
+                waiting = streams.coming_back()
                 try:
-                    wait_for(lambda: streams.reconnects >= waiting, 60, f"the {waiting} pages closed to reconnect once")
+                    wait_for(lambda: streams.reconnects >= waiting, 60, f"the {waiting} pages ended to reconnect once")
                 except AssertionError as exc:
                     print(f"  {exc}; timing anyway", flush=True)
-                figures = {"code": ref or "this checkout", "pages": people * pages, "open": streams.open()}
+                figures = {"code": ref or "this checkout", "pages": people * pages, "open": streams.open(),
+                           "stopped": sum(streams.stopped)}
                 reconnects, closed = streams.reconnects, streams.closed_events
                 figures.update(_timed(kinds, count))
                 figures.update(open_after=streams.open(), reconnects=streams.reconnects - reconnects,
@@ -355,7 +363,8 @@ def crowd(ref: str | None = None, people: int = CROWD_PEOPLE, pages: int = CROWD
         finally:
             web.stop()
             redis.stop()
-    print(f"  crowd, {figures['code']}: {figures['pages']} pages, {figures['open']} open when timing started "
+    print(f"  crowd, {figures['code']}: {figures['pages']} pages, {figures['open']} open when timing started, "
+          f"{figures['stopped']} ended by a cap ('closed') or refused, which a page does not reopen "
           f"({figures['open_after']} after; {figures['reconnects']} reconnects and {figures['closed_events']} "
           "'closed' events meanwhile)", flush=True)
     for kind in ("webhook", "chat post", "healthz"):
@@ -446,7 +455,7 @@ def _crowd_rows(after: dict, before: dict | None) -> Table:
         cell = lambda x: f"{ms(x['median'])} (max {ms(x['max'])}, {x['failed']}/{x['tried']} failed)"  # noqa: E731
         table.add("5 live pages", f"{what} median with {after['pages']:,} idle pages open, 2 web processes",
                   cell(f), cell(b) if b else "", ratio(f["median"], b["median"]) if b else "",
-                  f"{after['open']} pages open when timing started, the rest waiting to reconnect; "
+                  f"{after['open']} pages open when timing started, {after.get('stopped', '?')} ended by a cap or refused; "
                   + (f"baseline = {before['code']} ({before['open']} open)" if before else "no baseline run"))
     return table
 
