@@ -312,9 +312,9 @@ def crowd(ref: str | None = None, people: int = CROWD_PEOPLE, pages: int = CROWD
             `git archive` to a temporary folder; None: this checkout.
 
     Returns:
-        {"code", "pages", "open" and "stopped" (ended by a cap or refused; when timing started), "open_after", "reconnects" and "closed_events" (while
-        timing), and per kind ("webhook", "chat post", "healthz"): {"median", "max" (s, failed ones included, each
-        at most CROWD_TIMEOUT), "failed", "tried"}}.
+        {"code", "pages", "open" and "stopped" (ended by a cap or refused) when timing started, "open_after",
+        "reconnects" and "closed_events" (while timing), and per kind ("webhook", "chat post", "healthz"):
+        {"median", "max" (s, failed ones included, each at most CROWD_TIMEOUT), "failed", "tried"}}.
     """
     _raise_open_files_limit()
     with tempfile.TemporaryDirectory(prefix="callchat-bench-crowd-") as tmp:
@@ -455,7 +455,7 @@ def _crowd_rows(after: dict, before: dict | None) -> Table:
         cell = lambda x: f"{ms(x['median'])} (max {ms(x['max'])}, {x['failed']}/{x['tried']} failed)"  # noqa: E731
         table.add("5 live pages", f"{what} median with {after['pages']:,} idle pages open, 2 web processes",
                   cell(f), cell(b) if b else "", ratio(f["median"], b["median"]) if b else "",
-                  f"{after['open']} pages open when timing started, {after.get('stopped', '?')} ended by a cap or refused; "
+                  f"{after['open']} pages open when timing started, {after['stopped']} ended by a cap or refused; "
                   + (f"baseline = {before['code']} ({before['open']} open)" if before else "no baseline run"))
     return table
 
