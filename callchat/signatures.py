@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, current_app, request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, compare
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ def require_twilio_signature() -> None:
         log.warning("unsigned request to %s refused", request.path)
         abort(403, description="This URL only answers requests signed by Twilio.")
     params = request.form if request.method == "POST" else {}
-    if not RequestValidator(token).validate(signed_url(), params, signature):
-        log.warning("bad Twilio signature on %s (checked against %s)", request.path, signed_url())
+    url, validator = signed_url(), RequestValidator(token)
+    # The URL as Twilio requested it is checked first, one HMAC; `validate` then tries it with and without its
+    # port (two more), as Twilio may sign either (issue 14: the two were 4% of a new call's CPU).
+    if not (compare(validator.compute_signature(url, params), signature) or validator.validate(url, params, signature)):
+        log.warning("bad Twilio signature on %s (checked against %s)", request.path, url)
         abort(403, description="This URL only answers requests signed by Twilio.")

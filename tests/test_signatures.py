@@ -83,6 +83,14 @@ def test_a_signature_for_the_public_url_is_accepted_behind_a_proxy(app, redis_cl
         "watch_caller goes with the caller's first loop fetch"
 
 
+def test_a_signature_over_the_url_with_its_default_port_is_accepted(app, redis_client):
+    # Twilio may sign https://host:443/… for https://host/… (twilio-python's RequestValidator checks both forms).
+    signature = RequestValidator(TOKEN).compute_signature("https://callchat.example.com:443/voice/incoming", PARAMS)
+    response = app.test_client().post("/voice/incoming", data=PARAMS, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    assert rooms.get(redis_client, ROOM)["caller"] == "+819012345678"
+
+
 def test_proxy_fix_rebuilds_the_signed_url_when_no_public_base_url(redis_url, redis_client):
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": "",
                       "PROXY_HOPS": 1, "SECRET_KEY": SECRET_KEY})
