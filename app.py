@@ -6,7 +6,6 @@ from typing import Any, Mapping
 
 import click
 from flask import Flask, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as N_
 from flask.cli import ScriptInfo
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from redis import BlockingConnectionPool, Redis
@@ -15,7 +14,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callchat import (access, doctor, i18n, logs, number_setup, rate_limits, redis_client, request_limits, security,
-                      settings, token_commands, user_commands)
+                      settings, token_commands, twilio_facing, user_commands)
+from callchat.i18n import gettext as _, lazy_gettext as N_
 from jobs import TaskQueue
 
 csrf = CSRFProtect()
@@ -35,7 +35,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Returns:
         The Flask app, with `app.redis` (decoded strings, for state), `app.redis_streams`
         (for live pages' pub/sub), `app.task_queue` (an RQ `Queue` on its own binary
-        connection), every blueprint registered and the `flask --app app doctor` command.
+        connection), every blueprint for people and scripts registered, `app.twilio_app` serving
+        Twilio's webhooks under /voice/ (`callchat.twilio_facing`), and the `flask --app app doctor` command.
 
     Raises:
         settings.SettingError: a setting has a bad value (each one named). Under the Flask
@@ -56,10 +57,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return app
     logs.setup(app.config["LOG_FORMAT"])
 
-    if app.config["PROXY_HOPS"]:
-        hops = int(app.config["PROXY_HOPS"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
-
     # Commands share a bounded pool and wait (up to 5 s) for a free connection rather than fail.
     app.redis = Redis(connection_pool=BlockingConnectionPool.from_url(
         app.config["REDIS_URL"], max_connections=REDIS_POOL_SIZE, timeout=5, decode_responses=True,
@@ -79,11 +76,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from blueprints import admin, api, auth, dial, health, history, operators, outbound, phrases, rooms, sessions, voice
 
-    for blueprint in (voice.bp, outbound.bp, rooms.bp, dial.bp, phrases.bp, sessions.bp, api.bp, health.bp, auth.bp,
-                      admin.bp, history.bp, operators.bp):
+    for blueprint in (rooms.bp, dial.bp, phrases.bp, sessions.bp, api.bp, health.bp, auth.bp, admin.bp, history.bp,
+                      operators.bp):
         app.register_blueprint(blueprint)
-    for blueprint in (voice.bp, outbound.bp, api.bp):  # signed by Twilio, or by a bearer token
-        csrf.exempt(blueprint)
+    csrf.exempt(api.bp)  # signed by a bearer token
     rate_limits.init_app(app)  # after the gate and the routes: counts only requests that got past the gate
 
     @app.get("/")
@@ -91,6 +87,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return redirect(url_for("rooms.index"))
 
     _register_error_pages(app)
+    # Twilio's webhooks (/voice/…, signed by Twilio) are served by an app of their own, without the hooks above.
+    twilio = twilio_facing.create(app, (voice.bp, outbound.bp))
+    _register_error_pages(twilio)
+    twilio_facing.mount(app, twilio)
+    if app.config["PROXY_HOPS"]:  # around both apps
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
     return app
 
 

@@ -2,11 +2,6 @@
 `POST /voice/incoming` against Twilio's quickstart `POST /voice` (bench/baselines/quickstart.py),
 side by side: what each app's own code costs, without gunicorn, gevent or wrk.
 
-A third row runs callchat's webhook with none of the app-wide hooks (the sign-in gate, CSRF, Flask-Limiter,
-Flask-Login's cookie, security headers, the body check) and no session: the same view and signature check,
-as a Flask app of the Twilio-facing blueprints alone would run it. It measures what those hooks cost a webhook,
-which needs none of them but the body check; it is not how callchat runs.
-
     .venv/bin/python bench/request_cpu.py [--requests 2000] [--rounds 3]
 """
 
@@ -40,23 +35,6 @@ def cpu_per_request(client, path: str, signed: bool, count: int) -> float:
     return (time.process_time() - started) / count
 
 
-def without_app_hooks(app):
-    """`app` with only its blueprints' own hooks (the signature check) and no session; see the module docstring."""
-    from flask.sessions import NullSession, SecureCookieSessionInterface
-
-    class NoSession(SecureCookieSessionInterface):
-        def open_session(self, app, request):
-            return NullSession()
-
-        def save_session(self, app, session, response):
-            return None
-
-    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
-        hooks.pop(None, None)
-    app.session_interface = NoSession()
-    return app
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -67,9 +45,7 @@ def main() -> None:
         try:
             callchat = create_app({**SETTINGS, "REDIS_URL": url, "PUBLIC_BASE_URL": BASE}).test_client()
             logging.disable(logging.INFO)
-            bare = without_app_hooks(create_app({**SETTINGS, "REDIS_URL": url, "PUBLIC_BASE_URL": BASE})).test_client()
             apps = {"callchat /voice/incoming": (callchat, "/voice/incoming", True),
-                    "callchat /voice/incoming, no app-wide hooks or session": (bare, "/voice/incoming", True),
                     "quickstart /voice": (quickstart.test_client(), "/voice", False)}
             for client, path, signed in apps.values():
                 cpu_per_request(client, path, signed, 200)  # warm-up

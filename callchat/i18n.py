@@ -149,6 +149,17 @@ def ensure_compiled(folder: Path = TRANSLATIONS) -> list[str]:
     return compiled
 
 
+def init_twilio_app(app: Flask) -> None:
+    """Set up Flask-Babel on the app that answers Twilio (`callchat.twilio_facing`), which has no users.
+
+    A webhook is nobody's request: it has no signed-in user and no `Accept-Language`. So the texts made while
+    answering one are in DEFAULT_LOCALE, as `select_locale` gives such a request on the main app. These are a
+    room's timeline entries and history, published to its pages. The catalogs are the main app's, already
+    compiled by `init_app`.
+    """
+    Babel(app, locale_selector=lambda: app.config["DEFAULT_LOCALE"], default_locale=app.config["DEFAULT_LOCALE"])
+
+
 def init_app(app: Flask) -> None:
     """Set up Flask-Babel on `app`: `_`/`gettext`/`ngettext` and `locale` (the page's language) in templates.
 

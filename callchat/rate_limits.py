@@ -12,7 +12,9 @@ minutes"), checked once in `callchat.settings`:
     API_LIMIT_PER_TOKEN        every /api/ request, per bearer token (its SHA-256; the client's
                                address when there is none)
 
-Twilio's webhooks, /healthz and every other route are never limited (there are no default limits).
+Twilio's webhooks are never limited: a limit there would drop a call, and they are served by an app
+without Flask-Limiter (`callchat.twilio_facing`). /healthz and every other route have no limit either
+(there are no default limits).
 
 Counting is Flask-Limiter's fixed window (`limits.FixedWindowRateLimiter`): one Redis counter
 per key (`LIMITS:LIMITER/…`), incremented atomically as each request arrives and expiring at the
@@ -197,10 +199,6 @@ def _add_retry_after(response: Response) -> Response:
     return response
 
 
-#: The blueprints only Twilio calls (signed webhooks), exempt from every limit: a limit there would drop a call.
-TWILIO_FACING = ("voice", "outbound")
-
-
 def init_app(app: Flask) -> Limiter:
     """Apply callchat's limits to `app`'s routes; call it after every blueprint is registered.
 
@@ -228,8 +226,6 @@ def init_app(app: Flask) -> Limiter:
     apply(per("MESSAGE_LIMIT_PER_USER", _user, "messages"), "rooms.post_message")
     apply(per("DIAL_LIMIT_PER_USER", _user, "dials"), "rooms.call_someone", "dial.start")
     per("API_LIMIT_PER_TOKEN", _token, "api")(app.blueprints["api"])
-    # Twilio's webhooks have no limit: Flask-Limiter skips them before looking any limit up (a request filter).
-    limiter.request_filter(lambda: request.blueprint in TWILIO_FACING)
     app.after_request(_give_back)
     app.after_request(_add_retry_after)
     return limiter

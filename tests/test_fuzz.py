@@ -1,4 +1,5 @@
-"""Fuzzing every route of `app.url_map`: malformed input answers 4xx, never 5xx, and a refused request changes nothing.
+"""Fuzzing every route (`app.url_map`, and `app.twilio_app.url_map` for /voice/…): malformed input answers 4xx,
+never 5xx, and a refused request changes nothing.
 
 Each request is signed where Twilio signs (as `stack.twilio_post` signs), signed in where
 people sign in (operator, or admin for /admin), and carries the bearer token for /api, so
@@ -72,7 +73,7 @@ class Fuzzer:
         self.stack = stack
         self.app = stack.app
         self.rng = random.Random(seed)
-        self.rules = [rule for rule in self.app.url_map.iter_rules()]
+        self.rules = [*self.app.url_map.iter_rules(), *self.app.twilio_app.url_map.iter_rules()]
         self.call_id = stack.api("POST", "/api/calls", json={"to": "090-5555-6666", "room": ROOM}).json()["id"]
         self.session_id = stack.api("POST", "/api/sessions", json={
             "user": "u1", "a": "090-1111-2222", "b": "090-3333-4444"}).json()["id"]

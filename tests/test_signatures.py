@@ -25,10 +25,10 @@ def app(redis_url, redis_client):
 
 
 def twilio_routes(app):
-    """(method, path) of every route under /voice/ — the prefix reserved for Twilio."""
-    adapter = app.url_map.bind("localhost")
+    """(method, path) of every route under /voice/ — the prefix reserved for Twilio, served by `app.twilio_app`."""
+    adapter = app.twilio_app.url_map.bind("localhost")
     found = []
-    for rule in app.url_map.iter_rules():
+    for rule in app.twilio_app.url_map.iter_rules():
         if not rule.rule.startswith("/voice/"):
             continue
         values = {name: (1 if name in ("msg_id", "n") else ROOM) for name in rule.arguments}
@@ -46,6 +46,8 @@ def test_the_walk_finds_the_twilio_routes(app):
     paths = {path for _, path in twilio_routes(app)}
     assert {"/voice/incoming", "/voice/conference-status"} <= paths
     assert len(paths) >= 4
+    assert not [rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/voice/")], \
+        "every Twilio-facing route is the Twilio-facing app's"
 
 
 @pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "WRONG"])
@@ -89,6 +91,17 @@ def test_a_signature_over_the_url_with_its_default_port_is_accepted(app, redis_c
     response = app.test_client().post("/voice/incoming", data=PARAMS, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 200
     assert rooms.get(redis_client, ROOM)["caller"] == "+819012345678"
+
+
+def test_twilio_is_sent_no_cookie_and_an_unknown_voice_path_answers_json(app, redis_client):
+    # /voice/… is served by the Twilio-facing app (callchat.twilio_facing): no session, JSON errors.
+    signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC}/voice/incoming", PARAMS)
+    client = app.test_client()
+    response = client.post("/voice/incoming", data=PARAMS, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    missing = client.post("/voice/nowhere", data=PARAMS, headers={"X-Twilio-Signature": signature})
+    assert missing.status_code == 404 and missing.get_json()["error"]
 
 
 def test_proxy_fix_rebuilds_the_signed_url_when_no_public_base_url(redis_url, redis_client):
