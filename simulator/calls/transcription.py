@@ -142,6 +142,13 @@ def speak(kernel: Kernel, world: World, text: str, targets: list[tuple[Call, str
     target call that covers its track gets transcription-content. Stops early if the
     world is reset.
 
+    Partial results are made only for a transcription with ``partialResults="true"``
+    already running when the speech begins; without one the speech is a single wait
+    and its end the only step, where a transcription started meanwhile gets the final
+    result. (Twilio transcribes audio from the moment a transcription starts, so one
+    started mid-sentence never heard the sentence's start either; a speech with
+    nobody transcribing it costs one timer instead of one per partial, issue 14.)
+
     Args:
         wait: Passes the time between steps (a TwiML target's wait, which a hangup or a
             modified call cuts short by raising); default a timed wait of ``world``
@@ -149,7 +156,11 @@ def speak(kernel: Kernel, world: World, text: str, targets: list[tuple[Call, str
     """
     elapsed = 0.0
     total = say_seconds(text, kernel.latency.speech_per_char)
-    for offset, transcript, final in plan(text, total):
+    with kernel.lock:
+        partials = any(item.covers(track) and item.attrs.get("partialResults") == "true"
+                       for call, track in targets for item in call.transcriptions)
+    steps = plan(text, total) if partials else [(total, text.strip(), True)]
+    for offset, transcript, final in steps:
         if wait is None:
             kernel.clock.sleep(offset - elapsed, owner=world)
         else:

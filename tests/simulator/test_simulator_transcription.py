@@ -104,6 +104,25 @@ def test_without_partial_results_only_finals_arrive(sim, app, twilio):
     assert sim.phone(CALLER).said()[0]["heard_by"] == []  # alone: nobody heard it
 
 
+def test_a_transcription_started_mid_sentence_gets_only_that_sentences_final(sim, app, twilio):
+    """Partials are made for a sentence only when a transcription wanting them is running as it
+    begins (issue 14: a sentence nobody transcribes is one timer, not one per partial). One started
+    halfway through gets that sentence's final result only, then the next sentence in full."""
+    [caller] = join_room(sim, app, CALLER)
+    sim.set_clock("manual")
+    said = sim.phone(CALLER).say(FIRST)
+    sim.advance(said["seconds"] / 2)
+    transcribe(twilio, app, caller)
+    sim.advance(said["seconds"])
+    assert results(app) == [("true", FIRST, "inbound_track")]
+
+    sim.phone(CALLER).say(SECOND)
+    sim.advance(said["seconds"])
+    assert results(app)[1:] == [
+        ("false", "Can", "inbound_track"), ("false", "Can you", "inbound_track"),
+        ("false", "Can you hear", "inbound_track"), ("true", SECOND, "inbound_track")]
+
+
 def test_text_without_spaces_gets_partials_by_thirds(sim, app, twilio):
     [caller] = join_room(sim, app, CALLER)
     transcribe(twilio, app, caller)
