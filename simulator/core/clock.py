@@ -26,7 +26,7 @@ class Timer:
             sitting in a conference until its timeLimit).
         on_fire: Called (lock held) when it fires, before the sleeper wakes.
         interrupt: The Event that cuts it short, or None.
-        wake: The sleeper's own condition, on the clock's lock: only what
+        wake: The sleeping thread's own condition (kept for its next sleep), on the clock's lock: only what
             concerns this timer (it fired, its interrupt was set, the mode or
             speed changed) wakes its thread.
         fired: True once the deadline was reached (not interrupted).
@@ -86,6 +86,7 @@ class Clock:
         self._timers: set[Timer] = set()  # pending ones
         self._owners: Counter = Counter()  # owner -> pending timers
         self._interrupts: dict[threading.Event, set[Timer]] = {}
+        self._local = threading.local()  # each thread's wake condition (_wake)
 
     def attach(self, lock: threading.RLock, cond: threading.Condition) -> None:
         """Use ``lock`` (the kernel's) as this clock's lock, and tell ``cond`` (the kernel's
@@ -141,8 +142,7 @@ class Clock:
         if sim_seconds <= 0:
             return not (interrupt is not None and interrupt.is_set())
         with self.lock:
-            timer = Timer(self.now() + sim_seconds, owner, on_fire, interrupt,
-                          threading.Condition(self.lock))
+            timer = Timer(self.now() + sim_seconds, owner, on_fire, interrupt, self._wake())
             self._add(timer)
             self.cond.notify_all()
             if self.listener is not None:
@@ -163,6 +163,15 @@ class Clock:
             finally:
                 if not timer.done:
                     self._remove(timer)
+
+    def _wake(self) -> threading.Condition:
+        """This thread's condition on the clock's lock, made once per thread and lock: a thread
+        sleeps on one timer at a time, and a notify left over from an earlier timer only makes
+        :meth:`sleep` look at its timer again (a speech's steps each took a new one, issue 14)."""
+        kept = getattr(self._local, "wake", None)
+        if kept is None or kept[0] is not self.lock:
+            kept = self._local.wake = (self.lock, threading.Condition(self.lock))
+        return kept[1]
 
     def next_deadline(self) -> float | None:
         """The earliest pending timer's deadline (simulated epoch seconds), or None."""
