@@ -25,7 +25,7 @@ def test_an_outgoing_call_from_dial_to_hang_up(stack, page):
     stack.settle(redials=True)  # no answer, then the redial is answered
     # The progress page goes to the room by itself (refresh.js, every 2 s); a reload here could
     # race that navigation and be aborted (net::ERR_ABORTED, seen once in CI at ace9a47).
-    page.wait_for_url("**/rooms/*")
+    page.wait_for_url(f"{stack.url}/rooms/*")
     expect(page.locator("#room-status")).to_have_text("live")
     room_id = page.url.rsplit("/", 1)[-1]
     heard = stack.sim.phone(CALLEE).heard
