@@ -250,6 +250,18 @@ def test_a_timeline_event_reaches_each_page_in_its_readers_language(stack, pages
     assert "typist さんが字幕をオフにしました" in update["html"]
 
 
+def test_a_room_list_page_is_sent_a_rooms_id_and_status_with_its_html_and_not_the_rest_of_the_room(stack, pages):
+    """Issue 14: every change is written to every open list page, so its events carry only what the page's scripts
+    read: the room's id and status, and the html that shows it."""
+    page = Page(stack.user, None)
+    pages.append(page)
+    room_id = stack.call_in()
+    update, told = page.until("update"), page.until("incoming")
+    assert update["type"] == "room" and update["room"] == {"id": room_id, "status": "waiting"}
+    assert f'id="room-{room_id}"' in update["html"]
+    assert told["room"] == {"id": room_id, "status": "waiting"} and f'href="/rooms/{room_id}"' in told["html"]
+
+
 def test_a_web_process_subscribes_once_for_all_its_pages_and_hands_every_change_to_each(stack, pages):
     """Issue 14: Redis writes a change once per web process (one subscription, fanned out in memory), not once
     per open page; the process unsubscribes from a channel once its last page listening to it has gone."""
