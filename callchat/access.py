@@ -1,8 +1,10 @@
 """Who may reach what: Flask-Login sessions, and one gate in front of every route.
 
-Every endpoint needs a signed-in user unless it is listed in `OWN_CHECKS` (Twilio's webhooks
-check `X-Twilio-Signature`; the JSON API checks its bearer token) or `OPEN` (sign-in, static
-files, `/healthz`). A route added later is therefore closed until someone opens it here.
+Every endpoint needs a signed-in user unless it is listed in `OWN_CHECKS` (the JSON API checks
+its bearer token) or `OPEN` (sign-in, static files, `/healthz`). A route added later is therefore
+closed until someone opens it here. Twilio's webhooks are not served by this app at all: the
+Twilio-facing app (`callchat.twilio_facing`) serves them, each checking `X-Twilio-Signature`, so a
+Twilio-facing blueprint registered here by mistake would be closed too.
 Admin pages also need the `admin` role (blueprints named in `ADMIN_ONLY`).
 
 Sessions follow Flask-Login (flask-login.readthedocs.io): the session stores
@@ -22,8 +24,8 @@ from flask_login import LoginManager, UserMixin, current_user, login_user
 from callchat import users
 from callchat.i18n import gettext as _
 
-#: Blueprints whose every route checks its caller itself (Twilio's signature, or a bearer token).
-OWN_CHECKS = frozenset({"voice", "outbound", "api"})
+#: Blueprints whose every route checks its caller itself (a bearer token).
+OWN_CHECKS = frozenset({"api"})
 #: Endpoints anyone may open, signed in or not.
 OPEN = frozenset({"static", "health.healthz", "auth.signin", "auth.link", "auth.invite", "auth.new_password"})
 #: Blueprints only admins may open.
