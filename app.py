@@ -87,6 +87,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         return redirect(url_for("rooms.index"))
 
     _register_error_pages(app)
+
+    @app.errorhandler(CSRFError)  # people's pages only: the Twilio-facing app has no CSRF check
+    def csrf_error(exc: CSRFError):
+        return _error_page(400, _("Page expired"),
+                           _("This page has expired or came from elsewhere. Reload it and try again."))
+
     # Twilio's webhooks (/voice/…, signed by Twilio) are served by an app of their own, without the hooks above.
     twilio = twilio_facing.create(app, (voice.bp, outbound.bp))
     _register_error_pages(twilio)
@@ -110,32 +116,30 @@ STATUS_TITLES = {400: N_("Bad Request"), 401: N_("Unauthorized"), 403: N_("Forbi
                  503: N_("Service Unavailable")}
 
 
-def _register_error_pages(app: Flask) -> None:
-    """Answer errors with a JSON `{"error": …}` to scripts and a readable page to people."""
+def _error_page(status: int, title: str, message: str):
+    """An error answer with `status`: JSON `{"error": message}` to scripts (`access.wants_json`), else the page."""
+    if access.wants_json():
+        return jsonify(error=message), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status
 
-    def render(status: int, title: str, message: str):
-        if access.wants_json():
-            return jsonify(error=message), status
-        return render_template("errors/error.html", status=status, title=title, message=message), status
+
+def _register_error_pages(app: Flask) -> None:
+    """Answer errors with a JSON `{"error": …}` to scripts and a readable page to people (`_error_page`)."""
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if exc.response is not None:  # an exception that carries its own page (a refused sign-in's form)
             return exc.response
         title = str(STATUS_TITLES[exc.code]) if exc.code in STATUS_TITLES else exc.name
-        return render(exc.code or 500, title, exc.description or title)
+        return _error_page(exc.code or 500, title, exc.description or title)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
-        return render(413, _("Too large"), request_limits.too_large_message())
-
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):
-        return render(400, _("Page expired"), _("This page has expired or came from elsewhere. Reload it and try again."))
+        return _error_page(413, _("Too large"), request_limits.too_large_message())
 
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError):
         app.logger.error("Redis unavailable on %s: %s", request.path, exc)
         access.as_anonymous()
-        return render(503, _("Temporarily unavailable"),
-                      _("callchat cannot reach its database right now, so nothing was changed. Try again in a moment."))
+        return _error_page(503, _("Temporarily unavailable"),
+                           _("callchat cannot reach its database right now, so nothing was changed. Try again in a moment."))
