@@ -257,9 +257,11 @@ def test_a_room_list_page_is_sent_a_rooms_id_and_status_with_its_html_and_not_th
     pages.append(page)
     room_id = stack.call_in()
     update, told = page.until("update"), page.until("incoming")
-    assert update["type"] == "room" and update["room"] == {"id": room_id, "status": "waiting"}
+    # The room goes live soon after it is created; a write that takes both changes carries the latest only.
+    assert update["type"] == "room" and update["room"] in ({"id": room_id, "status": status} for status in ("waiting", "live"))
     assert f'id="room-{room_id}"' in update["html"]
-    assert told["room"] == {"id": room_id, "status": "waiting"} and f'href="/rooms/{room_id}"' in told["html"]
+    assert told["room"] in ({"id": room_id, "status": status} for status in ("waiting", "live"))
+    assert f'href="/rooms/{room_id}"' in told["html"]
 
 
 def test_a_web_process_subscribes_once_for_all_its_pages_and_hands_every_change_to_each(stack, pages):
