@@ -9,6 +9,7 @@ import time
 
 from rq import Retry
 from rq.job import Job, JobStatus
+from rq.worker import Worker as RQWorker
 
 from callchat.devstack import wait_for
 from jobs.worker import SHUTDOWN_GRACE_SECONDS
@@ -51,3 +52,22 @@ def test_sigterm_hands_back_a_job_still_running_after_the_grace(stack, stack_con
     assert job.get_status() == JobStatus.QUEUED and job.retries_left == 0, "handed back to be run again"
     assert "ShutDownImminentException: shut down imminent" in log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def test_sigterm_reaching_a_worker_thread_other_than_the_main_one_still_starts_the_shutdown(stack, stack_config, tmp_path):
+    # Linux delivers a process's signal to any thread not blocking it; Python runs its handler only in the main
+    # thread, and only once that wakes. A SIGTERM taken by the worker's Redis pub/sub thread, while the main thread
+    # slept in a job, was noticed only when the job ended: the pool killed it 23 s later, without its grace.
+    long = stack.queue.enqueue(time.sleep, 600, job_timeout=900)
+    log = tmp_path / "worker.log"
+    worker = start_procfile("worker", {"REDIS_URL": stack_config["REDIS_URL"], "WORKER_CONCURRENCY": "1"}, log)
+    try:
+        wait_for(lambda: long.get_status(refresh=True) == JobStatus.STARTED, 30, "the worker to start the job")
+        [busy] = RQWorker.all(connection=stack.queue.connection)
+        threads = [int(tid) for tid in os.listdir(f"/proc/{busy.pid}/task") if int(tid) != busy.pid]
+        assert threads, "the worker runs a pub/sub thread beside its main one"
+        for tid in threads:
+            os.kill(tid, signal.SIGTERM)  # Linux prefers the thread whose id is named, if it does not block the signal
+        wait_for(lambda: "warm shut down requested" in log.read_text(), 5, "the worker to start its shutdown")
+    finally:
+        stop_procfile_worker(worker, signal.SIGKILL)
