@@ -18,6 +18,7 @@ import time
 from types import TracebackType
 
 from callchat import rooms
+from jobs.threads import start_daemon
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class _Renewer:
         with self._lock:
             if self._pid != os.getpid():  # none yet in this process (or the one it had is its parent's)
                 self._pid, self._leases = os.getpid(), set()
-                threading.Thread(target=self._run, daemon=True, name="lease-renewer").start()
+                start_daemon(self._run, "lease-renewer")  # never takes the worker's SIGTERM or SIGALRM
             self._leases.add(lease)
 
     def remove(self, lease: Lease) -> None:

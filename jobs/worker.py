@@ -35,7 +35,6 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
 
 from redis.exceptions import RedisError
 from requests.exceptions import RequestException
@@ -58,6 +57,7 @@ from callchat import logs, redis_client, rooms, settings
 from jobs import config
 from jobs.delivery import ensure_draining
 from jobs.rooms import ensure_checking
+from jobs.threads import INTERRUPT_SIGNAL, main_thread_signals
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,6 @@ WORKER_TTL, MAINTENANCE_INTERVAL = 45, 30
 SCHEDULER_LOCK_SECONDS, SCHEDULER_STALE_SECONDS = 61, 3
 #: Seconds between this worker's looks at a scheduler lock another worker holds.
 SCHEDULER_CHECK_SECONDS = 2
-#: The signal a grace timer sends its own worker to interrupt the job in flight (HerokuWorker's choice).
-INTERRUPT_SIGNAL = signal.SIGRTMIN
-#: The signals a worker acts on, which only its main thread may take (`_main_thread_signals`).
-MAIN_THREAD_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGALRM, INTERRUPT_SIGNAL}
 
 # Atomically: delete a scheduler lock whose holder stopped refreshing it (ARGV[1]: PTTL below which it is stale).
 _FREE_DEAD_LOCK = """
@@ -121,23 +117,6 @@ def _in_logging(frame) -> bool:
     return False
 
 
-@contextmanager
-def _main_thread_signals():
-    """Block MAIN_THREAD_SIGNALS in the calling thread for the block, so that threads started in it (which
-    inherit the mask) never take them; a signal arriving meanwhile waits until the block ends.
-
-    Linux delivers a signal sent to a process to any of its threads not blocking it (signal(7)), and
-    Python runs the handler in the main thread only once that thread wakes (docs.python.org/3/library/
-    signal.html, "Signals and threads"): a SIGTERM taken by the Redis pub/sub thread, while the main
-    thread slept in a job, waited for the job to end, so the job never had its grace.
-    """
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-
 class JobTimeout(UnixSignalDeathPenalty):
     """RQ's job timeout (SIGALRM in the main thread, rq/timeouts.py), which also marks while a job's
     code runs (`running`), so that a shutdown interrupts a job, never RQ's bookkeeping around it."""
@@ -174,8 +153,8 @@ class Worker(SimpleWorker):
         kwargs.setdefault("default_result_ttl", 0)
         super().__init__(*args, **kwargs)
 
-    def subscribe(self) -> None:  # noqa: D102 (rq's, its pub/sub thread blind to MAIN_THREAD_SIGNALS)
-        with _main_thread_signals():
+    def subscribe(self) -> None:  # noqa: D102 (rq's, its pub/sub thread blind to the shutdown: `jobs.threads`)
+        with main_thread_signals():
             super().subscribe()
 
     def request_stop(self, signum, frame) -> None:  # noqa: D102 (rq's, with the stop flagged first)
@@ -197,7 +176,7 @@ class Worker(SimpleWorker):
             timer = threading.Timer(self.imminent_shutdown_delay, signal.pthread_kill,
                                     (threading.main_thread().ident, INTERRUPT_SIGNAL))
             timer.daemon = True
-            with _main_thread_signals():
+            with main_thread_signals():
                 timer.start()
 
     def _interrupt_job(self, signum, frame) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import pytest
 from rq import Retry
 from rq.job import Job, JobStatus
 from rq.worker import Worker as RQWorker
@@ -54,20 +55,27 @@ def test_sigterm_hands_back_a_job_still_running_after_the_grace(stack, stack_con
     assert "Traceback" not in log.read_text()
 
 
-def test_sigterm_reaching_a_worker_thread_other_than_the_main_one_still_starts_the_shutdown(stack, stack_config, tmp_path):
-    # Linux delivers a process's signal to any thread not blocking it; Python runs its handler only in the main
-    # thread, and only once that wakes. A SIGTERM taken by the worker's Redis pub/sub thread, while the main thread
-    # slept in a job, was noticed only when the job ended: the pool killed it 23 s later, without its grace.
-    long = stack.queue.enqueue(time.sleep, 600, job_timeout=900)
+@pytest.mark.parametrize("thread", ["RQ's pub/sub thread", "the lease renewer"])
+def test_a_sigterm_taken_by_another_thread_of_a_worker_waiting_on_twilio_starts_its_shutdown(stack, stack_config, tmp_path,
+                                                                                             thread):
+    # Linux hands a process's signal to any thread not blocking it; Python runs the handler in the main thread only,
+    # once that wakes. A SIGTERM taken by the worker's Redis pub/sub thread or its lease renewer, while the main
+    # thread waited on Twilio (or slept in a job), was seen only when the job ended: the pool killed it 23 s on.
+    room_id = stack.call_in()
+    stack.user.open_room(room_id)
+    stack.sim.inject_fault("POST", "Calls/*.json", "delay", seconds=8)  # Twilio takes the message, answers late
     log = tmp_path / "worker.log"
     worker = start_procfile("worker", {"REDIS_URL": stack_config["REDIS_URL"], "WORKER_CONCURRENCY": "1"}, log)
     try:
-        wait_for(lambda: long.get_status(refresh=True) == JobStatus.STARTED, 30, "the worker to start the job")
+        assert stack.user.say(room_id, "遅い返事").status_code == 202
+        wait_for(lambda: any(r["method"] == "POST" and r["path"].endswith(f"/Calls/{room_id}.json") and r["fault"]
+                             for r in stack.sim.requests()), 30, "the worker to hand the message to Twilio")
         [busy] = RQWorker.all(connection=stack.queue.connection)
         threads = [int(tid) for tid in os.listdir(f"/proc/{busy.pid}/task") if int(tid) != busy.pid]
-        assert threads, "the worker runs a pub/sub thread beside its main one"
-        for tid in threads:
-            os.kill(tid, signal.SIGTERM)  # Linux prefers the thread whose id is named, if it does not block the signal
-        wait_for(lambda: "warm shut down requested" in log.read_text(), 5, "the worker to start its shutdown")
+        assert len(threads) == 2, "beside its main thread, the worker runs RQ's pub/sub thread and the lease renewer"
+        # The pub/sub thread starts with the worker, the renewer with its first job: thread ids grow.
+        os.kill(min(threads) if thread == "RQ's pub/sub thread" else max(threads), signal.SIGTERM)  # Linux gives it
+        # to the thread whose id is named, unless that thread blocks it
+        wait_for(lambda: "warm shut down requested" in log.read_text(), 4, "the worker to start its shutdown")
     finally:
         stop_procfile_worker(worker, signal.SIGKILL)
