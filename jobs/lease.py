@@ -76,7 +76,7 @@ class _Renewer:
         with self._lock:
             if self._pid != os.getpid():  # none yet in this process (or the one it had is its parent's)
                 self._pid, self._leases = os.getpid(), set()
-                start_daemon(self._run, "lease-renewer")  # never takes the worker's SIGTERM or SIGALRM
+                start_daemon(threading.Thread(target=self._run, name="lease-renewer"))  # never takes the worker's SIGTERM or SIGALRM
             self._leases.add(lease)
 
     def remove(self, lease: Lease) -> None:

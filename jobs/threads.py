@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = ["INTERRUPT_SIGNAL", "MAIN_THREAD_SIGNALS", "main_thread_signals", "start_daemon"]
@@ -36,9 +36,10 @@ def main_thread_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-def start_daemon(target: Callable[[], object], name: str) -> threading.Thread:
-    """Start `target` in a daemon thread named `name` that never takes MAIN_THREAD_SIGNALS; returns the thread."""
-    thread = threading.Thread(target=target, daemon=True, name=name)
+def start_daemon(thread: threading.Thread) -> threading.Thread:
+    """Start `thread` (a `threading.Thread` or `threading.Timer`, not started yet) as a daemon that never takes
+    MAIN_THREAD_SIGNALS; returns it."""
+    thread.daemon = True
     with main_thread_signals():
         thread.start()
     return thread

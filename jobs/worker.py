@@ -57,7 +57,7 @@ from callchat import logs, redis_client, rooms, settings
 from jobs import config
 from jobs.delivery import ensure_draining
 from jobs.rooms import ensure_checking
-from jobs.threads import INTERRUPT_SIGNAL, main_thread_signals
+from jobs.threads import INTERRUPT_SIGNAL, main_thread_signals, start_daemon
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,8 @@ class Worker(SimpleWorker):
         super().handle_warm_shutdown_request()  # logs "warm shut down requested"
         if self.get_state() == WorkerStatus.BUSY:
             signal.signal(INTERRUPT_SIGNAL, self._interrupt_job)
-            timer = threading.Timer(self.imminent_shutdown_delay, signal.pthread_kill,
-                                    (threading.main_thread().ident, INTERRUPT_SIGNAL))
-            timer.daemon = True
-            with main_thread_signals():
-                timer.start()
+            start_daemon(threading.Timer(self.imminent_shutdown_delay, signal.pthread_kill,
+                                         (threading.main_thread().ident, INTERRUPT_SIGNAL)))
 
     def _interrupt_job(self, signum, frame) -> None:
         """The grace period is over: end the job in flight; RQ hands it back (`Retry`) and the worker exits."""
