@@ -1,6 +1,6 @@
 """Item 1, webhook speed: callchat's signed webhooks against Twilio's quickstart voice app, under wrk.
 
-Both apps run under gunicorn exactly as the Procfile's `web:` (gunicorn.conf.py: gevent,
+All three apps run under gunicorn exactly as the Procfile's `web:` (gunicorn.conf.py: gevent,
 WEB_CONCURRENCY=2 workers, 1,000 connections each, access log on), callchat with a real
 Redis (AOF on, as Procfile.dev) and OWNER_PHONE unset, the usual case (each new call
 checks that the rooms sweep is scheduled; no worker runs, so any jobs just queue up).
@@ -15,7 +15,10 @@ wrk (Debian's) sends, from one thread:
 - callchat `POST /voice/rooms/<room>/messages/<n>/speak`, signed: a lone caller's call,
   redirected to hear a message being spoken (the lone mode's TwiML fetch);
 - callchat `POST /voice/incoming` repeating one CallSid (Twilio retrying a webhook);
-- the baseline `POST /voice` of bench/baselines/quickstart.py, with the same bodies.
+- the baseline `POST /voice` of bench/baselines/quickstart.py, with the same bodies;
+- the floor `POST /voice/incoming` of bench/baselines/floor.py, new calls signed for it: the
+  quickstart plus a signature check and one Redis write, the least a webhook that keeps its
+  call does (its own Redis keys, in the same Redis).
 
 Each flat out (64 connections: throughput, and latency at saturation), and new calls
 also paced (16 connections pausing 50 ms after each answer: latency below saturation).
@@ -40,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (ACCOUNT_SID, SETTINGS, TWILIO_NUMBER, Table, children, finish, free_port,  # noqa: E402
+from bench.common import (ACCOUNT_SID, AUTH_TOKEN, SETTINGS, TWILIO_NUMBER, Table, children, finish, free_port,  # noqa: E402
                           machine, median, ms, py_spy, ratio, save, sign, start_gunicorn, start_redis, summarize_profile,
                           wrk, write_bodies)
 from callchat import urls  # noqa: E402
@@ -51,7 +54,7 @@ PACED_CONNECTIONS = 16
 
 #: What each wrk run loads: (case, app, pause between requests per connection in ms (0: flat out)).
 CASES = (("incoming", "callchat", 0), ("announce", "callchat", 0), ("wait", "callchat", 0), ("speak", "callchat", 0),
-         ("repeat", "callchat", 0), ("quickstart", "baseline", 0),
+         ("repeat", "callchat", 0), ("quickstart", "baseline", 0), ("floor", "baseline", 0),
          ("incoming-paced", "callchat", PAUSE_MS), ("quickstart-paced", "baseline", PAUSE_MS))
 
 
@@ -177,6 +180,11 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
         callchat, _ = start_gunicorn("app:create_app()", folder, "callchat", env, port)
         quickstart, quickstart_url = start_gunicorn("bench.baselines.quickstart:app", folder, "quickstart",
                                                     {"WEB_CONCURRENCY": SETTINGS["WEB_CONCURRENCY"]})
+        floor_port = free_port()
+        floor_url = f"http://127.0.0.1:{floor_port}"
+        floor, _ = start_gunicorn("bench.baselines.floor:app", folder, "floor", {
+            "WEB_CONCURRENCY": SETTINGS["WEB_CONCURRENCY"], "REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "PUBLIC_BASE_URL": floor_url}, floor_port)
         try:
             trips = round_trips(redis_url)
             print("  Redis round trips per request: " + ", ".join(f"{k} {v}" for k, v in trips.items()), flush=True)
@@ -186,7 +194,8 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
                        "announce": urls.absolute(base, urls.ANNOUNCE, room_id=room_id, msg_id=msg_id),
                        "wait": urls.absolute(base, urls.WAIT, room_id=lone_id),
                        "speak": urls.absolute(base, urls.SPEAK, room_id=lone_id, msg_id=lone_msg),
-                       "repeat": base + "/voice/incoming", "quickstart": quickstart_url + "/voice"}
+                       "repeat": base + "/voice/incoming", "quickstart": quickstart_url + "/voice",
+                       "floor": floor_url + "/voice/incoming"}
             fixed = {case: folder / f"{case}.txt" for case in ("announce", "wait", "speak", "repeat")}
             write_bodies(fixed["announce"], targets["announce"],
                          [{"AccountSid": ACCOUNT_SID, "ConferenceSid": conference_sid, "FriendlyName": room_id,
@@ -197,15 +206,17 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
             per_run = int(seconds * 4000)  # more new CallSids than a run sends (checked: "wrapped")
             warm = folder / "warm.txt"
             write_bodies(warm, targets["incoming"], new_calls(2000))
-            for case in ("incoming", "announce", "wait", "quickstart"):  # warm-up, not measured
-                wrk(targets[case], fixed.get(case, warm), 2, connections)
+            write_bodies(folder / "warm-floor.txt", targets["floor"], new_calls(2000))
+            for case in ("incoming", "announce", "wait", "quickstart", "floor"):  # warm-up, not measured
+                wrk(targets[case], fixed.get(case, folder / "warm-floor.txt" if case == "floor" else warm), 2,
+                    connections)
             for n in range(rounds):
                 for case, app, pause in (CASES if n % 2 == 0 else tuple(reversed(CASES))):
                     route = case.removesuffix("-paced")
                     bodies = fixed.get(route)
-                    if bodies is None:  # new calls: fresh CallSids, the same kind of bodies for both apps
+                    if bodies is None:  # new calls: fresh CallSids, the same kind of bodies for every app
                         bodies = folder / f"calls-{n}-{case}.txt"
-                        write_bodies(bodies, targets["incoming"], new_calls(per_run))
+                        write_bodies(bodies, targets[route], new_calls(per_run))
                     before = redis_commands(redis_url)
                     figures = wrk(targets[route], bodies, seconds, PACED_CONNECTIONS if pause else connections,
                                   pause_ms=pause)
@@ -220,6 +231,7 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
         finally:
             callchat.stop()
             quickstart.stop()
+            floor.stop()
             redis.stop()
     table = _table(results, connections)
     for name, count in trips.items():
@@ -284,6 +296,16 @@ def _table(results: dict[str, list[dict]], connections: int) -> Table:
         table.add("1 webhooks", f"{label}: req/s", f"{a['rps']:.0f}", f"{b['rps']:.0f}", ratio(a["rps"], b["rps"]), note)
         table.add("1 webhooks", f"{label}: p50", ms(a["p50"]), ms(b["p50"]), ratio(a["p50"], b["p50"]))
         table.add("1 webhooks", f"{label}: p99", ms(a["p99"]), ms(b["p99"]), ratio(a["p99"], b["p99"]))
+    floor, quickstart, incoming = fig["floor"], fig["quickstart"], fig["incoming"]
+    errors = sum(r["errors"] for r in results["floor"])
+    table.add("1 webhooks", "the floor (bench/baselines/floor.py), new call: req/s", f"{floor['rps']:.0f}",
+              f"{quickstart['rps']:.0f}", ratio(floor["rps"], quickstart["rps"]),
+              f"signature check + 1 Redis write + TwiML, against the quickstart; wrk -c{connections}, median of {rounds}"
+              + (f"; {errors} errors" if errors else ""))
+    table.add("1 webhooks", "the floor, new call: p99", ms(floor["p99"]), ms(quickstart["p99"]),
+              ratio(floor["p99"], quickstart["p99"]))
+    table.add("1 webhooks", "POST /voice/incoming, new call, against the floor: req/s", f"{incoming['rps']:.0f}",
+              f"{floor['rps']:.0f}", ratio(incoming["rps"], floor["rps"]), "baseline: the floor")
     return table
 
 
