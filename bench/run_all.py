@@ -51,7 +51,7 @@ def main() -> None:
             if data[item].get("profile"):
                 extra.append(f"py-spy, RQ worker and its work horses, a scale run of its own with 1 worker:\n{data[item]['profile']}")
             if data[item].get("simulator_profile"):
-                extra.append(f"py-spy, the simulator, a scale run of its own with 2 workers:\n{data[item]['simulator_profile']}")
+                extra.append(f"the simulator's CPU by thread profile (bench/simulator_cpu.py):\n{data[item]['simulator_profile']}")
         elif item == "real-latency":
             rows, data[item] = real_latency.run(minutes=1 if q else 2)  # 200 rooms, a message each every 10 s, REST 150 ms
         else:

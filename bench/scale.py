@@ -35,8 +35,10 @@ WEB_CONCURRENCY=2 gunicorn processes.
    (their log). Each run carries the watchdogs
    of the one before (30 s after each message) and every room's check_room once a minute.
    py-spy is not attached to a measured run (sampling at 250 Hz, it takes a share of the two
-   cores and made the runs it watched slower): two more runs of the same kind follow, one with
-   1 worker whose worker is profiled, one with 2 whose simulator is.
+   cores and made the runs it watched slower): one more run of the same kind follows, with
+   1 worker, whose worker it profiles. The simulator's thousand threads are more than py-spy
+   can follow; bench/simulator_cpu.py profiles each of them on its own CPU clock, in a stack of
+   its own with 200 rooms, once this one is done.
 4. Redis `used_memory` less its client and AOF buffers (INFO memory): at the start, with the rooms live (after the idle
    window), with the first batch queued; per live room and per queued message, also counting
    only callchat's own keys (MEMORY USAGE) and naming the largest kinds of keys. Then every
@@ -61,7 +63,8 @@ from redis import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (Process, Table, Typist, callers, cpu_by_role, cpu_share, descendants, dev_stack,  # noqa: E402
+from bench import simulator_cpu  # noqa: E402
+from bench.common import (Process, Table, Typist, callers, cpu_by_role, cpu_share, dev_stack,  # noqa: E402
                           hang_up, finish, jobs_run, machine, message_states, open_rooms, py_spy, queue_idle, rq_worker_pids,
                           save, start_workers, stop_workers, summarize_profile, wait_for)
 from callchat import rooms as room_keys  # noqa: E402
@@ -70,8 +73,6 @@ from simulator.client import SimulatorClient  # noqa: E402
 
 RETENTION = 5
 PROFILE_SECONDS = 15
-#: Frames whose time the simulator's profile splits among their callees.
-SIMULATOR_BREAKDOWN = ("run_twiml", "wait_until", "Clock.sleep", "Condition.wait", "WSGIRequestHandler.handle")
 #: Frames whose time the worker profile splits among their callees.
 PROFILE_BREAKDOWN = ("Worker.execute_job", "perform (rq/job.py)", "announce_next (jobs/announce.py)",
                      "CallContext.update", "check_room", "check_announcement")
@@ -189,18 +190,6 @@ def idle_cost(stack, workers: Process, log: Path, seconds: float, catch_up: floa
             "caught_up": caught_up, "cores": cpu_share(cpu_before, cpu_after, elapsed)}
 
 
-def simulator_pid(root: int) -> int:
-    """The simulator's Python process below honcho."""
-    for pid in descendants(root):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:1] != [b"/bin/sh"] and b"simulator" in argv and b"-m" in argv:
-            return pid
-    raise RuntimeError("no simulator process")
-
-
 def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, dict],
           profile: Path | None = None) -> float:
     """Start `workers` workers; stop them once every one of the `queued` messages is spoken. Return messages
@@ -208,7 +197,7 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, 
 
     Also puts in `cpu[workers]` the cores each of `make run`'s processes used meanwhile, the workers'
     CPU seconds per message and the jobs they ran per message, by function. With `profile`, py-spy
-    records the first worker and its work horses (or the simulator) for PROFILE_SECONDS meanwhile.
+    records the first worker and its work horses for PROFILE_SECONDS meanwhile.
     """
     done = lambda: sum(s in ("spoken", "failed") for s in message_states(stack.redis, queued))  # noqa: E731
     waiting = queued_jobs(stack.redis)
@@ -222,10 +211,7 @@ def speak(stack, folder: Path, workers: int, queued: list[dict], cpu: dict[int, 
     start_cpu = cpu_by_role(procs.pid)["rq workers"]
     spy = None
     try:
-        if profile is not None and profile.name.startswith("simulator_profile"):
-            # Thousands of threads: a low rate, or py-spy cannot keep up.
-            spy = py_spy(simulator_pid(stack.proc.pid), PROFILE_SECONDS, profile, rate=20)
-        elif profile is not None:
+        if profile is not None:
             pids = wait_for(lambda: rq_worker_pids(procs.pid), 30, "the RQ worker to start")
             spy = py_spy(pids[0], PROFILE_SECONDS, profile, subprocesses=True)
         while done() < len(queued):
@@ -290,18 +276,16 @@ def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batc
                   f"{cpu['worker_cpu_per_message'] * 1000:.1f} ms over {cpu['handed']} (start-up apart: "
                   f"{cpu['start_cpu']:.2f} s); jobs per message {_per(cpu['jobs_per_message'])}",
                   flush=True)
-        # py-spy samples hundreds of times a second and takes a core's share meanwhile: it runs only in runs of
-        # its own after the measured ones (the worker with 1 worker dyno, the simulator with 2), whose rates and
-        # CPU are not reported.
-        for n, (key, what) in enumerate((("profile", "the worker and its work horses"),
-                                         ("simulator_profile", "the simulator")) if profile_workers else ()):
-            profile, profiled = folder / f"{key}.txt", {}
-            rate = speak(stack, folder, n + 1, type_messages(stack, room_ids[:batch]), profiled, profile=profile)
-            data.setdefault("profiled", {})[n + 1] = {"rate": rate, **profiled[n + 1]}
-            data[key] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN if n == 0 else SIMULATOR_BREAKDOWN)
-            print(f"  py-spy, {what}, {n + 1} worker(s) (a run of its own: {rate:.1f} delivered/s, worker CPU/message "
-                  f"{profiled[n + 1]['worker_cpu_per_message'] * 1000:.1f} ms while py-spy watched):\n{data[key]}",
-                  flush=True)
+        # py-spy samples hundreds of times a second and takes a core's share meanwhile: it runs only in a run of
+        # its own after the measured ones (the worker, with 1 worker dyno), whose rate and CPU are not reported.
+        if profile_workers:
+            profile, profiled = folder / "profile.txt", {}
+            rate = speak(stack, folder, 1, type_messages(stack, room_ids[:batch]), profiled, profile=profile)
+            data["profiled"] = {1: {"rate": rate, **profiled[1]}}
+            data["profile"] = summarize_profile([profile], breakdown=PROFILE_BREAKDOWN)
+            print(f"  py-spy, the worker and its work horses, 1 worker (a run of its own: {rate:.1f} delivered/s, "
+                  f"worker CPU/message {profiled[1]['worker_cpu_per_message'] * 1000:.1f} ms while py-spy watched):"
+                  f"\n{data['profile']}", flush=True)
         workers = start_workers(stack, 1, folder, name="end")  # runs the last watchdogs and checks
         try:
             hang_up(stack, room_ids)
@@ -323,6 +307,10 @@ def run(room_count: int = 1000, worker_counts: tuple[int, ...] = (1, 2, 4), batc
             data["expired"] = census = key_census(r)
             print(f"  {data['after']['longest_ttl']} s later: {data['expired_bytes'] - data['start_bytes']:+d} bytes "
                   f"vs start; {by_kind(census)}; no TTL: {census['no_ttl']}", flush=True)
+    if profile_workers:
+        data["simulator_profile"], data["simulator_cpu"] = simulator_cpu.run()
+        print(f"  the simulator's threads, each profiled on its own CPU clock (bench/simulator_cpu.py):\n"
+              f"{data['simulator_profile']}", flush=True)
     return _table(data), data
 
 
@@ -347,10 +335,16 @@ def _table(d: dict) -> Table:
                        f"jobs/message: {_per(cpu['jobs_per_message'])}; "
                        f"cores used: {cpu['cores']}")
     for workers, run in d.get("profiled", {}).items():
-        table.add("4 scale", f"… the same with py-spy watching the {'worker' if workers == 1 else 'simulator'} "
-                  f"(not a figure), {workers} worker(s)", f"{run['rate']:.1f}",
+        table.add("4 scale", f"… the same with py-spy watching the worker (not a figure), {workers} worker(s)",
+                  f"{run['rate']:.1f}",
                   note=f"a run of its own after the measured ones; worker CPU/message "
                        f"{run['worker_cpu_per_message'] * 1000:.1f} ms; cores used: {run['cores']}")
+    if d.get("simulator_cpu"):
+        sim = d["simulator_cpu"]
+        table.add("4 scale", "the simulator's CPU per message, by part (thread profile, 200 rooms)",
+                  ", ".join(f"{name} {100 * v / sim['total_ms']:.0f}%" for name, v in sim["parts_ms"].items()),
+                  note=f"bench/simulator_cpu.py: {sim['messages']} messages, each of the simulator's threads under "
+                       "cProfile on its own CPU clock (shares; the profiled ms are several times the real ones)")
     keys_delta = sum(d["live"]["bytes"].values()) - sum(d["start"]["bytes"].values())
     table.add("4 scale", "Redis memory per live room", f"{(d['live_bytes'] - d['start_bytes']) / d['rooms'] / 1024:.2f} KiB",
               note=f"used_memory less client and AOF buffers; all keys' MEMORY USAGE {keys_delta / d['rooms'] / 1024:.2f} KiB, of which the room's own "
@@ -392,7 +386,7 @@ def main() -> None:
     if data.get("profile"):
         text += f"\n\npy-spy, the RQ worker and its work horses (a run of its own, 1 worker):\n{data['profile']}"
     if data.get("simulator_profile"):
-        text += f"\n\npy-spy, the simulator (a run of its own, 2 workers):\n{data['simulator_profile']}"
+        text += f"\n\nthe simulator's CPU, by thread profile (bench/simulator_cpu.py):\n{data['simulator_profile']}"
     print(text)
     print(f"\n(took {time.monotonic() - started:.0f} s; saved to {save('scale', text, {'machine': machine(), **data})})")
 
