@@ -204,12 +204,11 @@ def run(seconds: float = 8, rounds: int = 3, connections: int = 64, profile: boo
                 write_bodies(fixed[case], targets[case], [incoming_params(lone_id, "+819012345678", "in-progress")])
             write_bodies(fixed["repeat"], base + "/voice/incoming", new_calls(1))
             per_run = int(seconds * 4000)  # more new CallSids than a run sends (checked: "wrapped")
-            warm = folder / "warm.txt"
-            write_bodies(warm, targets["incoming"], new_calls(2000))
-            write_bodies(folder / "warm-floor.txt", targets["floor"], new_calls(2000))
+            warm = {target: folder / f"warm-{target}.txt" for target in ("incoming", "floor")}  # new calls signed for each
+            for target, bodies in warm.items():
+                write_bodies(bodies, targets[target], new_calls(2000))
             for case in ("incoming", "announce", "wait", "quickstart", "floor"):  # warm-up, not measured
-                wrk(targets[case], fixed.get(case, folder / "warm-floor.txt" if case == "floor" else warm), 2,
-                    connections)
+                wrk(targets[case], fixed.get(case) or warm.get(case, warm["incoming"]), 2, connections)
             for n in range(rounds):
                 for case, app, pause in (CASES if n % 2 == 0 else tuple(reversed(CASES))):
                     route = case.removesuffix("-paced")
