@@ -29,15 +29,24 @@ DETECT_MESSAGE_END_SECONDS = 3.0  # a machine's greeting, until the beep
 
 
 def start(kernel: Kernel, call: Call) -> None:
-    """Start ``call``'s runner thread; it is in flight from now (lock held)."""
+    """Start ``call``'s runner thread; it is in flight from now (lock held).
+
+    A call to a virtual phone takes the phone's next scripted behaviour here, before its
+    thread runs, so a phone's script goes to its calls in the order they were placed:
+    Twilio queues Calls API calls and dials them in turn
+    (twilio.com/en-us/changelog/outbound-call-queue-insights-in-programmable-voice-rest-api).
+    """
     ledger.begin(kernel, call.world)
-    threading.Thread(target=run, args=(kernel, call), daemon=True,
+    ring = None if call.direction == "inbound" or _loops_back(kernel, call) else _ring(kernel, call)
+    threading.Thread(target=run, args=(kernel, call, ring), daemon=True,
                      name=f"call-{call.sid[-6:]}").start()
 
 
-def run(kernel: Kernel, call: Call) -> None:
+def run(kernel: Kernel, call: Call, ring: tuple[str, float] | None = None) -> None:
     """Thread target: take ``call`` from its first status to a terminal one.
 
+    ``ring`` is how the called phone responds, from ``_ring``: (behaviour, seconds before
+    it answers); None for an inbound call or one that loops back to the account.
     The call is in flight for settle while this runs, except while it waits idle
     (in a conference, a bridge or a silent wait).
     """
@@ -50,8 +59,10 @@ def run(kernel: Kernel, call: Call) -> None:
                 if source.get("reject"):  # Proxy had nowhere to send it (error recorded)
                     raise Ended("failed")
                 run_twiml(kernel, call, source)
+            elif ring is None:
+                _loopback(kernel, call)
             else:
-                _outbound(kernel, call)
+                _outbound(kernel, call, *ring)
             status = "completed"
         except Hangup as hangup:
             status = _status_after_hangup(call, hangup.reason)
@@ -207,26 +218,25 @@ def _finish(kernel: Kernel, call: Call, status: str, silent: bool) -> None:
 # ---- outbound calls ------------------------------------------------------------------
 
 
-def _outbound(kernel: Kernel, call: Call) -> None:
-    """Dial a virtual phone, follow its script, then run what the call is for.
+def _ring(kernel: Kernel, call: Call) -> tuple[str, float]:
+    """How the virtual phone ``call`` dials will respond (lock held): its next scripted
+    behaviour and how many seconds it rings before answering.
 
     A number the test did not expect (``control.backend.expect``) fails like an
     unreachable one, and is recorded as an "unexpected-call" error.
     """
-    with kernel.lock:
-        loopback = _loops_back(kernel, call)
-    if loopback:
-        _loopback(kernel, call)
-        return
-    with kernel.lock:
-        behaviour, answer_after = "fail", 0.0
-        expected = call.world.expected
-        if call.direction == "pstn" or expected is None or call.to in expected:
-            phone = phones.phone(kernel, call.world, call.to)
-            behaviour, answer_after = phone.next_behaviour(), phone.answer_after
-        else:
-            timeline.error(kernel, call.world, None, f"call to unexpected number {call.to}",
-                           type_="unexpected-call", call_sid=call.sid, number=call.to)
+    expected = call.world.expected
+    if call.direction == "pstn" or expected is None or call.to in expected:
+        phone = phones.phone(kernel, call.world, call.to)
+        return phone.next_behaviour(), phone.answer_after
+    timeline.error(kernel, call.world, None, f"call to unexpected number {call.to}",
+                   type_="unexpected-call", call_sid=call.sid, number=call.to)
+    return "fail", 0.0
+
+
+def _outbound(kernel: Kernel, call: Call, behaviour: str, answer_after: float) -> None:
+    """Dial a virtual phone that responds with ``behaviour`` after ``answer_after``
+    seconds (``_ring``), then run what the call is for."""
     signals.check(kernel, call)  # canceled while queued: Hangup with no start_time, so silent
     with kernel.lock:
         call.start_time = kernel.clock.now()

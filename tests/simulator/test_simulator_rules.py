@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from tests.simulator.conftest import (CALLEE, CALLER, NUMBER, SETTLE, conference_twiml, join_room,
                                   say_twiml)
 
@@ -149,3 +151,19 @@ def test_an_incoming_call_reports_completed_to_the_numbers_status_callback(sim, 
     assert (completed["CallSid"], completed["CallStatus"], completed["Direction"]) == (
         call_sid, "completed", "inbound")
     assert completed["CallDuration"] == twilio.calls(call_sid).fetch().duration
+
+
+def test_a_phone_takes_its_script_in_the_order_calls_were_placed(sim, app, twilio):
+    """twilio.com/en-us/changelog/outbound-call-queue-insights-in-programmable-voice-rest-api:
+    Calls API calls are queued and dialed in turn, so a scripted phone's behaviours go to its
+    calls in the order they were created, however their runner threads are scheduled."""
+    outcomes = ["answer", "busy"] * 10
+    sim.phone(CALLEE).script(outcomes)
+    app.routes["/outbound"] = say_twiml("はい")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: twilio.calls.create(to=CALLEE, from_=NUMBER,
+                                                    url=app.url + "/outbound"), outcomes))
+    assert sim.settle(SETTLE) == []
+
+    placed = reversed(twilio.calls.list(to=CALLEE))  # newest first: reversed, in creation order
+    assert [call.status for call in placed] == ["completed", "busy"] * 10
