@@ -23,7 +23,8 @@ class PhoneHandle:
 
     def script(self, steps: list[str], answer_after: float | None = None,
                default: str | None = None) -> dict[str, Any]:
-        """Set how the next incoming calls are handled, one step per call.
+        """Set how the next incoming calls are handled, one step per call, in the order
+        the calls were placed (each takes its step when it is created).
 
         Args:
             steps: Each "answer", "busy", "no-answer", "fail" or "machine".
