@@ -541,11 +541,19 @@ class Stack:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
 
+    def posted(self, page, path: str):
+        """A context manager: leaves once `page` has the answer to its POST to a URL ending in `path`.
+
+        A click or key press returns before the page's fetch reaches the app, and `settle` cannot wait for a job
+        the app has not queued yet: wrap the click in this when nothing on the page shows the answer."""
+        return page.expect_response(lambda answer: answer.request.method == "POST" and answer.url.endswith(path))
+
     def hold_in_browser(self, row, held: bool) -> None:
         """On a room page, press a participant row's Hold (`held`) or Resume, and wait until the row shows it."""
         from playwright.sync_api import expect
 
-        row.get_by_role("button", name="Hold" if held else "Resume").click()
+        with self.posted(row.page, "/hold"):
+            row.get_by_role("button", name="Hold" if held else "Resume").click()
         self.settle()
         (expect(row).to_contain_text if held else expect(row).not_to_contain_text)("on hold")
 
@@ -554,7 +562,8 @@ class Stack:
         from playwright.sync_api import expect
 
         page.once("dialog", lambda dialog: dialog.accept())
-        page.get_by_role("button", name="Hang up").click()
+        with self.posted(page, "/hangup"):
+            page.get_by_role("button", name="Hang up").click()
         self.settle()
         expect(page.locator("#room-status")).to_have_text("ended")
 

@@ -82,6 +82,7 @@ def test_two_operators_one_accepts_the_offer_and_types_the_other_sees_it_taken(s
 
     first.get_by_role("textbox", name="Message").fill("お待たせしました")
     first.get_by_role("textbox", name="Message").press("Enter")
+    expect(first.locator("#messages")).to_contain_text("お待たせしました")  # the post's answer, before any job ran
     stack.settle()
     expect(first.locator("#messages li .state")).to_have_text(["spoken", "spoken"])  # "answered", then typed
     assert said_to(stack)[-2:] == [notice("answered", "ja-JP"), "お待たせしました"]
@@ -173,6 +174,7 @@ def test_the_owner_asks_for_help_then_hands_the_call_over_the_caller_hears_only_
     notice_.get_by_role("link", name="Open the call").click()
     successor.get_by_role("textbox", name="Message").fill("引き継ぎました")
     successor.get_by_role("textbox", name="Message").press("Enter")
+    expect(successor.locator("#messages")).to_contain_text("引き継ぎました")  # the post's answer, before any job ran
     stack.settle()
     expect(successor.locator("#messages li .state")).to_have_text(["spoken"] * 3)
     assert said_to(stack)[-3:] == [notice("answered", "ja-JP"), "お手伝いします", "引き継ぎました"], said_to(stack)

@@ -39,6 +39,7 @@ def test_an_outgoing_call_from_dial_to_hang_up(stack, page):
 
     page.locator("#text").fill("お世話になっております。文字で失礼します")
     page.locator("#text").press("Enter")
+    expect(page.locator("#messages li.message").last).to_contain_text("文字で失礼します")  # the post's answer
     stack.settle()
     expect(page.locator("#messages li.message").last.locator(".state")).to_have_text("spoken")
     assert [h["text"] for h in heard() if h["kind"] == "say"][-1] == "お世話になっております。文字で失礼します"

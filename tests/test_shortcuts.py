@@ -26,6 +26,7 @@ def test_the_room_pages_keyboard_shortcuts(stack, page):
     page.locator("#text").press("Enter")
     expect(page.locator("#messages li.message")).to_have_count(1)  # sent before the phrase, so heard first
     page.keyboard.press("Alt+1")
+    expect(page.locator("#messages li.message")).to_have_count(2)  # the post's answer, before any job ran
     stack.settle()
     expect(page.locator("#messages li .state")).to_have_text(["spoken", "spoken"])
     first_phrase = page.locator("#phrases .phrase").first.get_attribute("data-text")
@@ -36,7 +37,8 @@ def test_the_room_pages_keyboard_shortcuts(stack, page):
     expect(page.locator("#keys")).to_be_focused()
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.keyboard.press("Alt+Shift+H")
+    with stack.posted(page, "/hangup"):
+        page.keyboard.press("Alt+Shift+H")
     stack.settle()
     expect(page.locator("#room-status")).to_have_text("ended")
     assert stack.sim.phone(CALLER).calls()[-1]["status"] == "completed"
