@@ -849,6 +849,13 @@ class Operator:
         with self._changed:
             return [e["room"] for e in self.events if e.get("type") == "offer"]
 
+    def offers_when(self, count: int, timeout: float = 30) -> list[str]:
+        """Wait until this operator has been offered `count` rooms (a stream event comes up to the page's batching
+        window after the job that sent it); return the rooms offered so far, in order."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.offers()) >= count, timeout)
+            return self.offers()
+
     def offered(self, room_id: str) -> dict[str, Any]:
         """Wait for the offer of `room_id`; return it."""
         return self.wait_for(lambda e: e.get("type") == "offer" and e["room"] == room_id)
