@@ -29,6 +29,7 @@ class RoomEvents:
     def __init__(self, user, room_id: str) -> None:
         self.response = user.http.get(f"{user.base}/rooms/{room_id}/events", stream=True, timeout=60)
         self.updates: list[dict[str, Any]] = []
+        self.changed = threading.Condition()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -42,13 +43,21 @@ class RoomEvents:
                     event = line.removeprefix("event: ")
                     self.ready.set() if event == "snapshot" else None
                 elif line.startswith("data: ") and event == "update":
-                    self.updates.append(json.loads(line.removeprefix("data: ")))
+                    with self.changed:
+                        self.updates.append(json.loads(line.removeprefix("data: ")))
+                        self.changed.notify_all()
         except (requests.RequestException, AttributeError, ValueError):
             return  # closed
 
     @property
     def captions(self) -> list[dict[str, Any]]:
         return [u["caption"] for u in self.updates if u["type"] == "caption"]
+
+    def wait_for_finals(self, count: int, timeout: float = 10) -> None:
+        """Wait until `count` final captions have been shown (an update comes up to the page's batching window
+        after the webhook that made it, so after `settle`)."""
+        with self.changed:
+            assert self.changed.wait_for(lambda: sum(c["final"] for c in self.captions) >= count, timeout), self.captions
 
     def close(self) -> None:
         self.response.close()
@@ -78,6 +87,7 @@ def test_two_sentences_become_two_caption_bubbles_partials_first(stack):
     stack.sim.phone(CALLER).say(FIRST)
     stack.sim.phone(CALLER).say(SECOND)
     stack.settle()
+    events.wait_for_finals(2)
     events.close()
 
     state = stack.user.state(room_id)
