@@ -42,7 +42,7 @@ def start(kernel: Kernel, call: Call) -> None:
                      name=f"call-{call.sid[-6:]}").start()
 
 
-def run(kernel: Kernel, call: Call, ring: tuple[str, float] | None = None) -> None:
+def run(kernel: Kernel, call: Call, ring: tuple[str, float] | None) -> None:
     """Thread target: take ``call`` from its first status to a terminal one.
 
     ``ring`` is how the called phone responds, from ``_ring``: (behaviour, seconds before
